@@ -1,0 +1,406 @@
+// Fused elementwise loops and deterministic reductions: the one place Kestrel touches xsimd.
+//
+//   lincomb(y, {c0, ..., cK-1}, {x0, ..., xK-1})   y[i] = c0*x0[i] + ... + cK-1*xK-1[i]
+//
+// reads every input once and writes y once, in SIMD batches (xsimd when enabled, a scalar
+// loop otherwise), split over threads above `parallel_threshold` elements. Every element is
+// computed by the same sequence of operations whatever its position (the ragged tail goes
+// through a padded batch), so results do not depend on alignment, offset or thread count.
+// Coefficients arrive in double and are rounded to T once.
+//
+// Reductions (sum, dot, squared_norm, sum_positive_part_of_difference, max, min, argmax,
+// argmin) cut the input into blocks whose size depends only on n; each block is reduced
+// in a fixed SIMD order and block results are added in block order in double. Hence the
+// same input gives the same bits at any thread count. Within a block, float inputs are
+// accumulated in float across SIMD lanes (block size at most `max_block` elements), then
+// in double across blocks.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "config.hpp"
+#include "error.hpp"
+#include "parallel.hpp"
+#include "view.hpp"
+
+#if KESTREL_HAS_XSIMD
+#include <xsimd/xsimd.hpp>
+#endif
+
+namespace kestrel {
+namespace simd {
+
+/// Below this many elements an elementwise kernel runs on the calling thread.
+inline constexpr std::size_t parallel_threshold = std::size_t(1) << 15;
+/// Largest number of inputs lincomb accepts.
+inline constexpr std::size_t max_lincomb_inputs = 8;
+
+namespace detail {
+
+template <class T>
+struct identity {
+    using type = T;
+};
+
+#if KESTREL_HAS_XSIMD
+template <class T>
+using batch = xsimd::batch<T>;
+template <class T>
+inline constexpr std::size_t width = xsimd::batch<T>::size;
+
+template <class T>
+KESTREL_ALWAYS_INLINE batch<T> load(const T* p) noexcept { return batch<T>::load_unaligned(p); }
+template <class T>
+KESTREL_ALWAYS_INLINE void store(T* p, const batch<T>& b) noexcept { b.store_unaligned(p); }
+template <class T>
+KESTREL_ALWAYS_INLINE batch<T> splat(T v) noexcept { return batch<T>(v); }
+template <class T>
+KESTREL_ALWAYS_INLINE batch<T> fmadd(const batch<T>& a, const batch<T>& b, const batch<T>& c) noexcept {
+    return xsimd::fma(a, b, c);
+}
+template <class T>
+KESTREL_ALWAYS_INLINE batch<T> vmax(const batch<T>& a, const batch<T>& b) noexcept { return xsimd::max(a, b); }
+template <class T>
+KESTREL_ALWAYS_INLINE batch<T> vmin(const batch<T>& a, const batch<T>& b) noexcept { return xsimd::min(a, b); }
+template <class T>
+KESTREL_ALWAYS_INLINE T hsum(const batch<T>& b) noexcept { return xsimd::hadd(b); }
+#else
+// Scalar fallback: a "batch" of one element, with the same operation sequence.
+template <class T>
+using batch = T;
+template <class T>
+inline constexpr std::size_t width = 1;
+template <class T>
+KESTREL_ALWAYS_INLINE T load(const T* p) noexcept { return *p; }
+template <class T>
+KESTREL_ALWAYS_INLINE void store(T* p, T b) noexcept { *p = b; }
+template <class T>
+KESTREL_ALWAYS_INLINE T splat(T v) noexcept { return v; }
+template <class T>
+KESTREL_ALWAYS_INLINE T fmadd(T a, T b, T c) noexcept { return a * b + c; }
+template <class T>
+KESTREL_ALWAYS_INLINE T vmax(T a, T b) noexcept { return a < b ? b : a; }
+template <class T>
+KESTREL_ALWAYS_INLINE T vmin(T a, T b) noexcept { return b < a ? b : a; }
+template <class T>
+KESTREL_ALWAYS_INLINE T hsum(T b) noexcept { return b; }
+#endif
+
+template <class T>
+inline void check_float_type(const char* /*function*/) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "Kestrel kernels work on float and double");
+}
+
+// y[i] for i in [begin, end) from K inputs. Serial.
+template <class T, std::size_t K>
+void lincomb_range(T* y, const std::array<const T*, K>& x, const std::array<T, K>& c, std::size_t begin,
+                   std::size_t end) noexcept {
+    constexpr std::size_t W = width<T>;
+    std::array<batch<T>, K> cb;
+    for (std::size_t k = 0; k < K; ++k) cb[k] = splat<T>(c[k]);
+    std::size_t i = begin;
+    for (; i + 2 * W <= end; i += 2 * W) {
+        batch<T> a0 = load(x[0] + i) * cb[0];
+        batch<T> a1 = load(x[0] + i + W) * cb[0];
+        for (std::size_t k = 1; k < K; ++k) {
+            a0 = fmadd(cb[k], load(x[k] + i), a0);
+            a1 = fmadd(cb[k], load(x[k] + i + W), a1);
+        }
+        store(y + i, a0);
+        store(y + i + W, a1);
+    }
+    for (; i + W <= end; i += W) {
+        batch<T> a0 = load(x[0] + i) * cb[0];
+        for (std::size_t k = 1; k < K; ++k) a0 = fmadd(cb[k], load(x[k] + i), a0);
+        store(y + i, a0);
+    }
+    if (i < end) {  // ragged tail through a padded batch: same operations as the body
+        const std::size_t r = end - i;
+        alignas(64) T buf[K][W > 0 ? W : 1];
+        alignas(64) T out[W > 0 ? W : 1];
+        for (std::size_t k = 0; k < K; ++k) {
+            for (std::size_t j = 0; j < W; ++j) buf[k][j] = j < r ? x[k][i + j] : T(0);
+        }
+        batch<T> a0 = load(&buf[0][0]) * cb[0];
+        for (std::size_t k = 1; k < K; ++k) a0 = fmadd(cb[k], load(&buf[k][0]), a0);
+        store(out, a0);
+        for (std::size_t j = 0; j < r; ++j) y[i + j] = out[j];
+    }
+}
+
+template <class T, std::size_t K>
+void lincomb_fixed(T* y, std::size_t n, const double* coeffs, const T* const* inputs, exec_policy policy) {
+    std::array<const T*, K> x;
+    std::array<T, K> c;
+    for (std::size_t k = 0; k < K; ++k) {
+        x[k] = inputs[k];
+        c[k] = static_cast<T>(coeffs[k]);
+    }
+    if (n < parallel_threshold) policy = exec_policy::serial();
+    parallel_chunks(n, 64, policy, [&](std::size_t b, std::size_t e) { lincomb_range<T, K>(y, x, c, b, e); });
+}
+
+inline bool overlaps_partially(const void* a, const void* b, std::size_t bytes) noexcept {
+    const auto pa = reinterpret_cast<std::uintptr_t>(a), pb = reinterpret_cast<std::uintptr_t>(b);
+    if (pa == pb || bytes == 0) return false;
+    return pa < pb + bytes && pb < pa + bytes;
+}
+
+}  // namespace detail
+
+/// y = sum_k coeffs[k] * inputs[k], with k < count <= 8. Each input must have y's size and
+/// either be y itself or not overlap y. Throws kestrel::invalid_argument before writing.
+template <class T>
+void lincomb(vector_view<T> y, const double* coeffs, const vector_view<const T>* inputs, std::size_t count,
+             exec_policy policy = {}) {
+    detail::check_float_type<T>("lincomb");
+    require(count >= 1 && count <= max_lincomb_inputs, "lincomb", "inputs", "count ", count,
+            " outside [1, ", max_lincomb_inputs, "]");
+    require_not_null(coeffs, count, "lincomb", "coeffs");
+    const T* ptrs[max_lincomb_inputs];
+    static const char* const names[max_lincomb_inputs] = {"inputs[0]", "inputs[1]", "inputs[2]", "inputs[3]",
+                                                           "inputs[4]", "inputs[5]", "inputs[6]", "inputs[7]"};
+    for (std::size_t k = 0; k < count; ++k) {
+        require_size(inputs[k].size(), y.size(), "lincomb", names[k], "the output's size");
+        require(!detail::overlaps_partially(inputs[k].data(), y.data(), y.size() * sizeof(T)), "lincomb",
+                names[k], "overlaps the output without being the output");
+        require(std::isfinite(coeffs[k]), "lincomb", "coeffs", "coefficient ", k, " is not finite: ", coeffs[k]);
+        ptrs[k] = inputs[k].data();
+    }
+    T* out = y.data();
+    const std::size_t n = y.size();
+    switch (count) {
+        case 1: detail::lincomb_fixed<T, 1>(out, n, coeffs, ptrs, policy); break;
+        case 2: detail::lincomb_fixed<T, 2>(out, n, coeffs, ptrs, policy); break;
+        case 3: detail::lincomb_fixed<T, 3>(out, n, coeffs, ptrs, policy); break;
+        case 4: detail::lincomb_fixed<T, 4>(out, n, coeffs, ptrs, policy); break;
+        case 5: detail::lincomb_fixed<T, 5>(out, n, coeffs, ptrs, policy); break;
+        case 6: detail::lincomb_fixed<T, 6>(out, n, coeffs, ptrs, policy); break;
+        case 7: detail::lincomb_fixed<T, 7>(out, n, coeffs, ptrs, policy); break;
+        default: detail::lincomb_fixed<T, 8>(out, n, coeffs, ptrs, policy); break;
+    }
+}
+
+/// Braced-list form: lincomb(y, {c0, c1}, {x0, x1}).
+template <class T, std::size_t K>
+void lincomb(vector_view<T> y, const double (&coeffs)[K],
+             const typename detail::identity<vector_view<const T>>::type (&inputs)[K], exec_policy policy = {}) {
+    lincomb(y, coeffs, inputs, K, policy);
+}
+
+/// std::array form, for coefficients computed at run time.
+template <class T, std::size_t K>
+void lincomb(vector_view<T> y, const std::array<double, K>& coeffs,
+             const std::array<typename detail::identity<vector_view<const T>>::type, K>& inputs,
+             exec_policy policy = {}) {
+    lincomb(y, coeffs.data(), inputs.data(), K, policy);
+}
+
+// ------------------------------------------------------------------------------------------
+// Reductions
+// ------------------------------------------------------------------------------------------
+
+/// Block layout used by every reduction: a function of n only.
+struct reduction_blocks {
+    static constexpr std::size_t min_block = 4096;  // elements
+    static constexpr std::size_t max_blocks = 256;
+    std::size_t block, count;
+    explicit reduction_blocks(std::size_t n) noexcept {
+        std::size_t b = min_block;
+        while ((n + b - 1) / b > max_blocks) b *= 2;
+        block = b;
+        count = n == 0 ? 0 : (n + b - 1) / b;
+    }
+};
+
+namespace detail {
+
+// Combine K streams elementwise with `op` into 4 batch accumulators, then fold.
+// Op: (acc, const T* const* ptrs, offset) -> new acc; Pad: value for padding lanes.
+template <class T, class Elem>
+T block_sum(std::size_t begin, std::size_t end, Elem&& elem) noexcept {
+    constexpr std::size_t W = width<T>;
+    batch<T> a0 = splat<T>(T(0)), a1 = a0, a2 = a0, a3 = a0;
+    std::size_t i = begin;
+    for (; i + 4 * W <= end; i += 4 * W) {
+        a0 = a0 + elem(i);
+        a1 = a1 + elem(i + W);
+        a2 = a2 + elem(i + 2 * W);
+        a3 = a3 + elem(i + 3 * W);
+    }
+    for (; i + W <= end; i += W) a0 = a0 + elem(i);
+    T s = hsum<T>((a0 + a1) + (a2 + a3));
+    // Tail: elementwise in scalar, in index order (depends on n and block layout only).
+    for (; i < end; ++i) s += elem.scalar(i);
+    return s;
+}
+
+template <class T, class Elem>
+double blocked_sum(std::size_t n, exec_policy policy, Elem&& elem) {
+    const reduction_blocks rb(n);
+    double partial[reduction_blocks::max_blocks];
+    if (n < parallel_threshold) policy = exec_policy::serial();
+    parallel_for(rb.count, policy, [&](std::size_t b) {
+        const std::size_t begin = b * rb.block, end = std::min(n, begin + rb.block);
+        partial[b] = static_cast<double>(block_sum<T>(begin, end, elem));
+    });
+    double s = 0.0;
+    for (std::size_t b = 0; b < rb.count; ++b) s += partial[b];
+    return s;
+}
+
+template <class T>
+struct sum_elem {
+    const T* a;
+    KESTREL_ALWAYS_INLINE batch<T> operator()(std::size_t i) const noexcept { return load(a + i); }
+    KESTREL_ALWAYS_INLINE T scalar(std::size_t i) const noexcept { return a[i]; }
+};
+template <class T>
+struct dot_elem {
+    const T *a, *b;
+    KESTREL_ALWAYS_INLINE batch<T> operator()(std::size_t i) const noexcept { return load(a + i) * load(b + i); }
+    KESTREL_ALWAYS_INLINE T scalar(std::size_t i) const noexcept { return a[i] * b[i]; }
+};
+template <class T>
+struct positive_difference_elem {
+    const T *a, *b;
+    KESTREL_ALWAYS_INLINE batch<T> operator()(std::size_t i) const noexcept {
+        return vmax(load(a + i) - load(b + i), splat<T>(T(0)));
+    }
+    KESTREL_ALWAYS_INLINE T scalar(std::size_t i) const noexcept {
+        const T d = a[i] - b[i];
+        return d > T(0) ? d : T(0);
+    }
+};
+
+// Max (Greater = true) or min of a[begin, end), NaN-free input assumed.
+template <class T, bool Greater>
+T block_extreme(const T* a, std::size_t begin, std::size_t end) noexcept {
+    constexpr std::size_t W = width<T>;
+    const T init = Greater ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+    batch<T> m0 = splat<T>(init), m1 = m0;
+    std::size_t i = begin;
+    for (; i + 2 * W <= end; i += 2 * W) {
+        if constexpr (Greater) {
+            m0 = vmax(m0, load(a + i));
+            m1 = vmax(m1, load(a + i + W));
+        } else {
+            m0 = vmin(m0, load(a + i));
+            m1 = vmin(m1, load(a + i + W));
+        }
+    }
+    alignas(64) T lanes[2 * W];
+    store(lanes, m0);
+    store(lanes + W, m1);
+    T m = init;
+    for (std::size_t j = 0; j < 2 * W; ++j) m = Greater ? (lanes[j] > m ? lanes[j] : m) : (lanes[j] < m ? lanes[j] : m);
+    for (; i < end; ++i) m = Greater ? (a[i] > m ? a[i] : m) : (a[i] < m ? a[i] : m);
+    return m;
+}
+
+template <class T, bool Greater>
+T extreme(const T* a, std::size_t n, exec_policy policy) {
+    const reduction_blocks rb(n);
+    T partial[reduction_blocks::max_blocks];
+    if (n < parallel_threshold) policy = exec_policy::serial();
+    parallel_for(rb.count, policy, [&](std::size_t b) {
+        const std::size_t begin = b * rb.block, end = std::min(n, begin + rb.block);
+        partial[b] = block_extreme<T, Greater>(a, begin, end);
+    });
+    T m = partial[0];
+    for (std::size_t b = 1; b < rb.count; ++b) m = Greater ? (partial[b] > m ? partial[b] : m) : (partial[b] < m ? partial[b] : m);
+    return m;
+}
+
+template <class T, bool Greater>
+std::size_t arg_extreme(const T* a, std::size_t n, exec_policy policy) {
+    const reduction_blocks rb(n);
+    T value[reduction_blocks::max_blocks];
+    std::size_t index[reduction_blocks::max_blocks];
+    if (n < parallel_threshold) policy = exec_policy::serial();
+    parallel_for(rb.count, policy, [&](std::size_t b) {
+        const std::size_t begin = b * rb.block, end = std::min(n, begin + rb.block);
+        const T m = block_extreme<T, Greater>(a, begin, end);
+        std::size_t j = begin;  // first occurrence; the block is in cache
+        while (j < end && !(a[j] == m)) ++j;
+        value[b] = m;
+        index[b] = j < end ? j : begin;
+    });
+    std::size_t best = 0;
+    for (std::size_t b = 1; b < rb.count; ++b)
+        if (Greater ? value[b] > value[best] : value[b] < value[best]) best = b;
+    return index[best];
+}
+
+}  // namespace detail
+
+/// sum_i a[i], in double (see the header comment for the summation order).
+template <class T>
+double sum(vector_view<T> a, exec_policy policy = {}) {
+    detail::check_float_type<std::remove_const_t<T>>("sum");
+    return detail::blocked_sum<std::remove_const_t<T>>(a.size(), policy, detail::sum_elem<std::remove_const_t<T>>{a.data()});
+}
+
+/// sum_i a[i] * b[i].
+template <class T>
+double dot(vector_view<T> a, vector_view<T> b, exec_policy policy = {}) {
+    detail::check_float_type<std::remove_const_t<T>>("dot");
+    require_size(b.size(), a.size(), "dot", "b", "a's size");
+    return detail::blocked_sum<std::remove_const_t<T>>(a.size(), policy, detail::dot_elem<std::remove_const_t<T>>{a.data(), b.data()});
+}
+
+/// sum_i a[i]^2.
+template <class T>
+double squared_norm(vector_view<T> a, exec_policy policy = {}) {
+    detail::check_float_type<std::remove_const_t<T>>("squared_norm");
+    return detail::blocked_sum<std::remove_const_t<T>>(a.size(), policy, detail::dot_elem<std::remove_const_t<T>>{a.data(), a.data()});
+}
+
+/// sum_i max(0, a[i] - b[i]) (the mass of the residual distribution in speculative sampling).
+template <class T>
+double sum_positive_part_of_difference(vector_view<T> a, vector_view<T> b, exec_policy policy = {}) {
+    detail::check_float_type<std::remove_const_t<T>>("sum_positive_part_of_difference");
+    require_size(b.size(), a.size(), "sum_positive_part_of_difference", "b", "a's size");
+    return detail::blocked_sum<std::remove_const_t<T>>(a.size(), policy, detail::positive_difference_elem<std::remove_const_t<T>>{a.data(), b.data()});
+}
+
+/// Largest element. Throws on an empty input. The input must not contain NaN.
+template <class T>
+std::remove_const_t<T> max(vector_view<T> a, exec_policy policy = {}) {
+    require(!a.empty(), "max", "a", "is empty");
+    return detail::extreme<std::remove_const_t<T>, true>(a.data(), a.size(), policy);
+}
+
+/// Smallest element. Throws on an empty input. The input must not contain NaN.
+template <class T>
+std::remove_const_t<T> min(vector_view<T> a, exec_policy policy = {}) {
+    require(!a.empty(), "min", "a", "is empty");
+    return detail::extreme<std::remove_const_t<T>, false>(a.data(), a.size(), policy);
+}
+
+/// Index of the largest element; the first one on ties. Throws on an empty input.
+template <class T>
+std::size_t argmax(vector_view<T> a, exec_policy policy = {}) {
+    require(!a.empty(), "argmax", "a", "is empty");
+    return detail::arg_extreme<std::remove_const_t<T>, true>(a.data(), a.size(), policy);
+}
+
+/// Index of the smallest element; the first one on ties. Throws on an empty input.
+template <class T>
+std::size_t argmin(vector_view<T> a, exec_policy policy = {}) {
+    require(!a.empty(), "argmin", "a", "is empty");
+    return detail::arg_extreme<std::remove_const_t<T>, false>(a.data(), a.size(), policy);
+}
+
+}  // namespace simd
+
+using simd::lincomb;
+
+}  // namespace kestrel

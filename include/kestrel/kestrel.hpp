@@ -1,0 +1,4 @@
+// Everything in Kestrel. Each family also has its own umbrella header.
+#pragma once
+
+#include "core.hpp"
