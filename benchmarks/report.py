@@ -89,13 +89,17 @@ def main():
         if family == "machine" and kernel == "triad":
             triad[threads].append((b.get("bytes", 0.0), b.get("bytes_per_second", 0.0)))
         elif family == "machine" and kernel == "peak_flops":
-            peak[threads] = b.get("flop_rate", 0.0)
+            peak[threads] = max(peak.get(threads, 0.0), b.get("flop_rate", 0.0))
         else:
             entries.append(dict(family=family, kernel=kernel, impl=impl, variant=variant, args=args,
                                 threads=threads, time=t, bytes=b.get("bytes", 0.0), flop=b.get("flop", 0.0),
                                 counters=b))
-    for v in triad.values():
-        v.sort()
+    # Several runs of the same triad (start and end of the suite): keep the best per size.
+    for t, v in triad.items():
+        best = {}
+        for size, bw in v:
+            best[size] = max(bw, best.get(size, 0.0))
+        triad[t] = sorted(best.items())
 
     def bandwidth(threads, nbytes):
         """Best triad bandwidth at the smallest measured working set that holds nbytes,
