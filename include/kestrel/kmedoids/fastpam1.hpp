@@ -1,0 +1,90 @@
+// FastPAM1 (Schubert & Rousseeuw, "Faster k-Medoids Clustering: Improving the PAM, CLARA,
+// and CLARANS Algorithms", SISAP 2019, Algorithm 2): the same swaps as PAM, found in
+// O(n (n - k)) per iteration instead of O(k n (n - k)). For each candidate one pass over the
+// points updates a shared change and the k per-medoid changes, starting from the loss of
+// removing each medoid; nearest/second-nearest caches make each point O(1).
+//
+// Same result as pam_swap: identical medoids, labels, loss, iterations and swaps whenever the
+// loss changes are computed exactly (integer-valued dissimilarities, for instance). With
+// general real values the two sum the same terms in a different order, so two candidate
+// swaps whose changes agree to rounding error may be ordered differently.
+//
+// Parallel: candidates are split into blocks fixed by n; each block finds its best swap with
+// the same tie rule, and blocks are compared in order, so the chosen swap, and the result,
+// do not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "../core/parallel.hpp"
+#include "detail/nearest.hpp"
+#include "dissimilarity.hpp"
+#include "result.hpp"
+
+namespace kestrel {
+namespace kmedoids {
+
+namespace detail {
+struct swap_choice {
+    double delta = 0;
+    std::size_t candidate = 0, slot = 0;
+    bool valid = false;
+};
+
+/// The best swap over all non-medoid candidates (ties: smallest candidate, then slot).
+template <class D, class T>
+swap_choice best_swap(const D& d, const nearest_cache<T>& c, const std::vector<double>& removal,
+                      const std::vector<char>& is_medoid, exec_policy policy, std::vector<double>& scratch) {
+    const std::size_t n = d.size(), k = removal.size();
+    const std::size_t nblocks = std::min<std::size_t>(n, 128);
+    scratch.resize(nblocks * k);
+    std::vector<swap_choice> block_best(nblocks);
+    parallel_for_dynamic(nblocks, policy, [&](std::size_t b) {
+        const block_range r = block_bounds(n, nblocks, b);
+        double* delta = scratch.data() + b * k;
+        swap_choice best;
+        for (std::size_t h = r.begin; h < r.end; ++h) {
+            if (is_medoid[h]) continue;
+            candidate_deltas(d, h, c, removal, delta);
+            for (std::size_t i = 0; i < k; ++i)
+                if (delta[i] < best.delta) best = {delta[i], h, i, true};
+        }
+        block_best[b] = best;
+    });
+    swap_choice best;
+    for (const auto& bb : block_best)
+        if (bb.valid && bb.delta < best.delta) best = bb;
+    return best;
+}
+}  // namespace detail
+
+/// FastPAM1 SWAP from the given medoids.
+template <class D>
+clustering fastpam1(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
+    using T = typename D::value_type;
+    detail::check_swap_input(d, medoids, opt, "fastpam1");
+    const std::size_t n = d.size(), k = medoids.size();
+    detail::nearest_cache<T> c;
+    detail::assign_all(d, medoids, c);
+    std::vector<char> is_medoid(n, 0);
+    for (auto m : medoids) is_medoid[m] = 1;
+    std::vector<double> removal, scratch;
+    std::size_t iter = 0, swaps = 0;
+    while (iter < opt.max_iter) {
+        ++iter;
+        detail::removal_loss(c, k, removal);
+        const detail::swap_choice s = detail::best_swap(d, c, removal, is_medoid, opt.policy, scratch);
+        if (!s.valid) break;
+        is_medoid[medoids[s.slot]] = 0;
+        is_medoid[s.candidate] = 1;
+        medoids[s.slot] = s.candidate;
+        ++swaps;
+        detail::update_after_swap(d, medoids, s.slot, c);
+    }
+    return detail::finish(c, std::move(medoids), iter, swaps);
+}
+
+}  // namespace kmedoids
+}  // namespace kestrel

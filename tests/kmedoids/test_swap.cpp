@@ -1,0 +1,213 @@
+// PAM, FastPAM1, FasterPAM and the alternating heuristic.
+#include <catch2/catch.hpp>
+
+#include <kestrel/kmedoids.hpp>
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "kmedoids_test_util.hpp"
+
+namespace km = kestrel::kmedoids;
+using kmedoids_test::direct_loss;
+
+namespace {
+void check_consistent(const km::dense_dissimilarity<double>& d, const km::clustering& r) {
+    std::vector<std::size_t> labels;
+    const double loss = direct_loss(d, r.medoids, &labels);
+    REQUIRE(r.labels == labels);
+    REQUIRE(r.loss == Approx(loss).epsilon(1e-12).margin(1e-12));
+    REQUIRE(std::set<std::size_t>(r.medoids.begin(), r.medoids.end()).size() == r.medoids.size());
+}
+
+// No single swap (medoid slot i -> any non-medoid h) lowers the loss.
+void check_swap_local_optimum(const km::dense_dissimilarity<double>& d, const km::clustering& r, double tol) {
+    const std::size_t n = d.size();
+    std::vector<std::size_t> m = r.medoids;
+    for (std::size_t i = 0; i < m.size(); ++i)
+        for (std::size_t h = 0; h < n; ++h) {
+            if (std::find(r.medoids.begin(), r.medoids.end(), h) != r.medoids.end()) continue;
+            m[i] = h;
+            REQUIRE(direct_loss(d, m) >= r.loss - tol);
+            m[i] = r.medoids[i];
+        }
+}
+}  // namespace
+
+TEST_CASE("FastPAM1 returns exactly what original PAM SWAP returns (exact integer dissimilarities, ties, duplicates)") {
+    int instances = 0;
+    for (std::size_t n : {5u, 12u, 40u, 97u, 180u, 300u}) {
+        for (std::size_t k : {1u, 2u, 3u, 7u, 12u, 20u}) {
+            if (k > n) continue;
+            if (n == 300 && k > 12) continue;  // PAM is O(k n^2) per iteration: keep the test quick
+            const auto in = kmedoids_test::integer_instance(n, 1000 * n + k, n < 50 ? 3 : 8);
+            const auto d = in.dissimilarity();
+            for (int init = 0; init < 2; ++init) {
+                const auto start = init == 0 ? km::pam_build(d, k) : km::random_medoids(n, k, n + k);
+                const auto pam = km::pam_swap(d, start);
+                const auto fast = km::fastpam1(d, start);
+                INFO("n=" << n << " k=" << k << " init=" << init);
+                REQUIRE(fast.medoids == pam.medoids);
+                REQUIRE(fast.labels == pam.labels);
+                REQUIRE(fast.loss == pam.loss);
+                REQUIRE(fast.iterations == pam.iterations);
+                REQUIRE(fast.swaps == pam.swaps);
+                check_consistent(d, pam);
+                ++instances;
+            }
+        }
+    }
+    CHECK(instances >= 50);
+}
+
+TEST_CASE("FastPAM1 equals PAM on real-valued Euclidean instances, float and double") {
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+        const auto in = kmedoids_test::blob_instance(120, 4, 3, 3.0, seed);
+        const auto d = in.dissimilarity();
+        const auto start = km::random_medoids(120, 6, seed);
+        const auto pam = km::pam_swap(d, start);
+        const auto fast = km::fastpam1(d, start);
+        REQUIRE(fast.medoids == pam.medoids);
+        REQUIRE(fast.labels == pam.labels);
+        REQUIRE(fast.loss == Approx(pam.loss).epsilon(1e-12));
+        std::vector<float> mf(in.matrix.begin(), in.matrix.end());
+        const km::dense_dissimilarity<float> df(kestrel::matrix_view<const float>(mf.data(), 120, 120));
+        const auto pamf = km::pam_swap(df, start);
+        const auto fastf = km::fastpam1(df, start);
+        REQUIRE(fastf.medoids == pamf.medoids);
+        REQUIRE(fastf.loss == Approx(pamf.loss).epsilon(1e-9));
+    }
+}
+
+TEST_CASE("SWAP results are local optima for single swaps; loss never increases") {
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+        const std::size_t n = 30 + 3 * seed, k = 2 + seed % 5;
+        const auto in = kmedoids_test::integer_instance(n, seed, 5);
+        const auto d = in.dissimilarity();
+        const auto start = km::random_medoids(n, k, seed);
+        const double start_loss = direct_loss(d, start);
+        for (const auto& r : {km::pam_swap(d, start), km::fastpam1(d, start), km::fasterpam(d, start)}) {
+            check_consistent(d, r);
+            check_swap_local_optimum(d, r, 1e-9);
+            CHECK(r.loss <= start_loss);
+        }
+        // Loss after t iterations is non-increasing in t.
+        for (int algo = 0; algo < 3; ++algo) {
+            double prev = start_loss;
+            for (std::size_t t = 1; t <= 6; ++t) {
+                km::swap_options o;
+                o.max_iter = t;
+                const auto r = algo == 0 ? km::fastpam1(d, start, o)
+                                         : algo == 1 ? km::fasterpam(d, start, o) : km::alternating(d, start, o);
+                CHECK(r.loss <= prev + 1e-12);
+                CHECK(r.iterations <= t);
+                prev = r.loss;
+            }
+        }
+    }
+}
+
+TEST_CASE("FasterPAM and alternating on clustered data: close to PAM, and the known blobs") {
+    // FasterPAM takes first improvements, PAM best improvements: both end in single-swap
+    // local optima; on clustered data the paper reports equal quality. Tolerance: 1%.
+    for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+        const auto in = kmedoids_test::blob_instance(200, 5, 4, 6.0, seed);
+        const auto d = in.dissimilarity();
+        const auto start = km::random_medoids(200, 5, seed);
+        const auto pam = km::pam_swap(d, start);
+        const auto faster = km::fasterpam(d, start);
+        CHECK(faster.loss <= 1.01 * pam.loss);
+        const auto alt = km::alternating(d, km::pam_build(d, 5));
+        check_consistent(d, alt);
+        CHECK(alt.loss <= direct_loss(d, km::pam_build(d, 5)) + 1e-9);
+    }
+    // Well separated blobs: the clustering is the generating partition (up to renaming).
+    std::vector<std::size_t> truth;
+    const auto in = kmedoids_test::blob_instance(300, 6, 2, 100.0, 42, &truth);
+    const auto d = in.dissimilarity();
+    for (const auto& r : {km::fastpam1(d, km::pam_build(d, 6)), km::fasterpam(d, km::random_medoids(300, 6, 3)),
+                          km::fasterpam(d, km::lab_medoids(d, 6, 5))}) {
+        std::vector<long> map(6, -1);
+        for (std::size_t j = 0; j < 300; ++j) {
+            if (map[truth[j]] < 0) map[truth[j]] = long(r.labels[j]);
+            REQUIRE(map[truth[j]] == long(r.labels[j]));
+        }
+        CHECK(std::set<long>(map.begin(), map.end()).size() == 6);
+    }
+}
+
+TEST_CASE("parallel SWAP equals serial SWAP, bit for bit") {
+    const auto in = kmedoids_test::blob_instance(700, 8, 3, 2.0, 7);
+    const auto d = in.dissimilarity();
+    const auto start = km::random_medoids(700, 20, 9);
+    km::swap_options one, two;
+    one.policy = kestrel::exec_policy{1};
+    two.policy = kestrel::exec_policy{2};
+    const auto a1 = km::fastpam1(d, start, one), a2 = km::fastpam1(d, start, two);
+    CHECK(a1.medoids == a2.medoids);
+    CHECK(a1.loss == a2.loss);
+    CHECK(a1.iterations == a2.iterations);
+    const auto b1 = km::fasterpam(d, start, one), b2 = km::fasterpam(d, start, two);
+    CHECK(b1.medoids == b2.medoids);
+    CHECK(b1.labels == b2.labels);
+    CHECK(b1.loss == b2.loss);
+    CHECK(b1.iterations == b2.iterations);
+    CHECK(b1.swaps == b2.swaps);
+    const auto c1 = km::alternating(d, start, one), c2 = km::alternating(d, start, two);
+    CHECK(c1.medoids == c2.medoids);
+    CHECK(km::pam_build(d, 10, kestrel::exec_policy{1}) == km::pam_build(d, 10, kestrel::exec_policy{2}));
+}
+
+TEST_CASE("float and double agree on well-conditioned input; condensed and point sources agree with dense") {
+    const auto in = kmedoids_test::blob_instance(150, 5, 3, 8.0, 3);
+    const auto d = in.dissimilarity();
+    std::vector<float> mf(in.matrix.begin(), in.matrix.end());
+    const km::dense_dissimilarity<float> df(kestrel::matrix_view<const float>(mf.data(), 150, 150));
+    const auto start = km::random_medoids(150, 5, 1);
+    const auto rd = km::fasterpam(d, start), rf = km::fasterpam(df, start);
+    CHECK(rd.medoids == rf.medoids);
+    CHECK(rf.loss == Approx(rd.loss).epsilon(1e-5));
+
+    std::vector<double> condensed;
+    for (std::size_t i = 0; i < 150; ++i)
+        for (std::size_t j = i + 1; j < 150; ++j) condensed.push_back(in.matrix[i * 150 + j]);
+    const km::condensed_dissimilarity<double> dc(kestrel::vector_view<const double>(condensed), 150);
+    const km::point_dissimilarity<double> dp(kestrel::matrix_view<const double>(in.points.data(), 150, 3));
+    const auto rc = km::fasterpam(dc, start), rp = km::fasterpam(dp, start), rp1 = km::fastpam1(dp, start);
+    CHECK(rc.medoids == rd.medoids);
+    CHECK(rc.loss == rd.loss);
+    CHECK(rp.medoids == rd.medoids);
+    CHECK(rp1.medoids == km::fastpam1(d, start).medoids);
+}
+
+TEST_CASE("bad input is refused before anything is computed") {
+    const auto in = kmedoids_test::integer_instance(10, 1);
+    const auto d = in.dissimilarity();
+    using Catch::Contains;
+    CHECK_THROWS_WITH(km::fastpam1(d, {}), Contains("kestrel::fastpam1") && Contains("k = 0"));
+    CHECK_THROWS_WITH(km::fasterpam(d, {1, 1}), Contains("appears twice"));
+    CHECK_THROWS_WITH(km::pam_swap(d, {1, 10}), Contains("out of range"));
+    CHECK_THROWS_WITH(km::pam_build(d, 11), Contains("exceeds the number of points n = 10"));
+    CHECK_THROWS_WITH(km::pam_build(d, 0), Contains("must be >= 1"));
+    CHECK_THROWS_WITH(km::random_medoids(3, 4, 1), Contains("k = 4"));
+    std::vector<double> m = in.matrix;
+    m[3] = -1;
+    const km::dense_dissimilarity<double> dn(kestrel::matrix_view<const double>(m.data(), 10, 10));
+    CHECK_THROWS_WITH(km::fastpam1(dn, {0, 1}), Contains("entry (0, 3)") && Contains("-1"));
+    m[3] = std::nan("");
+    CHECK_THROWS_WITH(km::fasterpam(dn, {0, 1}), Contains("entry (0, 3)"));
+    m[3] = in.matrix[3] + 0.5;
+    CHECK_THROWS_WITH(km::fasterpam(dn, {0, 1}), Contains("not symmetric"));
+    km::swap_options unchecked;
+    unchecked.check_symmetry = false;
+    CHECK_NOTHROW(km::fasterpam(dn, {0, 1}, unchecked));
+    m = in.matrix;
+    m[11] = 1;
+    CHECK_THROWS_WITH(km::pam_swap(dn, {0, 1}), Contains("diagonal"));
+    CHECK_THROWS_WITH(km::dense_dissimilarity<double>(kestrel::matrix_view<const double>(m.data(), 5, 20)),
+                      Contains("must be square"));
+    const std::vector<double> short_condensed(5);
+    CHECK_THROWS_WITH(km::condensed_dissimilarity<double>(kestrel::vector_view<const double>(short_condensed), 5),
+                      Contains("n(n-1)/2"));
+}
