@@ -53,7 +53,8 @@ if [ "$quick" -eq 1 ]; then
 else
   args+=(--benchmark_min_time=0.2)
 fi
-rm -f "$out"/*.json
+rm -f "$out"/*.json "$out"/*.csv "$out"/*.png
+export KESTREL_BENCH_OUT="$out"
 echo "==== machine (memory bandwidth and peak arithmetic)"
 "$bench" "${args[@]}" --benchmark_filter='^machine/' --benchmark_out="$out/machine.json" >"$out/machine.log" 2>&1
 for f in $families; do
@@ -75,6 +76,8 @@ if [ "$quick" -eq 0 ]; then
     fi
   done
 fi
+
+rm -f "$out"/*.bin "$out"/*.init "$out"/*.raw  # the peers' inputs: large, not results
 
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3

@@ -70,6 +70,9 @@ template <class T>
 KESTREL_ALWAYS_INLINE batch<T> vmin(const batch<T>& a, const batch<T>& b) noexcept { return xsimd::min(a, b); }
 template <class T>
 KESTREL_ALWAYS_INLINE T hsum(const batch<T>& b) noexcept { return xsimd::hadd(b); }
+/// True if a[j] < b[j] in any lane (a SIMD filter in front of scalar work).
+template <class T>
+KESTREL_ALWAYS_INLINE bool any_less(const batch<T>& a, const batch<T>& b) noexcept { return xsimd::any(a < b); }
 #else
 // Scalar fallback: a "batch" of one element, with the same operation sequence.
 template <class T>
@@ -90,6 +93,8 @@ template <class T>
 KESTREL_ALWAYS_INLINE T vmin(T a, T b) noexcept { return b < a ? b : a; }
 template <class T>
 KESTREL_ALWAYS_INLINE T hsum(T b) noexcept { return b; }
+template <class T>
+KESTREL_ALWAYS_INLINE bool any_less(T a, T b) noexcept { return a < b; }
 #endif
 
 template <class T>

@@ -37,11 +37,16 @@ clustering fasterpam(const D& d, std::vector<std::size_t> medoids, const swap_op
     std::vector<double> removal;
     detail::removal_loss(c, k, removal);
 
+    // Batch size adapts: it doubles while batches bring no swap (late passes, where nearly
+    // every evaluation is kept) and falls back to four per thread after a swap (early passes,
+    // where evaluations behind a swap are dropped). It changes speed, never the result.
     const int threads = effective_threads(opt.policy);
-    const std::size_t batch = threads > 1 ? std::size_t(2 * threads) : 1;
-    std::vector<double> scratch(batch * k);
-    std::vector<std::size_t> cand(batch);
-    std::vector<detail::swap_choice> eval(batch);
+    const std::size_t min_batch = threads > 1 ? std::size_t(4 * threads) : 1;
+    const std::size_t max_batch = threads > 1 ? std::size_t(32 * threads) : 1;
+    std::size_t batch = min_batch;
+    std::vector<double> scratch(max_batch * k);
+    std::vector<std::size_t> cand(max_batch);
+    std::vector<detail::swap_choice> eval(max_batch);
 
     std::size_t iter = 0, swaps = 0, lastswap = n;
     bool converged = false;
@@ -71,15 +76,17 @@ clustering fasterpam(const D& d, std::vector<std::size_t> medoids, const swap_op
             };
             if (m > 1) parallel_for(m, exec_policy{threads}, evaluate);
             else if (m == 1) evaluate(0);
+            batch = std::min(max_batch, 2 * batch);
             for (std::size_t b = 0; b < m; ++b) {
                 if (!eval[b].valid) continue;
+                batch = min_batch;
                 const auto& s = eval[b];
                 is_medoid[medoids[s.slot]] = 0;
                 is_medoid[s.candidate] = 1;
                 medoids[s.slot] = s.candidate;
                 ++swaps;
                 lastswap = s.candidate;
-                detail::update_after_swap(d, medoids, s.slot, c);
+                detail::update_after_swap(d, medoids, s.slot, c, opt.policy);
                 detail::removal_loss(c, k, removal);
                 j = s.candidate + 1;  // drop the stale evaluations behind it
                 hit_lastswap = false;

@@ -81,7 +81,7 @@ clustering fastpam1(const D& d, std::vector<std::size_t> medoids, const swap_opt
         is_medoid[s.candidate] = 1;
         medoids[s.slot] = s.candidate;
         ++swaps;
-        detail::update_after_swap(d, medoids, s.slot, c);
+        detail::update_after_swap(d, medoids, s.slot, c, opt.policy);
     }
     return detail::finish(c, std::move(medoids), iter, swaps);
 }

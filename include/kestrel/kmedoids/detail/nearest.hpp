@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "../../core/error.hpp"
+#include "../../core/parallel.hpp"
+#include "../../core/simd.hpp"
 #include "../dissimilarity.hpp"
 #include "../result.hpp"
 
@@ -28,6 +30,11 @@ template <class D>
 struct row_access<D, std::void_t<decltype(std::declval<const D&>().row(std::size_t(0)))>> {
     static auto get(const D& d, std::size_t c, std::size_t o) noexcept { return d.row(c)[o]; }
 };
+
+template <class D, class = void>
+struct has_rows : std::false_type {};
+template <class D>
+struct has_rows<D, std::void_t<decltype(std::declval<const D&>().row(std::size_t(0)))>> : std::true_type {};
 
 template <class T>
 struct nearest_cache {
@@ -82,13 +89,14 @@ void assign_all(const D& d, const std::vector<std::size_t>& medoids, nearest_cac
 /// After slot `slot` changed to medoid `m`: keeps (nearest, second) equal to what
 /// assign_all would give, recomputing only the points that had `slot` in their cache.
 template <class D, class T>
-void update_after_swap(const D& d, const std::vector<std::size_t>& medoids, std::size_t slot, nearest_cache<T>& c) {
+void update_after_swap(const D& d, const std::vector<std::size_t>& medoids, std::size_t slot, nearest_cache<T>& c,
+                       exec_policy policy = exec_policy::serial()) {
     const auto s = static_cast<std::uint32_t>(slot);
-    const std::size_t m = medoids[slot];
-    for (std::size_t o = 0; o < d.size(); ++o) {
-        if (c.nearest[o] == s || c.second[o] == s) {
+    const std::size_t m = medoids[slot], n = d.size();
+    auto update = [&](std::size_t o) {
+        if (c.nearest[o] == s || c.second[o] == s) {  // lost its nearest or second: recompute
             assign_point(d, medoids, o, c);
-            continue;
+            return;
         }
         const T v = static_cast<T>(row_access<D>::get(d, m, o));
         if (before(v, s, c.dn[o], c.nearest[o])) {
@@ -100,7 +108,13 @@ void update_after_swap(const D& d, const std::vector<std::size_t>& medoids, std:
             c.second[o] = s;
             c.ds[o] = v;
         }
-    }
+    };
+    // Points are independent: blocks in parallel for large n (same result at any count).
+    const std::size_t nblocks = n >= 4096 ? std::size_t(16) : std::size_t(1);
+    parallel_for(nblocks, policy, [&](std::size_t b) {
+        const block_range r = block_bounds(n, nblocks, b);
+        for (std::size_t o = r.begin; o < r.end; ++o) update(o);
+    });
 }
 
 template <class T>
@@ -137,14 +151,30 @@ void candidate_deltas(const D& d, std::size_t cand, const nearest_cache<T>& c, c
     const T* dn = c.dn.data();
     const T* ds = c.ds.data();
     const std::uint32_t* nr = c.nearest.data();
-    for (std::size_t o = 0; o < n; ++o) {
-        const T v = static_cast<T>(row_access<D>::get(d, cand, o));
+    // Point o matters only if the candidate is closer than its second medoid (v < ds[o]).
+    auto point = [&](std::size_t o, T v) {
         if (v < dn[o]) {  // o moves to the candidate whichever medoid leaves
             shared += static_cast<double>(v) - static_cast<double>(dn[o]);
             delta[nr[o]] += static_cast<double>(dn[o]) - static_cast<double>(ds[o]);
         } else if (v < ds[o]) {  // o moves to the candidate only if its own medoid leaves
             delta[nr[o]] += static_cast<double>(v) - static_cast<double>(ds[o]);
         }
+    };
+    std::size_t o = 0;
+    if constexpr (has_rows<D>::value) {
+        // Dense rows: a SIMD filter skips whole batches of points the candidate does not
+        // affect (most of them); the rest go through the same scalar code in the same order,
+        // so the sums are bit-identical to the plain loop.
+        namespace sd = kestrel::simd::detail;
+        constexpr std::size_t W = sd::width<T>;
+        const T* row = d.row(cand);
+        for (; o + W <= n; o += W) {
+            if (!sd::any_less(sd::load(row + o), sd::load(ds + o))) continue;
+            for (std::size_t j = o; j < o + W; ++j) point(j, row[j]);
+        }
+        for (; o < n; ++o) point(o, row[o]);
+    } else {
+        for (; o < n; ++o) point(o, static_cast<T>(d(cand, o)));
     }
     for (std::size_t i = 0; i < k; ++i) delta[i] += shared;
 }
