@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kmedoids/alternating.hpp"
+#include "kmedoids/assignment.hpp"
 #include "kmedoids/dissimilarity.hpp"
 #include "kmedoids/fastpam1.hpp"
 #include "kmedoids/fasterpam.hpp"
