@@ -2,3 +2,5 @@
 #pragma once
 
 #include "core.hpp"
+#include "diffusion.hpp"
+#include "kmedoids.hpp"
