@@ -79,14 +79,14 @@ std::vector<double> exact_flow(const mixture_denoiser& m, std::vector<double> x,
 }
 
 int main(int argc, char** argv) {
-    const std::size_t samples = 2000;
+    const std::size_t samples = 1000;
     const auto schedule = noise_schedule::linear_vp();                // beta from 0.1 to 20, t in [0, 1]
     const auto grid = uniform_logsnr_grid(schedule, 10, 1.0, 1e-3);  // 10 steps, uniform in log-SNR
 
     std::vector<double> start(2 * samples);  // x_T ~ N(0, I) (alpha_T is 6.7e-3)
     fill_normal(make_view(start), counter_rng(2026));
     mixture_denoiser model;
-    const auto exact = exact_flow(model, start, grid.front().lambda, grid.back().lambda, 20000);
+    const auto exact = exact_flow(model, start, grid.front().lambda, grid.back().lambda, 4000);  // RK4 error ~1e-11
 
     struct run { const char* name; solver_kind solver; std::size_t order; };
     const run runs[] = {{"DDIM", solver_kind::ddim, 1},
