@@ -269,6 +269,15 @@ TEST_CASE("diffusion: bad input is rejected before anything is written", "[diffu
     o.s_noise = -1;
     expect_reject(o);
     o = {};
+    o.solver = solver_kind::dpm_solver_pp_sde;
+    o.eta = -0.5;
+    expect_reject(o);
+    {  // a grid from another schedule whose times fall outside this one's range
+        const auto edm_grid = karras_grid(noise_schedule::edm(80), 5, 0.01, 80.0);
+        REQUIRE_THROWS_AS(sample(gp, lv, edm_grid, sampler_options{}, make_view(x), ws), E);
+        CHECK(x == before);
+    }
+    o = {};
     o.thresholding = true;
     o.threshold_ratio = 1.5;
     expect_reject(o);

@@ -75,7 +75,9 @@ struct sampler_options {
     bool lower_order_final = true;
     std::size_t lower_order_final_below = 15;
     bool euler_at_final = false;  // first-order last step (diffusers euler_at_final)
-    double eta = -1.0;            // < 0: the solver's default (0 for DDIM, 1 for SDE and ancestral)
+    /// Noise scale of DDIM, SDE and ancestral solvers (>= 0). NaN (the default) picks the solver's
+    /// default: 0 for DDIM (deterministic), 1 for the SDE and ancestral solvers.
+    double eta = std::numeric_limits<double>::quiet_NaN();
     double s_noise = 1.0;
     std::uint64_t seed = 0;
     bool thresholding = false;  // dynamic thresholding of every x0 prediction
@@ -163,7 +165,7 @@ inline void validate_sampler_options(const sampler_options& o, const timestep_gr
     else
         require(o.order >= 1 && o.order <= detail::max_order(o.solver), fn, "order", "must lie in [1, ",
                 detail::max_order(o.solver), "] for this solver, got ", o.order);
-    require(o.eta < 0 || std::isfinite(o.eta), fn, "eta", "must be finite, got ", o.eta);
+    require(std::isnan(o.eta) || (o.eta >= 0 && std::isfinite(o.eta)), fn, "eta", "must be finite and >= 0 (or NaN for the solver's default), got ", o.eta);
     require(o.s_noise >= 0 && std::isfinite(o.s_noise), fn, "s_noise", "must be finite and >= 0, got ", o.s_noise);
     if (o.thresholding) {
         require(o.threshold_ratio >= 0 && o.threshold_ratio <= 1, fn, "threshold_ratio", "must lie in [0, 1], got ",
@@ -183,18 +185,26 @@ inline void validate_sampler_options(const sampler_options& o, const timestep_gr
         require(j < grid.size(), fn, "disable_corrector", "step index ", j, " beyond the grid");
 }
 
+/// Checks that every point of the grid lies inside the schedule's time range (the clean end excepted).
+inline void validate_grid_for_schedule(const timestep_grid& grid, const noise_schedule& schedule, const char* fn = "sample") {
+    for (std::size_t i = 0; i < grid.size(); ++i)
+        require(grid[i].clean() || schedule.contains(grid[i].t), fn, "grid", "point ", i, " has t = ", grid[i].t,
+                " outside the schedule's range [", schedule.t_min(), ", ", schedule.t_max(), "]");
+}
+
 /// Runs the sampler; returns the number of model evaluations.
 template <class T, class Model, class Callback = no_step_callback>
 std::size_t sample(Model&& model, const noise_schedule& schedule, const timestep_grid& grid, const sampler_options& opt,
                    vector_view<T> x, sampler_workspace<T>& ws, Callback&& on_step = {}) {
     const std::size_t n = x.size();
     validate_sampler_options(opt, grid, n);
+    validate_grid_for_schedule(grid, schedule);
     ws.reserve(n);
     const exec_policy pol = opt.policy;
     const std::size_t steps = grid.size() - 1;
     const bool noise_mode = detail::works_in_noise(opt);
     const prediction target = noise_mode ? prediction::noise : prediction::data;
-    const double eta = opt.eta >= 0 ? opt.eta : (opt.solver == solver_kind::ddim ? 0.0 : 1.0);
+    const double eta = !std::isnan(opt.eta) ? opt.eta : (opt.solver == solver_kind::ddim ? 0.0 : 1.0);
     std::size_t nfe = 0;
 
     auto cv = [](const std::vector<T>& v) { return vector_view<const T>(v.data(), v.size()); };
