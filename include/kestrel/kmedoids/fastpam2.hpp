@@ -1,0 +1,129 @@
+// FastPAM2 (Schubert & Rousseeuw, "Faster k-Medoids Clustering: Improving the PAM, CLARA,
+// and CLARANS Algorithms", SISAP 2019, sec. 3.2 / Algorithm 3): FastPAM1's pass over the
+// candidates yields the loss change of every (slot, candidate) swap anyway, so instead of
+// throwing all but the best away, keep per medoid slot the best candidate and, after the
+// best swap, also make the others that still improve. Fewer passes over the data, each
+// O(n (n - k)) as in FastPAM1.
+//
+// One iteration:
+//  1. For every non-medoid candidate h, the k changes delta(i, h) (candidate_deltas). Per
+//     slot i remember the candidate with the smallest change (ties: smallest candidate).
+//  2. The best of these (ties: smallest candidate, then smallest slot; the swap FastPAM1 and
+//     PAM would make) is made if its change is negative; otherwise stop.
+//  3. The other remembered pairs with a negative change d <= tolerance * (best change) are
+//     visited in order of d (ties: candidate, then slot). Each is re-evaluated against the
+//     current medoids (earlier swaps changed the loss landscape) and made if its change is
+//     still negative; pairs whose candidate became a medoid are skipped.
+// tolerance in [0, 1]: 0 (default) considers every improving remembered swap; 1 only those
+// as good as the best one, which makes FastPAM2 behave like FastPAM1 except for exact ties.
+//
+// The loss never increases (every swap is re-checked). The result is a single-swap local
+// optimum like PAM's, usually a different one. Parallel over candidates in blocks fixed by n
+// and combined in block order, so the result does not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "detail/nearest.hpp"
+#include "dissimilarity.hpp"
+#include "fastpam1.hpp"
+#include "result.hpp"
+
+namespace kestrel {
+namespace kmedoids {
+
+namespace detail {
+/// best[i] = the best candidate for slot i (ties: smallest candidate); invalid if no
+/// candidate lowers the loss through slot i.
+template <class D, class T>
+void best_per_slot(const D& d, const nearest_cache<T>& c, const std::vector<double>& removal,
+                   const std::vector<char>& is_medoid, exec_policy policy, std::vector<double>& scratch,
+                   std::vector<swap_choice>& block_best, std::vector<swap_choice>& best) {
+    const std::size_t n = d.size(), k = removal.size();
+    const std::size_t nblocks = std::min<std::size_t>(n, 128);
+    scratch.resize(nblocks * k);
+    block_best.assign(nblocks * k, swap_choice{});
+    parallel_for_dynamic(nblocks, policy, [&](std::size_t b) {
+        const block_range r = block_bounds(n, nblocks, b);
+        double* delta = scratch.data() + b * k;
+        swap_choice* mine = block_best.data() + b * k;
+        for (std::size_t h = r.begin; h < r.end; ++h) {
+            if (is_medoid[h]) continue;
+            candidate_deltas(d, h, c, removal, delta);
+            for (std::size_t i = 0; i < k; ++i)
+                if (delta[i] < mine[i].delta) mine[i] = {delta[i], h, i, true};
+        }
+    });
+    // Blocks hold increasing candidate ranges: strict < in block order keeps the smallest
+    // candidate among equal changes.
+    best.assign(k, swap_choice{});
+    for (std::size_t b = 0; b < nblocks; ++b)
+        for (std::size_t i = 0; i < k; ++i) {
+            const swap_choice& s = block_best[b * k + i];
+            if (s.valid && s.delta < best[i].delta) best[i] = s;
+        }
+}
+
+// Order of the eager swaps: change, then candidate, then slot.
+inline bool swap_before(const swap_choice& a, const swap_choice& b) noexcept {
+    if (a.delta != b.delta) return a.delta < b.delta;
+    if (a.candidate != b.candidate) return a.candidate < b.candidate;
+    return a.slot < b.slot;
+}
+}  // namespace detail
+
+/// FastPAM2 SWAP from the given medoids. `tolerance` in [0, 1] (see the header comment).
+template <class D>
+clustering fastpam2(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {},
+                    double tolerance = 0.0) {
+    using T = typename D::value_type;
+    require(std::isfinite(tolerance) && tolerance >= 0.0 && tolerance <= 1.0, "fastpam2", "tolerance",
+            "must lie in [0, 1], got ", tolerance);
+    detail::check_swap_input(d, medoids, opt, "fastpam2");
+    const std::size_t n = d.size(), k = medoids.size();
+    detail::nearest_cache<T> c;
+    detail::assign_all(d, medoids, c);
+    std::vector<char> is_medoid(n, 0);
+    for (auto m : medoids) is_medoid[m] = 1;
+    std::vector<double> removal, scratch, delta(k);
+    std::vector<detail::swap_choice> block_best, best, order;
+    order.reserve(k);
+    std::size_t iter = 0, swaps = 0;
+    auto make_swap = [&](const detail::swap_choice& s) {
+        is_medoid[medoids[s.slot]] = 0;
+        is_medoid[s.candidate] = 1;
+        medoids[s.slot] = s.candidate;
+        ++swaps;
+        detail::update_after_swap(d, medoids, s.slot, c, opt.policy);
+    };
+    while (iter < opt.max_iter) {
+        ++iter;
+        detail::removal_loss(c, k, removal);
+        detail::best_per_slot(d, c, removal, is_medoid, opt.policy, scratch, block_best, best);
+        order.clear();
+        for (const auto& s : best)
+            if (s.valid) order.push_back(s);
+        if (order.empty()) break;
+        std::sort(order.begin(), order.end(), detail::swap_before);
+        const double threshold = tolerance * order.front().delta;
+        make_swap(order.front());
+        for (std::size_t p = 1; p < order.size(); ++p) {
+            const detail::swap_choice& s = order[p];
+            if (s.delta > threshold) break;     // sorted: the rest are worse still
+            if (is_medoid[s.candidate]) continue;  // already swapped in for another slot
+            // Re-evaluate against the current medoids (step 3): O(n).
+            detail::removal_loss(c, k, removal);
+            detail::candidate_deltas(d, s.candidate, c, removal, delta.data());
+            if (delta[s.slot] < 0) make_swap({delta[s.slot], s.candidate, s.slot, true});
+        }
+    }
+    return detail::finish(c, std::move(medoids), iter, swaps);
+}
+
+}  // namespace kmedoids
+}  // namespace kestrel

@@ -1,0 +1,224 @@
+// FastMSC and DynMSC (medoid silhouette optimization).
+#include <catch2/catch.hpp>
+
+#include <kestrel/kmedoids.hpp>
+#include <kestrel/kmedoids/medoid_silhouette_optimizer.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <vector>
+
+#include "kmedoids_test_util.hpp"
+
+namespace km = kestrel::kmedoids;
+using kmedoids_test::direct_loss;
+
+namespace {
+// Medoid silhouette straight from the definition: mean over points of 1 - d1/d2 (0 if d2 = 0).
+template <class D>
+double naive_msc(const D& d, const std::vector<std::size_t>& m) {
+    double sum = 0;
+    for (std::size_t j = 0; j < d.size(); ++j) {
+        double a = std::numeric_limits<double>::infinity(), b = a;
+        for (std::size_t med : m) {
+            const double v = d(j, med);
+            if (v < a) {
+                b = a;
+                a = v;
+            } else if (v < b) {
+                b = v;
+            }
+        }
+        sum += b > 0 ? 1.0 - a / b : 0.0;
+    }
+    return sum / double(d.size());
+}
+
+struct pammedsil_result {
+    std::vector<std::size_t> medoids;
+    double silhouette;
+    std::size_t iterations, swaps;
+};
+
+// PAMMEDSIL (Van der Laan, Pollard & Bryan 2003) SWAP, by brute force: each iteration
+// evaluates every (slot, non-medoid) swap directly, O(k (n - k) n k), and makes the best
+// (ties: smallest candidate, then smallest slot) if it raises the medoid silhouette.
+template <class D>
+pammedsil_result naive_pammedsil(const D& d, std::vector<std::size_t> m, std::size_t max_iter = 100) {
+    double cur = naive_msc(d, m);
+    std::size_t iter = 0, swaps = 0;
+    while (iter < max_iter) {
+        ++iter;
+        double best = cur;
+        std::size_t bh = 0, bi = 0;
+        bool found = false;
+        for (std::size_t h = 0; h < d.size(); ++h) {
+            if (std::find(m.begin(), m.end(), h) != m.end()) continue;
+            for (std::size_t i = 0; i < m.size(); ++i) {
+                const std::size_t old = m[i];
+                m[i] = h;
+                const double s = naive_msc(d, m);
+                m[i] = old;
+                if (s > best) {
+                    best = s;
+                    bh = h;
+                    bi = i;
+                    found = true;
+                }
+            }
+        }
+        if (!found) break;
+        m[bi] = bh;
+        cur = best;
+        ++swaps;
+    }
+    return {m, cur, iter, swaps};
+}
+
+// No single swap raises the medoid silhouette by more than tol.
+template <class D>
+void check_msc_local_optimum(const D& d, const std::vector<std::size_t>& medoids, double value, double tol) {
+    std::vector<std::size_t> m = medoids;
+    for (std::size_t i = 0; i < m.size(); ++i)
+        for (std::size_t h = 0; h < d.size(); ++h) {
+            if (std::find(medoids.begin(), medoids.end(), h) != medoids.end()) continue;
+            m[i] = h;
+            REQUIRE(naive_msc(d, m) <= value + tol);
+            m[i] = medoids[i];
+        }
+}
+
+template <class D>
+void check_consistent(const D& d, const km::msc_result& r) {
+    std::vector<std::size_t> labels;
+    const double loss = direct_loss(d, r.result.medoids, &labels);
+    REQUIRE(r.result.labels == labels);
+    REQUIRE(r.result.loss == Approx(loss).epsilon(1e-12).margin(1e-12));
+    REQUIRE(r.silhouette == Approx(naive_msc(d, r.result.medoids)).epsilon(1e-12).margin(1e-12));
+    REQUIRE(r.silhouette == Approx(km::medoid_silhouette(d, r.result.medoids)).epsilon(1e-12).margin(1e-12));
+    REQUIRE(std::set<std::size_t>(r.result.medoids.begin(), r.result.medoids.end()).size() == r.result.medoids.size());
+}
+}  // namespace
+
+TEST_CASE("FastMSC makes the same swaps as brute-force PAMMEDSIL on real-valued instances") {
+    int instances = 0;
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+        for (std::size_t k : {2u, 3u, 5u}) {
+            const std::size_t n = 30 + 7 * seed;
+            const auto in = kmedoids_test::blob_instance(n, 3, 2, 3.0, seed);
+            const auto d = in.dissimilarity();
+            const auto start = km::random_medoids(n, k, seed + 100 * k);
+            const auto naive = naive_pammedsil(d, start);
+            const auto fast = km::fastmsc(d, start);
+            INFO("seed=" << seed << " k=" << k);
+            check_consistent(d, fast);
+            CHECK(fast.silhouette == Approx(naive.silhouette).epsilon(1e-12));
+            CHECK(fast.result.medoids == naive.medoids);
+            CHECK(fast.result.iterations == naive.iterations);
+            CHECK(fast.result.swaps == naive.swaps);
+            ++instances;
+        }
+    }
+    CHECK(instances == 18);
+}
+
+TEST_CASE("FastMSC ends in a local optimum of the medoid silhouette; it never decreases") {
+    // Integer grids: duplicates, ties and points at dissimilarity 0 from two medoids.
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+        const std::size_t n = 25 + 3 * seed, k = 2 + seed % 4;
+        const auto in = kmedoids_test::integer_instance(n, seed, seed % 2 ? 4 : 7);
+        const auto d = in.dissimilarity();
+        const auto start = km::random_medoids(n, k, seed);
+        const double start_msc = naive_msc(d, start);
+        const auto r = km::fastmsc(d, start);
+        INFO("seed=" << seed << " n=" << n << " k=" << k);
+        check_consistent(d, r);
+        check_msc_local_optimum(d, r.result.medoids, r.silhouette, 1e-12);
+        CHECK(r.silhouette >= start_msc);
+        double prev = start_msc;
+        for (std::size_t t = 1; t <= 6; ++t) {
+            km::swap_options o;
+            o.max_iter = t;
+            const auto rt = km::fastmsc(d, start, o);
+            CHECK(rt.silhouette >= prev - 1e-12);
+            CHECK(rt.result.iterations <= t);
+            prev = rt.silhouette;
+        }
+        // Brute force agrees on the final value here too (exact ties may pick other medoids).
+        CHECK(naive_pammedsil(d, start).silhouette == Approx(r.silhouette).epsilon(1e-12).margin(1e-12));
+    }
+}
+
+TEST_CASE("FastMSC: 1 and 2 threads bit-identical; float close to double; point source equals matrix") {
+    const auto in = kmedoids_test::blob_instance(500, 6, 3, 3.0, 4);
+    const auto d = in.dissimilarity();
+    const auto start = km::random_medoids(500, 12, 3);
+    km::swap_options one, two;
+    one.policy = kestrel::exec_policy{1};
+    two.policy = kestrel::exec_policy{2};
+    const auto a = km::fastmsc(d, start, one), b = km::fastmsc(d, start, two);
+    CHECK(a.result.medoids == b.result.medoids);
+    CHECK(a.result.labels == b.result.labels);
+    CHECK(a.silhouette == b.silhouette);
+    CHECK(a.result.iterations == b.result.iterations);
+    std::vector<float> mf(in.matrix.begin(), in.matrix.end());
+    const km::dense_dissimilarity<float> df(kestrel::matrix_view<const float>(mf.data(), 500, 500));
+    CHECK(km::fastmsc(df, start).silhouette == Approx(a.silhouette).epsilon(1e-4));
+    const km::point_dissimilarity<double> dp(kestrel::matrix_view<const double>(in.points.data(), 500, 3));
+    CHECK(km::fastmsc(dp, start).result.medoids == a.result.medoids);
+    const auto d1 = km::dynmsc(d, start, 3, one), d2 = km::dynmsc(d, start, 3, two);
+    CHECK(d1.best_k == d2.best_k);
+    CHECK(d1.silhouettes == d2.silhouettes);
+    CHECK(d1.best.result.medoids == d2.best.result.medoids);
+}
+
+TEST_CASE("DynMSC picks the true number of well-separated blobs") {
+    for (std::uint64_t seed : {42u, 7u, 13u}) {
+        std::vector<std::size_t> truth;
+        const auto in = kmedoids_test::blob_instance(240, 4, 2, 60.0, seed, &truth);
+        const auto d = in.dissimilarity();
+        const auto r = km::dynmsc(d, km::pam_build(d, 8), 2);
+        INFO("seed=" << seed);
+        REQUIRE(r.silhouettes.size() == 7);
+        CHECK(r.k_min == 2);
+        CHECK(r.best_k == 4);
+        CHECK(r.best.result.medoids.size() == r.best_k);
+        check_consistent(d, r.best);
+        CHECK(r.silhouettes[r.best_k - 2] == r.best.silhouette);
+        for (double s : r.silhouettes) CHECK(s <= r.best.silhouette);
+        // The chosen clustering is the generating partition.
+        std::vector<long> map(4, -1);
+        for (std::size_t j = 0; j < truth.size(); ++j) {
+            if (map[truth[j]] < 0) map[truth[j]] = long(r.best.result.labels[j]);
+            REQUIRE(map[truth[j]] == long(r.best.result.labels[j]));
+        }
+    }
+    // k_min = k_max is FastMSC.
+    const auto in = kmedoids_test::blob_instance(100, 3, 2, 5.0, 1);
+    const auto d = in.dissimilarity();
+    const auto start = km::random_medoids(100, 4, 2);
+    const auto one = km::dynmsc(d, start, 4);
+    const auto fast = km::fastmsc(d, start);
+    CHECK(one.best_k == 4);
+    CHECK(one.best.result.medoids == fast.result.medoids);
+    CHECK(one.silhouettes == std::vector<double>{fast.silhouette});
+}
+
+TEST_CASE("FastMSC and DynMSC refuse bad arguments") {
+    const auto in = kmedoids_test::integer_instance(10, 1);
+    const auto d = in.dissimilarity();
+    using Catch::Contains;
+    CHECK_THROWS_WITH(km::fastmsc(d, {3}), Contains("kestrel::fastmsc") && Contains("k >= 2"));
+    CHECK_THROWS_AS(km::fastmsc(d, {}), kestrel::invalid_argument);
+    CHECK_THROWS_WITH(km::fastmsc(d, {1, 1}), Contains("appears twice"));
+    CHECK_THROWS_WITH(km::fastmsc(d, {1, 10}), Contains("out of range"));
+    CHECK_THROWS_WITH(km::dynmsc(d, {1, 2, 3}, 1), Contains("kestrel::dynmsc") && Contains("k_min"));
+    CHECK_THROWS_WITH(km::dynmsc(d, {1, 2, 3}, 4), Contains("exceeds k_max"));
+    CHECK_THROWS_AS(km::dynmsc(d, {1, 2, 2}, 2), kestrel::invalid_argument);
+    std::vector<double> m = in.matrix;
+    m[3] = std::nan("");
+    const km::dense_dissimilarity<double> dn(kestrel::matrix_view<const double>(m.data(), 10, 10));
+    CHECK_THROWS_WITH(km::fastmsc(dn, {0, 1}), Contains("entry (0, 3)"));
+    CHECK_THROWS_WITH(km::dynmsc(dn, {0, 1, 2}, 2), Contains("entry (0, 3)"));
+}
