@@ -49,6 +49,84 @@ void check_partition(const std::vector<std::size_t>& labels, const std::vector<s
 }
 }  // namespace
 
+namespace {
+// FastPAM2 written from its definition with direct loss evaluations (O(k^2 n^2) per
+// iteration): per slot the best candidate (ties: smallest candidate), the overall best swap
+// first (ties: candidate, then slot), then the other remembered swaps in the order of their
+// remembered change (ties: slot), each re-evaluated and made if its change is negative and
+// at most (1 - tolerance) times the remembered change.
+struct naive_result {
+    std::vector<std::size_t> medoids;
+    std::size_t iterations = 0, swaps = 0;
+};
+template <class D>
+naive_result naive_fastpam2(const D& d, std::vector<std::size_t> m, double tolerance, std::size_t max_iter = 100) {
+    const std::size_t n = d.size(), k = m.size();
+    naive_result out;
+    auto change = [&](std::size_t slot, std::size_t h) {
+        std::vector<std::size_t> t = m;
+        t[slot] = h;
+        return direct_loss(d, t) - direct_loss(d, m);
+    };
+    auto is_medoid = [&](std::size_t h) { return std::find(m.begin(), m.end(), h) != m.end(); };
+    while (out.iterations < max_iter) {
+        ++out.iterations;
+        struct pick { double delta; std::size_t h, slot; };
+        std::vector<pick> best;
+        for (std::size_t i = 0; i < k; ++i) {
+            pick b{0.0, n, i};
+            for (std::size_t h = 0; h < n; ++h) {
+                if (is_medoid(h)) continue;
+                const double c = change(i, h);
+                if (c < b.delta) b = {c, h, i};
+            }
+            if (b.h < n) best.push_back(b);
+        }
+        if (best.empty()) break;
+        auto first = std::min_element(best.begin(), best.end(), [](const pick& a, const pick& b) {
+            return a.delta != b.delta ? a.delta < b.delta : a.h != b.h ? a.h < b.h : a.slot < b.slot;
+        });
+        const pick primary = *first;
+        best.erase(first);
+        std::sort(best.begin(), best.end(), [](const pick& a, const pick& b) {
+            return a.delta != b.delta ? a.delta < b.delta : a.slot < b.slot;
+        });
+        m[primary.slot] = primary.h;
+        ++out.swaps;
+        for (const pick& p : best) {
+            if (is_medoid(p.h)) continue;
+            const double now = change(p.slot, p.h);
+            if (now < 0 && now <= (1 - tolerance) * p.delta) {
+                m[p.slot] = p.h;
+                ++out.swaps;
+            }
+        }
+    }
+    out.medoids = m;
+    return out;
+}
+}  // namespace
+
+TEST_CASE("FastPAM2 makes exactly the swaps of its definition (exact integer dissimilarities)") {
+    int instances = 0;
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+        const std::size_t n = 24 + 4 * seed, k = 3 + seed % 4;
+        const auto in = kmedoids_test::integer_instance(n, 50 + seed, 7);
+        const auto d = in.dissimilarity();
+        const auto start = km::random_medoids(n, k, seed);
+        for (double tol : {0.0, 0.5, 1.0}) {
+            const auto ref = naive_fastpam2(d, start, tol);
+            const auto r = km::fastpam2(d, start, {}, tol);
+            INFO("seed=" << seed << " tolerance=" << tol);
+            CHECK(r.medoids == ref.medoids);
+            CHECK(r.iterations == ref.iterations);
+            CHECK(r.swaps == ref.swaps);
+            ++instances;
+        }
+    }
+    CHECK(instances == 18);
+}
+
 TEST_CASE("FastPAM2 ends in a single-swap local optimum; the loss never increases") {
     for (std::uint64_t seed = 1; seed <= 8; ++seed) {
         const std::size_t n = 30 + 3 * seed, k = 2 + seed % 5;

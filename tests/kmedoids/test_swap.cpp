@@ -211,3 +211,44 @@ TEST_CASE("bad input is refused before anything is computed") {
     CHECK_THROWS_WITH(km::condensed_dissimilarity<double>(kestrel::vector_view<const double>(short_condensed), 5),
                       Contains("n(n-1)/2"));
 }
+
+TEST_CASE("the nearest/second cache after any sequence of swaps equals a fresh assignment") {
+    // update_after_swap keeps (nearest, second) exact and the third-nearest reserve either
+    // exact or unknown; checked against assign_all after every swap of random sequences,
+    // on integer grids (ties, duplicates) and on real-valued blobs, k from 1 to 12.
+    namespace kd = km::detail;
+    int checked = 0;
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+        for (std::size_t k : {1u, 2u, 3u, 5u, 12u}) {
+            const std::size_t n = 60 + 5 * seed;
+            const auto in = seed % 2 ? kmedoids_test::integer_instance(n, seed, 4)
+                                     : kmedoids_test::blob_instance(n, 4, 2, 3.0, seed);
+            const auto d = in.dissimilarity();
+            auto medoids = km::random_medoids(n, k, seed + k);
+            kd::nearest_cache<double> c, fresh;
+            kd::assign_all(d, medoids, c);
+            const kestrel::counter_rng rng(seed, 77 + k);
+            for (std::uint64_t step = 0; step < 60; ++step) {
+                const auto slot = static_cast<std::size_t>(rng.uniform_double(2 * step) * double(k));
+                const auto h = static_cast<std::size_t>(rng.uniform_double(2 * step + 1) * double(n));
+                if (std::find(medoids.begin(), medoids.end(), h) != medoids.end()) continue;
+                medoids[slot] = h;
+                kd::update_after_swap(d, medoids, slot, c, kestrel::exec_policy{step % 2 ? 2 : 1});
+                kd::assign_all(d, medoids, fresh);
+                INFO("seed=" << seed << " k=" << k << " step=" << step);
+                REQUIRE(c.nearest == fresh.nearest);
+                REQUIRE(c.second == fresh.second);
+                REQUIRE(c.dn == fresh.dn);
+                for (std::size_t o = 0; o < n; ++o) {
+                    if (k >= 2) REQUIRE(c.ds[o] == fresh.ds[o]);
+                    if (c.third[o] != kd::nearest_cache<double>::none) {
+                        REQUIRE(c.third[o] == fresh.third[o]);
+                        REQUIRE(c.d3[o] == fresh.d3[o]);
+                    }
+                }
+                ++checked;
+            }
+        }
+    }
+    CHECK(checked > 1000);
+}

@@ -31,6 +31,9 @@
 
 #if KESTREL_HAS_XSIMD
 #include <xsimd/xsimd.hpp>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 #endif
 
 namespace kestrel {
@@ -73,6 +76,29 @@ KESTREL_ALWAYS_INLINE T hsum(const batch<T>& b) noexcept { return xsimd::hadd(b)
 /// True if a[j] < b[j] in any lane (a SIMD filter in front of scalar work).
 template <class T>
 KESTREL_ALWAYS_INLINE bool any_less(const batch<T>& a, const batch<T>& b) noexcept { return xsimd::any(a < b); }
+/// Bit j set iff a[j] < b[j] (lane j): a filter whose hits are then visited lane by lane.
+/// xsimd 8.1 has no bitmask of a batch_bool; on x86 the register goes to movemask, elsewhere
+/// the lanes are read one by one.
+template <class T>
+KESTREL_ALWAYS_INLINE unsigned less_mask(const batch<T>& a, const batch<T>& b) noexcept {
+    const xsimd::batch_bool<T> m = a < b;
+    using reg = typename xsimd::batch_bool<T>::register_type;
+#if defined(__AVX__)
+    if constexpr (std::is_same<reg, __m256d>::value) return static_cast<unsigned>(_mm256_movemask_pd(m));
+    if constexpr (std::is_same<reg, __m256>::value) return static_cast<unsigned>(_mm256_movemask_ps(m));
+#endif
+#if defined(__SSE2__)
+    if constexpr (std::is_same<reg, __m128d>::value) return static_cast<unsigned>(_mm_movemask_pd(m));
+    if constexpr (std::is_same<reg, __m128>::value) return static_cast<unsigned>(_mm_movemask_ps(m));
+#endif
+    if constexpr (std::is_integral<reg>::value) {  // AVX-512: the register is the mask
+        return static_cast<unsigned>(static_cast<reg>(m));
+    } else {
+        unsigned r = 0;
+        for (std::size_t j = 0; j < batch<T>::size; ++j) r |= static_cast<unsigned>(m.get(j)) << j;
+        return r;
+    }
+}
 #else
 // Scalar fallback: a "batch" of one element, with the same operation sequence.
 template <class T>
@@ -95,7 +121,30 @@ template <class T>
 KESTREL_ALWAYS_INLINE T hsum(T b) noexcept { return b; }
 template <class T>
 KESTREL_ALWAYS_INLINE bool any_less(T a, T b) noexcept { return a < b; }
+template <class T>
+KESTREL_ALWAYS_INLINE unsigned less_mask(T a, T b) noexcept { return a < b ? 1u : 0u; }
 #endif
+
+/// Hints that the cache line holding p will be read soon: long rows cross 4 KiB pages, where
+/// hardware prefetchers stop. p must point into (or one past) the array being read.
+KESTREL_ALWAYS_INLINE void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 3);
+#else
+    (void)p;
+#endif
+}
+
+/// Index of the lowest set bit of a non-zero mask.
+KESTREL_ALWAYS_INLINE unsigned lowest_bit(unsigned m) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    return static_cast<unsigned>(__builtin_ctz(m));
+#else
+    unsigned j = 0;
+    while (!(m & 1u)) m >>= 1, ++j;
+    return j;
+#endif
+}
 
 template <class T>
 inline void check_float_type(const char* /*function*/) {

@@ -27,7 +27,7 @@ clustering alternating(const D& d, std::vector<std::size_t> medoids, const swap_
     std::size_t iter = 0, swaps = 0;
     while (iter < opt.max_iter) {
         ++iter;
-        detail::assign_all(d, medoids, c);
+        detail::assign_all(d, medoids, c, opt.policy);
         for (auto& m : members) m.clear();
         for (std::size_t j = 0; j < n; ++j) members[c.nearest[j]].push_back(j);
         std::vector<std::size_t> next(medoids);
@@ -49,7 +49,7 @@ clustering alternating(const D& d, std::vector<std::size_t> medoids, const swap_
         swaps += moved;
         medoids = next;
     }
-    detail::assign_all(d, medoids, c);
+    detail::assign_all(d, medoids, c, opt.policy);
     return detail::finish(c, std::move(medoids), iter, swaps);
 }
 

@@ -51,17 +51,10 @@ struct clara_options {
 };
 
 namespace detail {
-/// Nearest medoid of every point into c (nearest / second as assign_all gives), parallel
-/// over points; the loss is summed afterwards in index order.
+/// Nearest medoid of every point into c and the loss, summed in index order.
 template <class D, class T>
 double evaluate_all(const D& d, const std::vector<std::size_t>& medoids, nearest_cache<T>& c, exec_policy policy) {
-    const std::size_t n = d.size();
-    c.resize(n);
-    const std::size_t nblocks = std::max<std::size_t>(1, std::min<std::size_t>(n / 256, 64));
-    parallel_for_dynamic(nblocks, policy, [&](std::size_t b) {
-        const block_range r = block_bounds(n, nblocks, b);
-        for (std::size_t o = r.begin; o < r.end; ++o) assign_point(d, medoids, o, c);
-    });
+    assign_all(d, medoids, c, policy);
     return total_loss(c);
 }
 }  // namespace detail

@@ -90,8 +90,9 @@ clustering clarans(const D& d, std::size_t k, const clarans_options& opt = {}) {
             medoids[i] = perm[i];
             is_medoid[perm[i]] = 1;
         }
-        detail::assign_all(d, medoids, c);
+        detail::assign_all(d, medoids, c, opt.policy);
         detail::removal_loss(c, k, removal);
+        double loss = detail::total_loss(c);
         std::size_t failures = 0;
         while (k < n && failures < maxneighbor) {  // k = n: no candidate to draw
             std::size_t h;
@@ -103,7 +104,9 @@ clustering clarans(const D& d, std::size_t k, const clarans_options& opt = {}) {
             std::size_t slot = 0;
             for (std::size_t i = 1; i < k; ++i)
                 if (delta[i] < delta[slot]) slot = i;  // ties: smallest slot
-            if (!(delta[slot] < 0)) {
+            // Improving means below -1e-12 times the current loss (ELKI's rule): a swap whose
+            // computed gain is rounding noise is not made, so the search cannot cycle.
+            if (!(delta[slot] < -1e-12 * loss)) {
                 ++failures;
                 continue;
             }
@@ -113,9 +116,10 @@ clustering clarans(const D& d, std::size_t k, const clarans_options& opt = {}) {
             ++swaps_total;
             detail::update_after_swap(d, medoids, slot, c, opt.policy);
             detail::removal_loss(c, k, removal);
+            loss += delta[slot];
             failures = 0;  // Ng & Han: the counter restarts at each move
         }
-        const double loss = detail::total_loss(c);
+        loss = detail::total_loss(c);
         if (loss < best.loss) best = detail::finish(c, medoids, 0, 0);  // ties: the earlier restart
     }
     best.iterations = draws_total;

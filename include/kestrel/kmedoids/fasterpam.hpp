@@ -31,7 +31,7 @@ clustering fasterpam(const D& d, std::vector<std::size_t> medoids, const swap_op
     detail::check_swap_input(d, medoids, opt, "fasterpam");
     const std::size_t n = d.size(), k = medoids.size();
     detail::nearest_cache<T> c;
-    detail::assign_all(d, medoids, c);
+    detail::assign_all(d, medoids, c, opt.policy);
     std::vector<char> is_medoid(n, 0);
     for (auto m : medoids) is_medoid[m] = 1;
     std::vector<double> removal;
@@ -41,7 +41,7 @@ clustering fasterpam(const D& d, std::vector<std::size_t> medoids, const swap_op
     // every evaluation is kept) and falls back to four per thread after a swap (early passes,
     // where evaluations behind a swap are dropped). It changes speed, never the result.
     const int threads = effective_threads(opt.policy);
-    const std::size_t min_batch = threads > 1 ? std::size_t(4 * threads) : 1;
+    const std::size_t min_batch = threads > 1 ? std::size_t(threads) : 1;
     const std::size_t max_batch = threads > 1 ? std::size_t(32 * threads) : 1;
     std::size_t batch = min_batch;
     std::vector<double> scratch(max_batch * k);

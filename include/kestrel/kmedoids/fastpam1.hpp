@@ -67,7 +67,7 @@ clustering fastpam1(const D& d, std::vector<std::size_t> medoids, const swap_opt
     detail::check_swap_input(d, medoids, opt, "fastpam1");
     const std::size_t n = d.size(), k = medoids.size();
     detail::nearest_cache<T> c;
-    detail::assign_all(d, medoids, c);
+    detail::assign_all(d, medoids, c, opt.policy);
     std::vector<char> is_medoid(n, 0);
     for (auto m : medoids) is_medoid[m] = 1;
     std::vector<double> removal, scratch;

@@ -5,17 +5,19 @@
 // best swap, also make the others that still improve. Fewer passes over the data, each
 // O(n (n - k)) as in FastPAM1.
 //
-// One iteration:
+// One iteration (as in the authors' reference implementation, ELKI's FastPAM):
 //  1. For every non-medoid candidate h, the k changes delta(i, h) (candidate_deltas). Per
 //     slot i remember the candidate with the smallest change (ties: smallest candidate).
 //  2. The best of these (ties: smallest candidate, then smallest slot; the swap FastPAM1 and
 //     PAM would make) is made if its change is negative; otherwise stop.
-//  3. The other remembered pairs with a negative change d <= tolerance * (best change) are
-//     visited in order of d (ties: candidate, then slot). Each is re-evaluated against the
-//     current medoids (earlier swaps changed the loss landscape) and made if its change is
-//     still negative; pairs whose candidate became a medoid are skipped.
-// tolerance in [0, 1]: 0 (default) considers every improving remembered swap; 1 only those
-// as good as the best one, which makes FastPAM2 behave like FastPAM1 except for exact ties.
+//  3. The other remembered pairs with a negative change are visited in order of their
+//     remembered change (ties: smallest slot). Each is re-evaluated against the current
+//     medoids (the swaps made before it changed the loss landscape) and made if the new
+//     change is negative and at most (1 - tolerance) times the remembered one; pairs whose
+//     candidate became a medoid meanwhile are skipped. Every slot changes at most once.
+// tolerance in [0, 1]: 1 (default, as ELKI) makes every re-checked swap that still lowers
+// the loss; 0 only those whose gain did not shrink through the earlier swaps (swaps that
+// look independent of them).
 //
 // The loss never increases (every swap is re-checked). The result is a single-swap local
 // optimum like PAM's, usually a different one. Parallel over candidates in blocks fixed by n
@@ -69,10 +71,9 @@ void best_per_slot(const D& d, const nearest_cache<T>& c, const std::vector<doub
         }
 }
 
-// Order of the eager swaps: change, then candidate, then slot.
+// Order of the eager swaps: remembered change, then slot.
 inline bool swap_before(const swap_choice& a, const swap_choice& b) noexcept {
     if (a.delta != b.delta) return a.delta < b.delta;
-    if (a.candidate != b.candidate) return a.candidate < b.candidate;
     return a.slot < b.slot;
 }
 }  // namespace detail
@@ -80,14 +81,14 @@ inline bool swap_before(const swap_choice& a, const swap_choice& b) noexcept {
 /// FastPAM2 SWAP from the given medoids. `tolerance` in [0, 1] (see the header comment).
 template <class D>
 clustering fastpam2(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {},
-                    double tolerance = 0.0) {
+                    double tolerance = 1.0) {
     using T = typename D::value_type;
     require(std::isfinite(tolerance) && tolerance >= 0.0 && tolerance <= 1.0, "fastpam2", "tolerance",
             "must lie in [0, 1], got ", tolerance);
     detail::check_swap_input(d, medoids, opt, "fastpam2");
     const std::size_t n = d.size(), k = medoids.size();
     detail::nearest_cache<T> c;
-    detail::assign_all(d, medoids, c);
+    detail::assign_all(d, medoids, c, opt.policy);
     std::vector<char> is_medoid(n, 0);
     for (auto m : medoids) is_medoid[m] = 1;
     std::vector<double> removal, scratch, delta(k);
@@ -109,17 +110,25 @@ clustering fastpam2(const D& d, std::vector<std::size_t> medoids, const swap_opt
         for (const auto& s : best)
             if (s.valid) order.push_back(s);
         if (order.empty()) break;
-        std::sort(order.begin(), order.end(), detail::swap_before);
-        const double threshold = tolerance * order.front().delta;
+        // The primary swap is FastPAM1's (ties: candidate, then slot); the rest follow in the
+        // order of their remembered change.
+        const auto primary = std::min_element(order.begin(), order.end(), [](const auto& a, const auto& b) {
+            if (a.delta != b.delta) return a.delta < b.delta;
+            if (a.candidate != b.candidate) return a.candidate < b.candidate;
+            return a.slot < b.slot;
+        });
+        std::iter_swap(order.begin(), primary);
+        std::sort(order.begin() + 1, order.end(), detail::swap_before);
         make_swap(order.front());
+        const double keep = 1.0 - tolerance;
         for (std::size_t p = 1; p < order.size(); ++p) {
             const detail::swap_choice& s = order[p];
-            if (s.delta > threshold) break;     // sorted: the rest are worse still
-            if (is_medoid[s.candidate]) continue;  // already swapped in for another slot
-            // Re-evaluate against the current medoids (step 3): O(n).
+            if (is_medoid[s.candidate]) continue;  // swapped in for another slot already
+            // Re-evaluate against the current medoids: O(n).
             detail::removal_loss(c, k, removal);
             detail::candidate_deltas(d, s.candidate, c, removal, delta.data());
-            if (delta[s.slot] < 0) make_swap({delta[s.slot], s.candidate, s.slot, true});
+            const double now = delta[s.slot];
+            if (now < 0 && now <= keep * s.delta) make_swap({now, s.candidate, s.slot, true});
         }
     }
     return detail::finish(c, std::move(medoids), iter, swaps);

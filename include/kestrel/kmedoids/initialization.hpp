@@ -183,7 +183,7 @@ std::vector<std::size_t> lab_medoids(const D& d, std::size_t k, std::uint64_t se
         // Distances of the sample to the medoids chosen so far.
         for (std::size_t j : pool) {
             double v = std::numeric_limits<double>::infinity();
-            for (std::size_t med : medoids) v = std::min(v, static_cast<double>(d(j, med)));
+            for (std::size_t med : medoids) v = std::min(v, static_cast<double>(d(med, j)));
             nearest[j] = v;
         }
         std::size_t best = pool[0];

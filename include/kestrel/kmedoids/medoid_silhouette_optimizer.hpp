@@ -79,7 +79,7 @@ void assign3_point(const D& d, const std::vector<std::size_t>& medoids, std::siz
     T a = inf, b = inf, e = inf;
     std::uint32_t sa = c.none, sb = c.none, se = c.none;
     for (std::size_t i = 0; i < medoids.size(); ++i) {
-        const T v = static_cast<T>(d(o, medoids[i]));
+        const T v = static_cast<T>(d(medoids[i], o));
         const auto s = static_cast<std::uint32_t>(i);
         if (before(v, s, a, sa)) {
             e = b, se = sb, b = a, sb = sa, a = v, sa = s;
@@ -200,6 +200,7 @@ void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>&
         constexpr std::size_t W = sd::width<T>;
         const T* row = d.row(cand);
         for (; o + W <= n; o += W) {
+            if (o % prefetch_line<T> == 0 && o + prefetch_distance<T> < n) sd::prefetch(row + o + prefetch_distance<T>);
             if (!sd::any_less(sd::load(row + o), sd::load(d3 + o))) continue;
             for (std::size_t j = o; j < o + W; ++j) point(j, row[j]);
         }

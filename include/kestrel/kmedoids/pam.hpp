@@ -36,7 +36,7 @@ clustering pam_swap(const D& d, std::vector<std::size_t> medoids, const swap_opt
             for (std::size_t i = 0; i < k; ++i) {
                 double t = 0;  // total change TD_ih = sum_j C_jih
                 for (std::size_t j = 0; j < n; ++j) {
-                    const double djh = static_cast<double>(d(j, h));
+                    const double djh = static_cast<double>(d(h, j));
                     const double dj = static_cast<double>(c.dn[j]), ej = static_cast<double>(c.ds[j]);
                     t += c.nearest[j] == i ? std::min(djh, ej) - dj : std::min(djh - dj, 0.0);
                 }
