@@ -88,8 +88,23 @@ int main(int argc, char** argv) {
     };
     report("PAM (original SWAP)", [&] { return km::pam_swap(d, build); });
     report("FastPAM1", [&] { return km::fastpam1(d, build); });
+    report("FastPAM2", [&] { return km::fastpam2(d, build); });
     report("FasterPAM", [&] { return km::fasterpam(d, build); });
+    report("FasterPAM from LAB", [&] { return km::fasterpam(d, km::lab_medoids(d, k, 42)); });
     report("FasterPAM from random", [&] { return km::fasterpam(d, km::random_medoids(n, k, 42)); });
     report("alternating (Voronoi)", [&] { return km::alternating(d, build); });
+    // The sampling variants look at a fraction of the matrix (CLARA: 5 samples of 80 + 4k).
+    report("FastCLARA (no BUILD)", [&] { return km::clara(d, k); });
+    report("FastCLARANS (no BUILD)", [&] { return km::clarans(d, k); });
+
+    // Choosing k: DynMSC optimizes the medoid silhouette for k = 15 down to 2 and keeps the best.
+    t0 = clock::now();
+    const auto dyn = km::dynmsc(d, km::lab_medoids(d, 15, 42), 2);
+    t1 = clock::now();
+    std::printf("\nDynMSC, k from 15 down to 2 (%.3f s): medoid silhouette per k:\n", seconds(t0, t1));
+    for (std::size_t t = 0; t < dyn.silhouettes.size(); ++t)
+        std::printf("  k = %2zu: %.4f%s\n", dyn.k_min + t, dyn.silhouettes[t], dyn.k_min + t == dyn.best_k ? "  <- best" : "");
+    std::printf("best k = %zu, silhouette %.4f, purity %.3f\n", dyn.best_k,
+                km::silhouette(d, dyn.best.result.labels), purity(dyn.best.result.labels, truth, dyn.best_k));
     return 0;
 }

@@ -198,11 +198,45 @@ TEST_CASE("DynMSC picks the true number of well-separated blobs") {
     const auto in = kmedoids_test::blob_instance(100, 3, 2, 5.0, 1);
     const auto d = in.dissimilarity();
     const auto start = km::random_medoids(100, 4, 2);
-    const auto one = km::dynmsc(d, start, 4);
+    const auto one = km::dynmsc(d, start, 4, {}, km::msc_search::best);
     const auto fast = km::fastmsc(d, start);
     CHECK(one.best_k == 4);
     CHECK(one.best.result.medoids == fast.result.medoids);
     CHECK(one.silhouettes == std::vector<double>{fast.silhouette});
+    const auto eager = km::dynmsc(d, start, 4);
+    const auto faster = km::fastermsc(d, start);
+    CHECK(eager.best.result.medoids == faster.result.medoids);
+    CHECK(eager.silhouettes == std::vector<double>{faster.silhouette});
+}
+
+TEST_CASE("FasterMSC: local optimum of the medoid silhouette, never worse than its start, thread-count invariant") {
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+        const std::size_t n = 25 + 4 * seed, k = 2 + seed % 5;
+        const auto in = seed % 2 ? kmedoids_test::integer_instance(n, seed, 6)
+                                 : kmedoids_test::blob_instance(n, 3, 2, 3.0, seed);
+        const auto d = in.dissimilarity();
+        const auto start = km::random_medoids(n, k, seed + 9);
+        const auto r = km::fastermsc(d, start);
+        INFO("seed=" << seed << " n=" << n << " k=" << k);
+        check_consistent(d, r);
+        check_msc_local_optimum(d, r.result.medoids, r.silhouette, 1e-12);
+        CHECK(r.silhouette >= naive_msc(d, start));
+        // Eager search: far fewer passes than the best-swap search on the same start.
+        CHECK(r.result.iterations <= km::fastmsc(d, start).result.iterations + 1);
+    }
+    const auto in = kmedoids_test::blob_instance(600, 6, 3, 3.0, 5);
+    const auto d = in.dissimilarity();
+    const auto start = km::random_medoids(600, 15, 8);
+    km::swap_options one, two;
+    one.policy = kestrel::exec_policy{1};
+    two.policy = kestrel::exec_policy{2};
+    const auto a = km::fastermsc(d, start, one), b = km::fastermsc(d, start, two);
+    CHECK(a.result.medoids == b.result.medoids);
+    CHECK(a.result.labels == b.result.labels);
+    CHECK(a.silhouette == b.silhouette);
+    CHECK(a.result.iterations == b.result.iterations);
+    CHECK(a.result.swaps == b.result.swaps);
+    CHECK_THROWS_WITH(km::fastermsc(d, {3}), Catch::Contains("kestrel::fastermsc") && Catch::Contains("k >= 2"));
 }
 
 TEST_CASE("FastMSC and DynMSC refuse bad arguments") {

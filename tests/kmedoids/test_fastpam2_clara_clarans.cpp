@@ -248,6 +248,9 @@ TEST_CASE("FastCLARA: reproducible, thread-count invariant, exact on a full samp
     all.algorithm = km::sample_swap::fastpam2;
     const auto rc2 = km::clara(ds, 4, all);
     CHECK(rc2.medoids == km::fastpam2(ds, km::pam_build(ds, 4)).medoids);
+    all.algorithm = km::sample_swap::pam;
+    const auto rc3 = km::clara(ds, 4, all);
+    CHECK(rc3.medoids == km::pam_swap(ds, km::pam_build(ds, 4)).medoids);
 }
 
 TEST_CASE("FastCLARA and FastCLARANS recover well-separated blobs, on a matrix and on points") {

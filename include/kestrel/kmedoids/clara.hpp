@@ -28,16 +28,19 @@
 #include "../core/view.hpp"
 #include "detail/nearest.hpp"
 #include "dissimilarity.hpp"
-#include "fastpam1.hpp"  // before fasterpam.hpp, which uses detail::swap_choice without including it
+#include "fastpam1.hpp"
 #include "fasterpam.hpp"
 #include "fastpam2.hpp"
 #include "initialization.hpp"
+#include "pam.hpp"
 #include "result.hpp"
 
 namespace kestrel {
 namespace kmedoids {
 
-enum class sample_swap { fasterpam, fastpam2 };
+/// SWAP run on each sample: FasterPAM (FastCLARA's default), FastPAM2, or the original PAM
+/// SWAP (with sample_size = 40 + 2k, the original CLARA of Kaufman & Rousseeuw).
+enum class sample_swap { fasterpam, fastpam2, pam };
 
 struct clara_options {
     std::size_t sample_size = 0;      ///< points per sample; 0 = 80 + 4k (capped at n)
@@ -115,8 +118,9 @@ clustering clara(const D& d, std::size_t k, const clara_options& opt = {}) {
         const dense_dissimilarity<T> ds(matrix_view<const T>(sub.data(), m, m));
         if (opt.validate_input) validate_dissimilarity(ds, true, 1e-6, "clara");
         const std::vector<std::size_t> start = pam_build(ds, k, opt.policy);
-        const clustering local =
-            opt.algorithm == sample_swap::fasterpam ? fasterpam(ds, start, sw) : fastpam2(ds, start, sw);
+        const clustering local = opt.algorithm == sample_swap::fasterpam  ? fasterpam(ds, start, sw)
+                                 : opt.algorithm == sample_swap::fastpam2 ? fastpam2(ds, start, sw)
+                                                                          : pam_swap(ds, start, sw);
         iterations += local.iterations;
         swaps += local.swaps;
 
