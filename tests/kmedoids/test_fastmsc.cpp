@@ -9,71 +9,21 @@
 #include <set>
 #include <vector>
 
+#include "baselines/kmedoids.hpp"
 #include "kmedoids_test_util.hpp"
 
 namespace km = kestrel::kmedoids;
 using kmedoids_test::direct_loss;
 
 namespace {
-// Medoid silhouette straight from the definition: mean over points of 1 - d1/d2 (0 if d2 = 0).
+// The brute-force references are the benchmarks' baselines (so these tests check both).
 template <class D>
 double naive_msc(const D& d, const std::vector<std::size_t>& m) {
-    double sum = 0;
-    for (std::size_t j = 0; j < d.size(); ++j) {
-        double a = std::numeric_limits<double>::infinity(), b = a;
-        for (std::size_t med : m) {
-            const double v = d(j, med);
-            if (v < a) {
-                b = a;
-                a = v;
-            } else if (v < b) {
-                b = v;
-            }
-        }
-        sum += b > 0 ? 1.0 - a / b : 0.0;
-    }
-    return sum / double(d.size());
+    return kestrel_baseline::medoid_silhouette_direct(d, m);
 }
-
-struct pammedsil_result {
-    std::vector<std::size_t> medoids;
-    double silhouette;
-    std::size_t iterations, swaps;
-};
-
-// PAMMEDSIL (Van der Laan, Pollard & Bryan 2003) SWAP, by brute force: each iteration
-// evaluates every (slot, non-medoid) swap directly, O(k (n - k) n k), and makes the best
-// (ties: smallest candidate, then smallest slot) if it raises the medoid silhouette.
 template <class D>
-pammedsil_result naive_pammedsil(const D& d, std::vector<std::size_t> m, std::size_t max_iter = 100) {
-    double cur = naive_msc(d, m);
-    std::size_t iter = 0, swaps = 0;
-    while (iter < max_iter) {
-        ++iter;
-        double best = cur;
-        std::size_t bh = 0, bi = 0;
-        bool found = false;
-        for (std::size_t h = 0; h < d.size(); ++h) {
-            if (std::find(m.begin(), m.end(), h) != m.end()) continue;
-            for (std::size_t i = 0; i < m.size(); ++i) {
-                const std::size_t old = m[i];
-                m[i] = h;
-                const double s = naive_msc(d, m);
-                m[i] = old;
-                if (s > best) {
-                    best = s;
-                    bh = h;
-                    bi = i;
-                    found = true;
-                }
-            }
-        }
-        if (!found) break;
-        m[bi] = bh;
-        cur = best;
-        ++swaps;
-    }
-    return {m, cur, iter, swaps};
+kestrel_baseline::pammedsil_result naive_pammedsil(const D& d, std::vector<std::size_t> m, std::size_t max_iter = 100) {
+    return kestrel_baseline::pammedsil(d, std::move(m), max_iter);
 }
 
 // No single swap raises the medoid silhouette by more than tol.

@@ -68,26 +68,20 @@ inline bool before(T d1, std::uint32_t s1, T d2, std::uint32_t s2) noexcept {
 // and a point o is read as d(m, o), row m. For a dense matrix that is a contiguous row, and
 // an input that is symmetric only within the validation tolerance is read consistently.
 
-// Offers (v, s) to a point's exact top three (d1, s1) < (d2, s2) < (d3, s3).
+// Offers (v, s) to a point's top three (d1, s1) < (d2, s2) < (d3, s3) when slots come in
+// increasing order (a fresh ranking): s is larger than every slot held, so it goes before an
+// entry only at a strictly smaller dissimilarity. Branch free: in a scan the comparisons
+// are unpredictable.
 template <class T>
-inline void offer3(T v, std::uint32_t s, T& d1, std::uint32_t& s1, T& d2, std::uint32_t& s2, T& d3,
-                   std::uint32_t& s3) noexcept {
-    if (before(v, s, d2, s2)) {
-        d3 = d2;
-        s3 = s2;
-        if (before(v, s, d1, s1)) {
-            d2 = d1;
-            s2 = s1;
-            d1 = v;
-            s1 = s;
-        } else {
-            d2 = v;
-            s2 = s;
-        }
-    } else if (before(v, s, d3, s3)) {
-        d3 = v;
-        s3 = s;
-    }
+inline void offer3_in_order(T v, std::uint32_t s, T& d1, std::uint32_t& s1, T& d2, std::uint32_t& s2, T& d3,
+                            std::uint32_t& s3) noexcept {
+    const bool b1 = v < d1, b2 = v < d2, b3 = v < d3;
+    d3 = b2 ? d2 : (b3 ? v : d3);
+    s3 = b2 ? s2 : (b3 ? s : s3);
+    d2 = b1 ? d1 : (b2 ? v : d2);
+    s2 = b1 ? s1 : (b2 ? s : s2);
+    d1 = b1 ? v : d1;
+    s1 = b1 ? s : s1;
 }
 
 template <class D, class T>
@@ -95,8 +89,17 @@ void assign_point(const D& d, const std::vector<std::size_t>& medoids, std::size
     const T inf = std::numeric_limits<T>::infinity();
     T d1 = inf, d2 = inf, d3 = inf;
     std::uint32_t s1 = nearest_cache<T>::none, s2 = s1, s3 = s1;
-    for (std::size_t i = 0; i < medoids.size(); ++i)
-        offer3(static_cast<T>(d(medoids[i], o)), static_cast<std::uint32_t>(i), d1, s1, d2, s2, d3, s3);
+    // The k reads hit k different rows (cache misses on a large matrix): gather a chunk
+    // first, without branches, so the misses overlap; then rank it.
+    constexpr std::size_t chunk = 32;
+    T v[chunk];
+    const std::size_t k = medoids.size();
+    for (std::size_t i0 = 0; i0 < k; i0 += chunk) {
+        const std::size_t len = std::min(chunk, k - i0);
+        for (std::size_t i = 0; i < len; ++i) v[i] = static_cast<T>(d(medoids[i0 + i], o));
+        for (std::size_t i = 0; i < len; ++i)
+            offer3_in_order(v[i], static_cast<std::uint32_t>(i0 + i), d1, s1, d2, s2, d3, s3);
+    }
     c.nearest[o] = s1;
     c.dn[o] = d1;
     c.second[o] = s2;
@@ -126,7 +129,7 @@ void assign_all(const D& d, const std::vector<std::size_t>& medoids, nearest_cac
             const std::size_t m = medoids[i];
             const auto s = static_cast<std::uint32_t>(i);
             for (std::size_t o = begin; o < end; ++o)
-                offer3(static_cast<T>(row_access<D>::get(d, m, o)), s, d1[o], s1[o], d2[o], s2[o], d3[o], s3[o]);
+                offer3_in_order(static_cast<T>(row_access<D>::get(d, m, o)), s, d1[o], s1[o], d2[o], s2[o], d3[o], s3[o]);
         }
     });
 }
@@ -144,9 +147,13 @@ void update_after_swap(const D& d, const std::vector<std::size_t>& medoids, std:
     const std::size_t m = medoids[slot], n = d.size();
     auto update = [&](std::size_t o) {
         const T v = static_cast<T>(row_access<D>::get(d, m, o));
-        T d1 = c.dn[o], d2 = c.ds[o], d3 = c.d3[o];
         std::uint32_t s1 = c.nearest[o], s2 = c.second[o], s3 = c.third[o];
         int known = s3 == none ? 2 : 3;
+        // Most points keep their list: the slot is not in it and the new medoid comes after
+        // its last known entry. Nothing to write for them.
+        if (s1 != s && s2 != s && s3 != s && !(known == 3 ? before(v, s, c.d3[o], s3) : before(v, s, c.ds[o], s2)))
+            return;
+        T d1 = c.dn[o], d2 = c.ds[o], d3 = c.d3[o];
         if (s1 == s) {
             d1 = d2, s1 = s2, d2 = d3, s2 = s3, s3 = none, --known;
         } else if (s2 == s) {
