@@ -25,11 +25,15 @@ from collections import defaultdict
 
 def parse_name(name):
     parts = name.split("/")
-    parts = [p for p in parts if p not in ("real_time", "manual_time")]
+    # Google Benchmark's own suffixes: real_time, real_time_median (aggregates), and the
+    # iterations:/repeats: settings, which say how a run was measured, not what.
+    parts = [p for p in parts if not p.startswith(("real_time", "manual_time"))]
     fixed, args = [], {}
     for p in parts:
         if ":" in p:
             k, v = p.split(":", 1)
+            if k in ("iterations", "repeats"):
+                continue
             args[k] = v
         else:
             fixed.append(p)
@@ -70,6 +74,22 @@ def fmt_time(s):
         if s >= scale:
             return f"{s / scale:.3g} {unit}"
     return f"{s / 1e-9:.3g} ns"
+
+
+# Counters that say what a run produced (quality beside time), shown as "result".
+RESULT_COUNTERS = (("loss", "loss", "{:.6g}"), ("medoid_silhouette", "medoid silhouette", "{:.4f}"),
+                   ("swap_iterations", "passes", "{:.0f}"), ("swaps", "swaps", "{:.0f}"), ("draws", "draws", "{:.0f}"))
+
+
+def notes(counters, base_counters):
+    parts = []
+    for key, label, fmt in RESULT_COUNTERS:
+        if key in counters:
+            text = f"{label} {fmt.format(counters[key])}"
+            if key in ("loss", "medoid_silhouette") and base_counters and key in base_counters and base_counters[key]:
+                text += f" (baseline {fmt.format(base_counters[key])})"
+            parts.append(text)
+    return ", ".join(parts) if parts else ""
 
 
 def main():
@@ -172,7 +192,8 @@ def main():
             argstr = "/".join(f"{k}:{v}" for k, v in sorted(e["args"].items(), key=lambda kv: kv[0] == "threads"))
             kname = e["kernel"] + (("/" + e["variant"]) if e["variant"] else "")
             rows.append((kname, e["impl"], argstr, fmt_time(e["time"]), fmt_time(base["time"]) if base else "-",
-                         f"{speed:.2f}x" if speed else "-", f"{frac:.0%} ({why})" if frac else "-"))
+                         f"{speed:.2f}x" if speed else "-", f"{frac:.0%} ({why})" if frac else "-",
+                         notes(e["counters"], base["counters"] if base else None)))
             if speed and "n" in e["args"]:
                 series = f"{kname} " + " ".join(f"{k}:{v}" for k, v in sorted(e["args"].items()) if k != "n")
                 speedups[family].append((series, float(e["args"]["n"]), speed))
@@ -180,8 +201,8 @@ def main():
             continue
         out(f"## {family}")
         out()
-        out("| kernel | impl | args | time | baseline | speedup | of limit |")
-        out("|---|---|---|---|---|---|---|")
+        out("| kernel | impl | args | time | baseline | speedup | of limit | result |")
+        out("|---|---|---|---|---|---|---|---|")
         for r in rows:
             out("| " + " | ".join(r) + " |")
         out()

@@ -3,7 +3,8 @@
 # reads <dir>/kmedoids_n<n>.bin (n*n doubles, row-major = column-major: symmetric) and
 # <dir>/kmedoids_n<n>_k<k>.init (1-based medoids); prints CSV lines n,k,pamonce,seconds,loss
 # where seconds is the SWAP phase (BUILD is skipped by passing the medoids) and loss the
-# sum of dissimilarities (pam reports the mean).
+# sum of dissimilarities (pam reports the mean). pamonce 0, 3, 4, 6: original PAM, FastPAM1,
+# FastPAM2, FasterPAM.
 suppressPackageStartupMessages(library(cluster))
 args <- commandArgs(trailingOnly = TRUE)
 dir <- args[1]; n <- as.integer(args[2]); k <- as.integer(args[3]); pamonce <- as.integer(args[-(1:3)])
