@@ -176,3 +176,26 @@ TEST_CASE("reductions reject empty and mismatched inputs") {
                       Catch::Contains("argument 'b'") && Catch::Contains("size 4"));
     CHECK(kestrel::simd::sum(vector_view<const double>(e)) == 0.0);
 }
+
+TEMPLATE_TEST_CASE("less_mask sets lane j's bit exactly when a[j] < b[j]; lowest_bit finds it", "", float, double) {
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<TestType>;
+    const kestrel::counter_rng rng(5, 6);
+    TestType a[W], b[W];
+    for (std::uint64_t t = 0; t < 2000; ++t) {
+        for (std::size_t j = 0; j < W; ++j) {
+            // Small integers: many ties, which must not count as less.
+            a[j] = TestType(std::floor(rng.uniform_double(2 * W * t + j) * 4));
+            b[j] = TestType(std::floor(rng.uniform_double(2 * W * t + W + j) * 4));
+        }
+        unsigned expected = 0;
+        for (std::size_t j = 0; j < W; ++j) expected |= unsigned(a[j] < b[j]) << j;
+        const unsigned m = sd::less_mask(sd::load(a), sd::load(b));
+        REQUIRE(m == expected);
+        if (m) {
+            const unsigned j = sd::lowest_bit(m);
+            REQUIRE((m >> j & 1u) == 1u);
+            REQUIRE((m & ((1u << j) - 1u)) == 0u);
+        }
+    }
+}

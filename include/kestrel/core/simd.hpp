@@ -83,19 +83,23 @@ template <class T>
 KESTREL_ALWAYS_INLINE unsigned less_mask(const batch<T>& a, const batch<T>& b) noexcept {
     const xsimd::batch_bool<T> m = a < b;
     using reg = typename xsimd::batch_bool<T>::register_type;
+    // Told apart by lane count and register size (is_same on vector types would warn about
+    // their attributes in every including translation unit).
+    constexpr std::size_t lanes = batch<T>::size;
+    constexpr bool dbl = std::is_same<T, double>::value;
 #if defined(__AVX__)
-    if constexpr (std::is_same<reg, __m256d>::value) return static_cast<unsigned>(_mm256_movemask_pd(m));
-    if constexpr (std::is_same<reg, __m256>::value) return static_cast<unsigned>(_mm256_movemask_ps(m));
+    if constexpr (sizeof(reg) == 32 && dbl && lanes == 4) return static_cast<unsigned>(_mm256_movemask_pd(m));
+    if constexpr (sizeof(reg) == 32 && !dbl && lanes == 8) return static_cast<unsigned>(_mm256_movemask_ps(m));
 #endif
 #if defined(__SSE2__)
-    if constexpr (std::is_same<reg, __m128d>::value) return static_cast<unsigned>(_mm_movemask_pd(m));
-    if constexpr (std::is_same<reg, __m128>::value) return static_cast<unsigned>(_mm_movemask_ps(m));
+    if constexpr (sizeof(reg) == 16 && dbl && lanes == 2) return static_cast<unsigned>(_mm_movemask_pd(m));
+    if constexpr (sizeof(reg) == 16 && !dbl && lanes == 4) return static_cast<unsigned>(_mm_movemask_ps(m));
 #endif
-    if constexpr (std::is_integral<reg>::value) {  // AVX-512: the register is the mask
+    if constexpr (sizeof(reg) <= 2) {  // AVX-512: the register is a __mmask8/16 bit mask
         return static_cast<unsigned>(static_cast<reg>(m));
     } else {
         unsigned r = 0;
-        for (std::size_t j = 0; j < batch<T>::size; ++j) r |= static_cast<unsigned>(m.get(j)) << j;
+        for (std::size_t j = 0; j < lanes; ++j) r |= static_cast<unsigned>(m.get(j)) << j;
         return r;
     }
 }
