@@ -208,8 +208,11 @@ void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>&
         namespace sd = kestrel::simd::detail;
         constexpr std::size_t W = sd::width<T>;
         const T* row = d.row(cand);
+        // Past the end of this row the prefetch reaches into the next rows (the next
+        // candidates, on a contiguous matrix), up to the end of the last row.
+        const auto reach = static_cast<std::size_t>(d.row(n - 1) + n - row);
         for (; o + W <= n; o += W) {
-            if (o % prefetch_line<T> == 0 && o + prefetch_distance<T> < n) sd::prefetch(row + o + prefetch_distance<T>);
+            if (o % prefetch_line<T> == 0 && o + prefetch_distance<T> < reach) sd::prefetch(row + o + prefetch_distance<T>);
             if (!sd::any_less(sd::load(row + o), sd::load(d3 + o))) continue;
             for (std::size_t j = o; j < o + W; ++j) point(j, row[j]);
         }
