@@ -1,12 +1,17 @@
 // Instance generators and direct (textbook) computations for the k-medoids tests.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <kestrel/core/random.hpp>
+#include <kestrel/kmedoids/result.hpp>
 #include <kestrel/kmedoids/dissimilarity.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <set>
 #include <vector>
 
 namespace kmedoids_test {
@@ -69,6 +74,50 @@ double direct_loss(const D& d, const std::vector<std::size_t>& medoids, std::vec
         loss += best;
     }
     return loss;
+}
+
+/// Labels and loss equal a direct computation; the medoids are distinct.
+template <class D>
+void check_consistent(const D& d, const kestrel::kmedoids::clustering& r) {
+    std::vector<std::size_t> labels;
+    const double loss = direct_loss(d, r.medoids, &labels);
+    REQUIRE(r.labels == labels);
+    REQUIRE(r.loss == Approx(loss).epsilon(1e-12).margin(1e-12));
+    REQUIRE(std::set<std::size_t>(r.medoids.begin(), r.medoids.end()).size() == r.medoids.size());
+}
+
+/// No single swap (medoid slot i -> any non-medoid h) lowers the loss by more than tol:
+/// brute force.
+template <class D>
+void check_swap_local_optimum(const D& d, const kestrel::kmedoids::clustering& r, double tol) {
+    std::vector<std::size_t> m = r.medoids;
+    for (std::size_t i = 0; i < m.size(); ++i)
+        for (std::size_t h = 0; h < d.size(); ++h) {
+            if (std::find(r.medoids.begin(), r.medoids.end(), h) != r.medoids.end()) continue;
+            m[i] = h;
+            REQUIRE(direct_loss(d, m) >= r.loss - tol);
+            m[i] = r.medoids[i];
+        }
+}
+
+/// Two runs gave the same result to the bit (e.g. at 1 and 2 threads).
+inline void check_identical(const kestrel::kmedoids::clustering& a, const kestrel::kmedoids::clustering& b) {
+    CHECK(a.medoids == b.medoids);
+    CHECK(a.labels == b.labels);
+    CHECK(a.loss == b.loss);
+    CHECK(a.iterations == b.iterations);
+    CHECK(a.swaps == b.swaps);
+}
+
+/// The labels are the generating partition, up to renaming.
+inline void check_partition(const std::vector<std::size_t>& labels, const std::vector<std::size_t>& truth,
+                            std::size_t k) {
+    std::vector<long> map(k, -1);
+    for (std::size_t j = 0; j < truth.size(); ++j) {
+        if (map[truth[j]] < 0) map[truth[j]] = long(labels[j]);
+        REQUIRE(map[truth[j]] == long(labels[j]));
+    }
+    CHECK(std::set<long>(map.begin(), map.end()).size() == k);
 }
 
 }  // namespace kmedoids_test

@@ -138,11 +138,7 @@ TEST_CASE("DynMSC picks the true number of well-separated blobs") {
         CHECK(r.silhouettes[r.best_k - 2] == r.best.silhouette);
         for (double s : r.silhouettes) CHECK(s <= r.best.silhouette);
         // The chosen clustering is the generating partition.
-        std::vector<long> map(4, -1);
-        for (std::size_t j = 0; j < truth.size(); ++j) {
-            if (map[truth[j]] < 0) map[truth[j]] = long(r.best.result.labels[j]);
-            REQUIRE(map[truth[j]] == long(r.best.result.labels[j]));
-        }
+        kmedoids_test::check_partition(r.best.result.labels, truth, 4);
     }
     // k_min = k_max is FastMSC.
     const auto in = kmedoids_test::blob_instance(100, 3, 2, 5.0, 1);

@@ -16,38 +16,9 @@
 namespace km = kestrel::kmedoids;
 using kmedoids_test::direct_loss;
 
-namespace {
-template <class D>
-void check_consistent(const D& d, const km::clustering& r) {
-    std::vector<std::size_t> labels;
-    const double loss = direct_loss(d, r.medoids, &labels);
-    REQUIRE(r.labels == labels);
-    REQUIRE(r.loss == Approx(loss).epsilon(1e-12).margin(1e-12));
-    REQUIRE(std::set<std::size_t>(r.medoids.begin(), r.medoids.end()).size() == r.medoids.size());
-}
-
-// No single swap (slot i -> any non-medoid h) lowers the loss: brute force.
-void check_swap_local_optimum(const km::dense_dissimilarity<double>& d, const km::clustering& r, double tol) {
-    std::vector<std::size_t> m = r.medoids;
-    for (std::size_t i = 0; i < m.size(); ++i)
-        for (std::size_t h = 0; h < d.size(); ++h) {
-            if (std::find(r.medoids.begin(), r.medoids.end(), h) != r.medoids.end()) continue;
-            m[i] = h;
-            REQUIRE(direct_loss(d, m) >= r.loss - tol);
-            m[i] = r.medoids[i];
-        }
-}
-
-// The clustering is the generating partition, up to renaming.
-void check_partition(const std::vector<std::size_t>& labels, const std::vector<std::size_t>& truth, std::size_t k) {
-    std::vector<long> map(k, -1);
-    for (std::size_t j = 0; j < truth.size(); ++j) {
-        if (map[truth[j]] < 0) map[truth[j]] = long(labels[j]);
-        REQUIRE(map[truth[j]] == long(labels[j]));
-    }
-    CHECK(std::set<long>(map.begin(), map.end()).size() == k);
-}
-}  // namespace
+using kmedoids_test::check_consistent;
+using kmedoids_test::check_partition;
+using kmedoids_test::check_swap_local_optimum;
 
 namespace {
 // FastPAM2 written from its definition with direct loss evaluations (O(k^2 n^2) per
@@ -127,32 +98,7 @@ TEST_CASE("FastPAM2 makes exactly the swaps of its definition (exact integer dis
     CHECK(instances == 18);
 }
 
-TEST_CASE("FastPAM2 ends in a single-swap local optimum; the loss never increases") {
-    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
-        const std::size_t n = 30 + 3 * seed, k = 2 + seed % 5;
-        const auto in = kmedoids_test::integer_instance(n, seed, 5);
-        const auto d = in.dissimilarity();
-        const auto start = km::random_medoids(n, k, seed);
-        const double start_loss = direct_loss(d, start);
-        for (double tol : {0.0, 0.5, 1.0}) {
-            INFO("seed=" << seed << " tolerance=" << tol);
-            const auto r = km::fastpam2(d, start, {}, tol);
-            check_consistent(d, r);
-            check_swap_local_optimum(d, r, 1e-9);
-            CHECK(r.loss <= start_loss);
-            double prev = start_loss;
-            for (std::size_t t = 1; t <= 6; ++t) {
-                km::swap_options o;
-                o.max_iter = t;
-                const auto rt = km::fastpam2(d, start, o, tol);
-                check_consistent(d, rt);
-                CHECK(rt.loss <= prev + 1e-12);
-                CHECK(rt.iterations <= t);
-                prev = rt.loss;
-            }
-        }
-    }
-}
+// Local optimality and monotone loss of FastPAM2 at every tolerance: test_swap.cpp.
 
 TEST_CASE("FastPAM2 on real-valued blobs: local optimum, within 1% of PAM, float agrees, eager swaps happen") {
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
@@ -180,21 +126,6 @@ TEST_CASE("FastPAM2 on real-valued blobs: local optimum, within 1% of PAM, float
     CHECK(r2.swaps > r2.iterations);
     CHECK(r2.iterations < r1.iterations);
     CHECK(r2.loss <= 1.01 * r1.loss);
-}
-
-TEST_CASE("FastPAM2 at 1 and 2 threads is bit-identical") {
-    const auto in = kmedoids_test::blob_instance(700, 8, 3, 2.0, 7);
-    const auto d = in.dissimilarity();
-    const auto start = km::random_medoids(700, 20, 9);
-    km::swap_options one, two;
-    one.policy = kestrel::exec_policy{1};
-    two.policy = kestrel::exec_policy{2};
-    const auto a = km::fastpam2(d, start, one), b = km::fastpam2(d, start, two);
-    CHECK(a.medoids == b.medoids);
-    CHECK(a.labels == b.labels);
-    CHECK(a.loss == b.loss);
-    CHECK(a.iterations == b.iterations);
-    CHECK(a.swaps == b.swaps);
 }
 
 TEST_CASE("FastCLARA: reproducible, thread-count invariant, exact on a full sample, close to FasterPAM") {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../core/parallel.hpp"
+#include "detail/best_swap.hpp"
 #include "detail/nearest.hpp"
 #include "dissimilarity.hpp"
 #include "result.hpp"
@@ -26,39 +27,6 @@
 namespace kestrel {
 namespace kmedoids {
 
-namespace detail {
-struct swap_choice {
-    double delta = 0;
-    std::size_t candidate = 0, slot = 0;
-    bool valid = false;
-};
-
-/// The best swap over all non-medoid candidates (ties: smallest candidate, then slot).
-template <class D, class T>
-swap_choice best_swap(const D& d, const nearest_cache<T>& c, const std::vector<double>& removal,
-                      const std::vector<char>& is_medoid, exec_policy policy, std::vector<double>& scratch) {
-    const std::size_t n = d.size(), k = removal.size();
-    const std::size_t nblocks = std::min<std::size_t>(n, 128);
-    scratch.resize(nblocks * k);
-    std::vector<swap_choice> block_best(nblocks);
-    parallel_for_dynamic(nblocks, policy, [&](std::size_t b) {
-        const block_range r = block_bounds(n, nblocks, b);
-        double* delta = scratch.data() + b * k;
-        swap_choice best;
-        for (std::size_t h = r.begin; h < r.end; ++h) {
-            if (is_medoid[h]) continue;
-            candidate_deltas(d, h, c, removal, delta);
-            for (std::size_t i = 0; i < k; ++i)
-                if (delta[i] < best.delta) best = {delta[i], h, i, true};
-        }
-        block_best[b] = best;
-    });
-    swap_choice best;
-    for (const auto& bb : block_best)
-        if (bb.valid && bb.delta < best.delta) best = bb;
-    return best;
-}
-}  // namespace detail
 
 /// FastPAM1 SWAP from the given medoids.
 template <class D>
@@ -75,7 +43,9 @@ clustering fastpam1(const D& d, std::vector<std::size_t> medoids, const swap_opt
     while (iter < opt.max_iter) {
         ++iter;
         detail::removal_loss(c, k, removal);
-        const detail::swap_choice s = detail::best_swap(d, c, removal, is_medoid, opt.policy, scratch);
+        const detail::swap_choice s = detail::best_swap_over_candidates(
+            n, k, is_medoid, opt.policy, scratch,
+            [&](std::size_t h, double* delta) { detail::candidate_deltas(d, h, c, removal, delta); });
         if (!s.valid) break;
         is_medoid[medoids[s.slot]] = 0;
         is_medoid[s.candidate] = 1;

@@ -31,9 +31,9 @@
 
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
+#include "detail/best_swap.hpp"
 #include "detail/nearest.hpp"
 #include "dissimilarity.hpp"
-#include "fastpam1.hpp"
 #include "result.hpp"
 
 namespace kestrel {

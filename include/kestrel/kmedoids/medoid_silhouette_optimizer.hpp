@@ -34,12 +34,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/simd.hpp"
 #include "detail/eager_search.hpp"
+#include "detail/best_swap.hpp"
 #include "detail/nearest.hpp"
 #include "dissimilarity.hpp"
 #include "result.hpp"
@@ -184,8 +186,8 @@ void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>&
     for (std::size_t i = 0; i < k; ++i) delta[i] = removal[i];
     double shared = 0;
     const T* d3 = c.d3.data();
+    // Only points with d(cand, o) < d3[o] differ from the removal terms.
     auto point = [&](std::size_t o, T vt) {
-        if (!(vt < d3[o])) return;
         const double v = vt, a = c.d1[o], b = c.d2[o], e = d3[o];
         const double now = msc_ratio(a, b);
         const std::uint32_t s1 = c.n1[o], s2 = c.n2[o];
@@ -201,58 +203,8 @@ void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>&
             delta[s2] += msc_ratio(a, v) - now - rem2;
         }
     };
-    std::size_t o = 0;
-    if constexpr (has_rows<D>::value) {
-        // As in candidate_deltas: a SIMD filter skips batches of points farther from the
-        // candidate than their third medoid; the order of the sums is unchanged.
-        namespace sd = kestrel::simd::detail;
-        constexpr std::size_t W = sd::width<T>;
-        const T* row = d.row(cand);
-        // Past the end of this row the prefetch reaches into the next rows (the next
-        // candidates, on a contiguous matrix), up to the end of the last row.
-        const auto reach = static_cast<std::size_t>(d.row(n - 1) + n - row);
-        for (; o + W <= n; o += W) {
-            if (o % prefetch_line<T> == 0 && o + prefetch_distance<T> < reach) sd::prefetch(row + o + prefetch_distance<T>);
-            if (!sd::any_less(sd::load(row + o), sd::load(d3 + o))) continue;
-            for (std::size_t j = o; j < o + W; ++j) point(j, row[j]);
-        }
-        for (; o < n; ++o) point(o, row[o]);
-    } else {
-        for (; o < n; ++o) point(o, static_cast<T>(d(cand, o)));
-    }
+    for_each_closer(d, cand, d3, point);
     for (std::size_t i = 0; i < k; ++i) delta[i] += shared;
-}
-
-struct msc_swap {
-    double delta = 0;
-    std::size_t candidate = 0, slot = 0;
-    bool valid = false;
-};
-
-template <class D, class T>
-msc_swap msc_best_swap(const D& d, const nearest3_cache<T>& c, const std::vector<double>& removal,
-                       const std::vector<char>& is_medoid, exec_policy policy, std::vector<double>& scratch,
-                       std::vector<msc_swap>& block_best) {
-    const std::size_t n = d.size(), k = removal.size();
-    const std::size_t nblocks = std::min<std::size_t>(n, 128);
-    scratch.resize(nblocks * k);
-    block_best.assign(nblocks, msc_swap{});
-    parallel_for_dynamic(nblocks, policy, [&](std::size_t b) {
-        const block_range r = block_bounds(n, nblocks, b);
-        double* delta = scratch.data() + b * k;
-        msc_swap best;
-        for (std::size_t h = r.begin; h < r.end; ++h) {
-            if (is_medoid[h]) continue;
-            msc_candidate_deltas(d, h, c, removal, delta);
-            for (std::size_t i = 0; i < k; ++i)
-                if (delta[i] < best.delta) best = {delta[i], h, i, true};
-        }
-        block_best[b] = best;
-    });
-    msc_swap best;
-    for (const auto& bb : block_best)
-        if (bb.valid && bb.delta < best.delta) best = bb;
-    return best;
 }
 
 template <class T>
@@ -283,12 +235,13 @@ msc_result fastmsc_run(const D& d, std::vector<std::size_t> medoids, nearest3_ca
                        std::vector<char>& is_medoid, const swap_options& opt) {
     const std::size_t k = medoids.size();
     std::vector<double> removal, scratch;
-    std::vector<msc_swap> block_best;
     std::size_t iter = 0, swaps = 0;
     while (iter < opt.max_iter) {
         ++iter;
         msc_removal(c, k, removal);
-        const msc_swap s = msc_best_swap(d, c, removal, is_medoid, opt.policy, scratch, block_best);
+        const swap_choice s = best_swap_over_candidates(
+            d.size(), k, is_medoid, opt.policy, scratch,
+            [&](std::size_t h, double* delta) { msc_candidate_deltas(d, h, c, removal, delta); });
         if (!s.valid) break;
         is_medoid[medoids[s.slot]] = 0;
         is_medoid[s.candidate] = 1;
@@ -321,30 +274,34 @@ msc_result fastermsc_run(const D& d, std::vector<std::size_t> medoids, nearest3_
 
 }  // namespace detail
 
+namespace detail {
+// Checks, builds the three-nearest cache, and runs the given search.
+template <class D, class Run>
+msc_result msc_entry(const D& d, std::vector<std::size_t> medoids, const swap_options& opt, const char* function,
+                     Run&& run) {
+    using T = typename D::value_type;
+    check_swap_input(d, medoids, opt, function);
+    require(medoids.size() >= 2, function, "medoids", "needs k >= 2, got ", medoids.size());
+    nearest3_cache<T> c;
+    assign3_all(d, medoids, c, opt.policy);
+    std::vector<char> is_medoid(d.size(), 0);
+    for (auto m : medoids) is_medoid[m] = 1;
+    return run(d, std::move(medoids), c, is_medoid, opt);
+}
+}  // namespace detail
+
 /// FasterMSC SWAP from the given medoids (k >= 2), maximizing the mean medoid silhouette.
 template <class D>
 msc_result fastermsc(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
-    using T = typename D::value_type;
-    detail::check_swap_input(d, medoids, opt, "fastermsc");
-    require(medoids.size() >= 2, "fastermsc", "medoids", "needs k >= 2, got ", medoids.size());
-    detail::nearest3_cache<T> c;
-    detail::assign3_all(d, medoids, c, opt.policy);
-    std::vector<char> is_medoid(d.size(), 0);
-    for (auto m : medoids) is_medoid[m] = 1;
-    return detail::fastermsc_run(d, std::move(medoids), c, is_medoid, opt);
+    return detail::msc_entry(d, std::move(medoids), opt, "fastermsc",
+                             [](auto&&... a) { return detail::fastermsc_run(std::forward<decltype(a)>(a)...); });
 }
 
 /// FastMSC SWAP from the given medoids (k >= 2), maximizing the mean medoid silhouette.
 template <class D>
 msc_result fastmsc(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
-    using T = typename D::value_type;
-    detail::check_swap_input(d, medoids, opt, "fastmsc");
-    require(medoids.size() >= 2, "fastmsc", "medoids", "needs k >= 2, got ", medoids.size());
-    detail::nearest3_cache<T> c;
-    detail::assign3_all(d, medoids, c, opt.policy);
-    std::vector<char> is_medoid(d.size(), 0);
-    for (auto m : medoids) is_medoid[m] = 1;
-    return detail::fastmsc_run(d, std::move(medoids), c, is_medoid, opt);
+    return detail::msc_entry(d, std::move(medoids), opt, "fastmsc",
+                             [](auto&&... a) { return detail::fastmsc_run(std::forward<decltype(a)>(a)...); });
 }
 
 /// DynMSC from k_max = medoids.size() down to k_min (2 <= k_min <= k_max <= n).

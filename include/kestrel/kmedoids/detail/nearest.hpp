@@ -216,6 +216,39 @@ inline constexpr std::size_t prefetch_distance = 8192 / sizeof(T);
 template <class T>
 inline constexpr std::size_t prefetch_line = 64 / sizeof(T);
 
+/// Calls f(o, v) with v = d(cand, o), in increasing o, for exactly the points with
+/// v < threshold[o]. On dense rows a SIMD compare yields the mask of such points (few of them,
+/// in a SWAP pass) and only those lanes are visited; the row is prefetched ahead.
+template <class D, class T, class F>
+void for_each_closer(const D& d, std::size_t cand, const T* threshold, F&& f) {
+    const std::size_t n = d.size();
+    std::size_t o = 0;
+    if constexpr (has_rows<D>::value) {
+        namespace sd = kestrel::simd::detail;
+        constexpr std::size_t W = sd::width<T>;
+        const T* row = d.row(cand);
+        // Past the end of this row the prefetch reaches into the next rows (the next
+        // candidates, on a contiguous matrix), up to the end of the last row.
+        const auto reach = static_cast<std::size_t>(d.row(n - 1) + n - row);
+        for (; o + W <= n; o += W) {
+            if (o % prefetch_line<T> == 0 && o + prefetch_distance<T> < reach) sd::prefetch(row + o + prefetch_distance<T>);
+            unsigned m = sd::less_mask(sd::load(row + o), sd::load(threshold + o));
+            while (m) {
+                const std::size_t j = o + sd::lowest_bit(m);
+                m &= m - 1;
+                f(j, row[j]);
+            }
+        }
+        for (; o < n; ++o)
+            if (row[o] < threshold[o]) f(o, row[o]);
+    } else {
+        for (; o < n; ++o) {
+            const T v = static_cast<T>(d(cand, o));
+            if (v < threshold[o]) f(o, v);
+        }
+    }
+}
+
 /// Loss change of swapping candidate `cand` into each slot i: delta[i] (k values). One pass
 /// over the n points (FastPAM1's O(k) saving over PAM).
 template <class D, class T>
@@ -245,33 +278,7 @@ void candidate_deltas(const D& d, std::size_t cand, const nearest_cache<T>& c, c
         shared += std::min(vd - a, 0.0);
         delta[nr[o]] += std::max(vd, a) - b;
     };
-    std::size_t o = 0;
-    if constexpr (has_rows<D>::value) {
-        // Dense rows: a SIMD compare yields the mask of points the candidate affects (few of
-        // them); only those lanes go through the scalar update, in index order.
-        namespace sd = kestrel::simd::detail;
-        constexpr std::size_t W = sd::width<T>;
-        const T* row = d.row(cand);
-        // Past the end of this row the prefetch reaches into the next rows (the next
-        // candidates, on a contiguous matrix), up to the end of the last row.
-        const auto reach = static_cast<std::size_t>(d.row(n - 1) + n - row);
-        for (; o + W <= n; o += W) {
-            if (o % prefetch_line<T> == 0 && o + prefetch_distance<T> < reach) sd::prefetch(row + o + prefetch_distance<T>);
-            unsigned m = sd::less_mask(sd::load(row + o), sd::load(ds + o));
-            while (m) {
-                const std::size_t j = o + sd::lowest_bit(m);
-                m &= m - 1;
-                point(j, row[j]);
-            }
-        }
-        for (; o < n; ++o)
-            if (row[o] < ds[o]) point(o, row[o]);
-    } else {
-        for (; o < n; ++o) {
-            const T v = static_cast<T>(d(cand, o));
-            if (v < ds[o]) point(o, v);
-        }
-    }
+    for_each_closer(d, cand, ds, point);
     for (std::size_t i = 0; i < k; ++i) delta[i] += shared;
 }
 
