@@ -2,6 +2,8 @@
 //   machine/triad/...       STREAM-style triad c = a + 3 b (24 bytes per element counted,
 //                           no write-allocate), at sizes from L1 to far beyond the last-level
 //                           cache, with 1 thread and all threads;
+//   machine/read/...        a pure read stream (sum of one array, 8 bytes per element),
+//                           the limit of read-only kernels such as a k-medoids SWAP pass;
 //   machine/peak_flops/...  independent chains of SIMD fused multiply-adds.
 // benchmarks/report.py divides every kernel's rate by these.
 #include <benchmark/benchmark.h>
@@ -65,6 +67,30 @@ void triad(benchmark::State& state, std::size_t n, int threads) {
     kestrel_bench::report_limits(state, 24.0 * double(n), double(n), 2.0 * double(n));
 }
 
+// Sums array a with several SIMD accumulators per thread (no dependency chain limits it).
+void read_stream(benchmark::State& state, std::size_t n, int threads) {
+    auto& t = arrays(n);
+    const double* a = t.a.get();
+    const kestrel::exec_policy policy{threads};
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<double>;
+    for (auto _ : state) {
+        double total = 0;
+        kestrel::parallel_chunks(n, 64, policy, [&](std::size_t lo, std::size_t hi) {
+            sd::batch<double> acc[4] = {sd::splat(0.0), sd::splat(0.0), sd::splat(0.0), sd::splat(0.0)};
+            std::size_t i = lo;
+            for (; i + 4 * W <= hi; i += 4 * W)
+                for (int j = 0; j < 4; ++j) acc[j] = acc[j] + sd::load(a + i + j * W);
+            double local = sd::hsum<double>(acc[0] + acc[1] + acc[2] + acc[3]);
+            for (; i < hi; ++i) local += a[i];
+#pragma omp atomic
+            total += local;
+        });
+        benchmark::DoNotOptimize(total);
+    }
+    kestrel_bench::report_limits(state, 8.0 * double(n), double(n));
+}
+
 // 12 independent FMA chains per thread hide the FMA latency on current x86 cores.
 void peak_flops(benchmark::State& state, int threads) {
     using batch = kestrel::simd::detail::batch<double>;
@@ -104,6 +130,11 @@ const bool registered = [] {
                 ->UseRealTime()
                 ->Unit(benchmark::kMicrosecond);
         }
+        const std::size_t rn = sizes.back();
+        benchmark::RegisterBenchmark(("machine/read/stream/n:" + std::to_string(rn) + "/threads:" + std::to_string(t)).c_str(),
+                                     [rn, t](benchmark::State& s) { read_stream(s, rn, t); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
         const std::string name = "machine/peak_flops/fma/threads:" + std::to_string(t);
         benchmark::RegisterBenchmark(name.c_str(), [t](benchmark::State& s) { peak_flops(s, t); })
             ->UseRealTime()

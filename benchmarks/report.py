@@ -101,6 +101,7 @@ def main():
 
     triad = defaultdict(list)  # threads -> [(bytes, bytes_per_second)]
     peak = {}
+    read_bw = {}  # threads -> bytes per second of a pure read stream
     entries = []
     for b in runs:
         family, kernel, impl, variant, args = parse_name(b["name"])
@@ -108,6 +109,8 @@ def main():
         threads = int(args.get("threads", "1"))
         if family == "machine" and kernel == "triad":
             triad[threads].append((b.get("bytes", 0.0), b.get("bytes_per_second", 0.0)))
+        elif family == "machine" and kernel == "read":
+            read_bw[threads] = max(read_bw.get(threads, 0.0), b.get("bytes_per_second", 0.0))
         elif family == "machine" and kernel == "peak_flops":
             peak[threads] = max(peak.get(threads, 0.0), b.get("flop_rate", 0.0))
         else:
@@ -171,6 +174,8 @@ def main():
             dram = triad[t][-1]
             out(f"- triad, {t} thread(s): {dram[1] / 1e9:.1f} GB/s out of cache "
                 f"({dram[0] / 2**20:.0f} MiB); in cache up to {max(bw for _, bw in triad[t]) / 1e9:.1f} GB/s")
+        for t in sorted(read_bw):
+            out(f"- read stream (read-only kernels' bound), {t} thread(s): {read_bw[t] / 1e9:.1f} GB/s out of cache")
         for t in sorted(peak):
             out(f"- peak FMA arithmetic, {t} thread(s): {peak[t] / 1e9:.1f} GFLOP/s (double)")
         out()
