@@ -48,7 +48,7 @@ struct clara_options {
     std::uint64_t seed = 0;           ///< sampling seed
     bool keep_best = true;            ///< put the best medoids so far into each next sample (CLARA's rule)
     sample_swap algorithm = sample_swap::fasterpam;  ///< SWAP on the sample (PAM BUILD initializes it)
-    std::size_t max_iter = 100;       ///< SWAP iterations per sample
+    std::size_t max_iter = 1000;      ///< SWAP passes per sample (upper bound)
     exec_policy policy = {};          ///< threads (results do not depend on it)
     bool validate_input = true;       ///< check each sample's sub-matrix: finite, >= 0, zero diagonal, symmetric
 };

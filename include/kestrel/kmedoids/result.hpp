@@ -26,7 +26,8 @@ struct clustering {
 };
 
 struct swap_options {
-    std::size_t max_iter = 100;       ///< upper bound on iterations
+    std::size_t max_iter = 1000;      ///< upper bound on passes; PAM and FastPAM1 make one swap per pass, so from
+                                      ///< a random start they may need a few times k passes
     exec_policy policy = {};          ///< threads (results do not depend on it)
     bool validate_input = true;       ///< O(n^2) check of the matrix: finite, >= 0, zero diagonal
     bool check_symmetry = true;       ///< ... and symmetric within symmetry_tolerance (relative)
