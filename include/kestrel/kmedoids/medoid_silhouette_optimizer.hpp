@@ -182,7 +182,7 @@ void msc_removal(const nearest3_cache<T>& c, std::size_t k, std::vector<double>&
 template <class D, class T>
 void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>& c, const std::vector<double>& removal,
                           double* delta) {
-    const std::size_t n = c.d1.size(), k = removal.size();
+    const std::size_t k = removal.size();
     for (std::size_t i = 0; i < k; ++i) delta[i] = removal[i];
     double shared = 0;
     const T* d3 = c.d3.data();
