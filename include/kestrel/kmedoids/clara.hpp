@@ -28,7 +28,6 @@
 #include "../core/view.hpp"
 #include "detail/nearest.hpp"
 #include "dissimilarity.hpp"
-#include "fastpam1.hpp"
 #include "fasterpam.hpp"
 #include "fastpam2.hpp"
 #include "initialization.hpp"

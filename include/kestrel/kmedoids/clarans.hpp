@@ -31,7 +31,6 @@
 #include "../core/random.hpp"
 #include "detail/nearest.hpp"
 #include "dissimilarity.hpp"
-#include "fastpam1.hpp"
 #include "result.hpp"
 
 namespace kestrel {
