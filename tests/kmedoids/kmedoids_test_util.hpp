@@ -109,6 +109,13 @@ inline void check_identical(const kestrel::kmedoids::clustering& a, const kestre
     CHECK(a.swaps == b.swaps);
 }
 
+/// The same for medoid-silhouette results.
+template <class R>
+auto check_identical(const R& a, const R& b) -> decltype(a.silhouette, void()) {
+    check_identical(a.result, b.result);
+    CHECK(a.silhouette == b.silhouette);
+}
+
 /// The labels are the generating partition, up to renaming.
 inline void check_partition(const std::vector<std::size_t>& labels, const std::vector<std::size_t>& truth,
                             std::size_t k) {
