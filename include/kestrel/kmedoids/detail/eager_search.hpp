@@ -7,14 +7,19 @@
 // is made at once if it is negative. The search stops after a full cycle without a swap
 // (or after max_iter passes over the candidates).
 //
-// Parallel, with the serial result: a batch of the next candidates is evaluated at once, in
-// parallel, against the current state; the batch is then read in candidate order and the
-// first improving swap is made (exactly what the serial loop would have done, since nothing
-// changed before it); the evaluations after it are dropped and the scan resumes behind it.
-// The swaps, and so the result, are identical at any thread count.
+// Parallel, with the serial result. Between two swaps the state is fixed, so the search up
+// to the next swap is a segment of candidates [s, e) whose first improving one is wanted.
+// The threads take the candidates of the segment in index order from a shared counter and
+// evaluate them against the fixed state; a thread that finds an improving candidate
+// records it and lowers a shared bound, and no thread starts a candidate beyond the bound.
+// Every candidate before the first improving one is evaluated (the bound never drops below
+// it), so the smallest recorded candidate is the one the serial loop would swap. Only the
+// evaluations in flight when it is found are wasted, and there is one parallel region per
+// swap, not per candidate. The swaps, and so the result, are identical at any thread count.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <vector>
 
@@ -28,74 +33,92 @@ struct eager_counts {
     std::size_t iterations = 0, swaps = 0;
 };
 
+/// The best slot of a candidate from its k changes: the smallest negative change, ties to
+/// the smallest slot; k if none is negative.
+inline std::size_t improving_slot(const double* delta, std::size_t k) noexcept {
+    double best = 0.0;
+    std::size_t slot = k;
+    for (std::size_t i = 0; i < k; ++i)
+        if (delta[i] < best) best = delta[i], slot = i;
+    return slot;
+}
+
 /// evaluate(candidate, delta) writes the k changes to delta, reading the state only (it runs
 /// concurrently); apply(candidate, slot) makes the swap, updating the state and is_medoid
-/// (it runs alone).
+/// (it runs alone, and may open its own parallel loops).
 template <class Evaluate, class Apply>
 eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>& is_medoid, std::size_t max_iter,
                           exec_policy policy, Evaluate&& evaluate, Apply&& apply) {
-    // Batch size adapts: one candidate per thread after a swap (early passes, where the
-    // evaluations behind a swap are dropped), doubling while batches bring no swap (late
-    // passes, where nearly all are kept and fewer batches mean fewer thread wake-ups). It
-    // changes speed, never the result.
     const int threads = effective_threads(policy);
-    const std::size_t min_batch = static_cast<std::size_t>(threads);
-    const std::size_t max_batch = threads > 1 ? std::size_t(32 * threads) : 1;
-    std::size_t batch = min_batch;
-    std::vector<double> scratch(max_batch * k);
-    std::vector<std::size_t> cand(max_batch);
-    struct choice {
-        double delta;
-        std::size_t slot;
+    // One delta row per thread, padded to whole cache lines so threads never share one.
+    const std::size_t stride = (k + 7) / 8 * 8 + 8;
+    std::vector<double> scratch(static_cast<std::size_t>(threads) * stride);
+    struct found_swap {
+        std::size_t candidate, slot;
     };
-    std::vector<choice> eval(max_batch);
-    auto evaluate_one = [&](std::size_t b) {
-        double* delta = scratch.data() + b * k;
-        evaluate(cand[b], delta);
-        choice best{0.0, k};
-        for (std::size_t i = 0; i < k; ++i)
-            if (delta[i] < best.delta) best = {delta[i], i};
-        eval[b] = best;
+
+    // The first improving candidate in [s, e), or candidate == e if there is none.
+    auto first_improving = [&](std::size_t s, std::size_t e) -> found_swap {
+#if KESTREL_HAS_OPENMP
+        if (threads > 1 && e - s > 1) {
+            std::atomic<std::size_t> next{s}, bound{e};
+            std::vector<found_swap> record(static_cast<std::size_t>(threads), found_swap{e, k});
+#pragma omp parallel num_threads(threads)
+            {
+                const auto t = static_cast<std::size_t>(omp_get_thread_num());
+                double* delta = scratch.data() + t * stride;
+                for (;;) {
+                    const std::size_t j = next.fetch_add(1, std::memory_order_relaxed);
+                    if (j >= bound.load(std::memory_order_relaxed)) break;
+                    if (is_medoid[j]) continue;
+                    evaluate(j, delta);
+                    const std::size_t slot = improving_slot(delta, k);
+                    if (slot == k) continue;
+                    record[t] = {j, slot};
+                    std::size_t b = bound.load(std::memory_order_relaxed);
+                    while (j < b && !bound.compare_exchange_weak(b, j, std::memory_order_relaxed)) {
+                    }
+                    break;  // any later candidate of this thread is beyond j
+                }
+            }
+            found_swap first{e, k};
+            for (const auto& r : record)
+                if (r.candidate < first.candidate) first = r;
+            return first;
+        }
+#endif
+        double* delta = scratch.data();
+        for (std::size_t j = s; j < e; ++j) {
+            if (is_medoid[j]) continue;
+            evaluate(j, delta);
+            const std::size_t slot = improving_slot(delta, k);
+            if (slot < k) return {j, slot};
+        }
+        return {e, k};
     };
 
     eager_counts out;
-    std::size_t lastswap = n;
-    bool converged = false;
-    while (!converged && out.iterations < max_iter) {
-        ++out.iterations;
-        const std::size_t swaps_before = out.swaps;
-        std::size_t j = 0;
-        while (j < n) {
-            // The next candidates of this pass, up to the last swap's position.
-            std::size_t m = 0;
-            bool hit_lastswap = false;
-            while (j < n && m < batch) {
-                if (j == lastswap) {
-                    hit_lastswap = true;
-                    break;
-                }
-                if (!is_medoid[j]) cand[m++] = j;
-                ++j;
-            }
-            if (m > 1) parallel_for(m, exec_policy{threads}, evaluate_one);
-            else if (m == 1) evaluate_one(0);
-            batch = std::min(max_batch, 2 * batch);
-            for (std::size_t b = 0; b < m; ++b) {
-                if (eval[b].slot == k) continue;
-                batch = min_batch;
-                apply(cand[b], eval[b].slot);
-                ++out.swaps;
-                lastswap = cand[b];
-                j = cand[b] + 1;  // drop the stale evaluations behind it
-                hit_lastswap = false;
-                break;
-            }
-            if (hit_lastswap) {  // a full cycle since the last swap brought none
-                converged = true;
-                break;
-            }
+    if (max_iter == 0) return out;
+    out.iterations = 1;
+    std::size_t swaps_before = 0, lastswap = n, s = 0;
+    for (;;) {
+        // A pass runs to the end, except that it stops at the last swap's candidate (from
+        // the previous pass): reaching it means a full cycle brought no swap.
+        const std::size_t e = (lastswap >= s && lastswap < n) ? lastswap : n;
+        const found_swap f = first_improving(s, e);
+        if (f.candidate < e) {
+            apply(f.candidate, f.slot);
+            ++out.swaps;
+            lastswap = f.candidate;
+            s = f.candidate + 1;
+            continue;
         }
-        if (out.swaps == swaps_before) converged = true;
+        if (e < n) break;                            // back at the last swap: converged
+        if (out.swaps == swaps_before) break;        // a whole pass without a swap
+        if (out.iterations == max_iter) break;
+        ++out.iterations;
+        swaps_before = out.swaps;
+        s = 0;
     }
     return out;
 }
