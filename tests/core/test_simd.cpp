@@ -199,3 +199,40 @@ TEMPLATE_TEST_CASE("less_mask sets lane j's bit exactly when a[j] < b[j]; lowest
         }
     }
 }
+
+TEST_CASE("less_mask_widened compares double lanes with float thresholds exactly", "[simd]") {
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<double>;
+    const kestrel::counter_rng rng(7, 8);
+    double a[W];
+    float b[W];
+    for (std::uint64_t t = 0; t < 2000; ++t) {
+        for (std::size_t j = 0; j < W; ++j) {
+            // Thresholds that are floats; values equal to them, or one double ulp either side.
+            b[j] = float(std::floor(rng.uniform_double(2 * W * t + j) * 8));
+            const double u = rng.uniform_double(2 * W * t + W + j);
+            const double bj = double(b[j]);
+            a[j] = u < 1.0 / 3 ? bj : (u < 2.0 / 3 ? std::nextafter(bj, -1.0) : std::nextafter(bj, 100.0));
+        }
+        unsigned expected = 0;
+        for (std::size_t j = 0; j < W; ++j) expected |= unsigned(a[j] < double(b[j])) << j;
+        REQUIRE(sd::less_mask_widened(a, b) == expected);
+    }
+}
+
+TEMPLATE_TEST_CASE("compress_lanes lists the set lanes in increasing order", "", float, double) {
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<TestType>;
+    std::uint32_t idx[W + 1];
+    for (unsigned m = 0; m < (1u << W); m += (W > 8 ? 7u : 1u)) {
+        const std::uint32_t o = 1000 + m;
+        idx[W] = 12345;  // must stay untouched
+        const unsigned count = sd::compress_lanes<TestType>(m, o, idx);
+        std::vector<std::uint32_t> expected;
+        for (std::uint32_t j = 0; j < W; ++j)
+            if (m >> j & 1u) expected.push_back(o + j);
+        REQUIRE(count == expected.size());
+        for (std::size_t t = 0; t < count; ++t) REQUIRE(idx[t] == expected[t]);
+        REQUIRE(idx[W] == 12345u);
+    }
+}

@@ -4,6 +4,8 @@
 #include <kestrel/kmedoids.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <functional>
 #include <string>
 #include <utility>
@@ -43,6 +45,50 @@ TEST_CASE("FastPAM1 returns exactly what original PAM SWAP returns (exact intege
         }
     }
     CHECK(instances >= 50);
+}
+
+TEST_CASE("FastPAM1 equals PAM when dissimilarities differ below float resolution (the float filter of the double pass)") {
+    // Integer grid distances plus multiples of 2^-30: many values round to the same float, so
+    // the float filter lets through points that the exact check must reject. Every value and
+    // every sum of them stays exact in double, so PAM and FastPAM1 must agree bit for bit.
+    for (std::size_t n : {60u, 150u}) {
+        const auto in = kmedoids_test::integer_instance(n, 77 + n, 5);
+        std::vector<double> m = in.matrix;
+        const kestrel::counter_rng rng(n, 3);
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = i + 1; j < n; ++j)
+                m[i * n + j] = m[j * n + i] = m[i * n + j] + std::ldexp(std::floor(rng.uniform_double(i * n + j) * 256), -30);
+        const km::dense_dissimilarity<double> d(kestrel::matrix_view<const double>(m.data(), n, n));
+        for (std::size_t k : {2u, 5u, 9u}) {
+            const auto start = km::random_medoids(n, k, k);
+            const auto pam = km::pam_swap(d, start);
+            const auto fast = km::fastpam1(d, start);
+            INFO("n=" << n << " k=" << k);
+            REQUIRE(fast.medoids == pam.medoids);
+            REQUIRE(fast.labels == pam.labels);
+            REQUIRE(fast.loss == pam.loss);
+            REQUIRE(fast.swaps == pam.swaps);
+        }
+    }
+}
+
+TEST_CASE("the float filter value is the smallest float not below the double") {
+    using cache = km::detail::nearest_cache<double>;
+    const kestrel::counter_rng rng(9, 9);
+    for (std::uint64_t t = 0; t < 20000; ++t) {
+        const double v = std::ldexp(rng.uniform_double(2 * t), int(std::floor(rng.uniform_double(2 * t + 1) * 200)) - 150);
+        const float f = cache::round_up_to_float(v);
+        REQUIRE(double(f) >= v);
+        REQUIRE(double(std::nextafter(f, -1.0f)) < v);
+    }
+    const double big = 1e300, fmax = double(std::numeric_limits<float>::max());
+    CHECK(cache::round_up_to_float(big) == std::numeric_limits<float>::infinity());
+    CHECK(cache::round_up_to_float(std::nextafter(fmax, 2 * fmax)) == std::numeric_limits<float>::infinity());
+    CHECK(cache::round_up_to_float(fmax) == std::numeric_limits<float>::max());
+    CHECK(cache::round_up_to_float(std::numeric_limits<double>::infinity()) == std::numeric_limits<float>::infinity());
+    CHECK(std::isnan(cache::round_up_to_float(std::numeric_limits<double>::quiet_NaN())));
+    CHECK(cache::round_up_to_float(0.0) == 0.0f);
+    CHECK(double(cache::round_up_to_float(1e-320)) >= 1e-320);
 }
 
 TEST_CASE("FastPAM1 equals PAM on real-valued Euclidean instances, float and double") {

@@ -51,6 +51,17 @@ struct identity {
     using type = T;
 };
 
+/// Index of the lowest set bit of a non-zero mask.
+KESTREL_ALWAYS_INLINE unsigned lowest_bit(unsigned m) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    return static_cast<unsigned>(__builtin_ctz(m));
+#else
+    unsigned j = 0;
+    while (!(m & 1u)) m >>= 1, ++j;
+    return j;
+#endif
+}
+
 #if KESTREL_HAS_XSIMD
 template <class T>
 using batch = xsimd::batch<T>;
@@ -103,6 +114,55 @@ KESTREL_ALWAYS_INLINE unsigned less_mask(const batch<T>& a, const batch<T>& b) n
         return r;
     }
 }
+/// Lanes of x where a < b, of y elsewhere.
+template <class T>
+KESTREL_ALWAYS_INLINE batch<T> select_less(const batch<T>& a, const batch<T>& b, const batch<T>& x,
+                                           const batch<T>& y) noexcept {
+    return xsimd::select(a < b, x, y);
+}
+/// less_mask(load(a), b widened to double) for width<double> lanes: a double row filtered by
+/// float thresholds (half the bytes of the threshold array in cache).
+KESTREL_ALWAYS_INLINE unsigned less_mask_widened(const double* a, const float* b) noexcept {
+    using reg [[maybe_unused]] = typename xsimd::batch<double>::register_type;
+    constexpr std::size_t lanes = batch<double>::size;
+#if defined(__AVX512F__)
+    if constexpr (sizeof(reg) == 64 && lanes == 8)
+        return static_cast<unsigned>(_mm512_cmp_pd_mask(_mm512_loadu_pd(a), _mm512_maskz_cvtps_pd(static_cast<__mmask8>(0xFF), _mm256_loadu_ps(b)), _CMP_LT_OQ));
+#endif
+#if defined(__AVX__)
+    if constexpr (sizeof(reg) == 32 && lanes == 4)
+        return static_cast<unsigned>(
+            _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(a), _mm256_cvtps_pd(_mm_loadu_ps(b)), _CMP_LT_OQ)));
+#endif
+    unsigned r = 0;
+    for (std::size_t j = 0; j < lanes; ++j) r |= static_cast<unsigned>(a[j] < static_cast<double>(b[j])) << j;
+    return r;
+}
+/// Writes o + j for every set bit j of the lane mask m of a batch of T, in increasing j, to
+/// idx[0..] and returns how many; idx must have room for width<T> entries (the ones past the
+/// count are scratch). With AVX-512 a compress instruction does it without branches.
+template <class T>
+KESTREL_ALWAYS_INLINE unsigned compress_lanes(unsigned m, std::uint32_t o, std::uint32_t* idx) noexcept {
+    [[maybe_unused]] constexpr std::size_t lanes = batch<T>::size;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    if constexpr (lanes == 8) {
+        const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i v = _mm256_add_epi32(iota, _mm256_set1_epi32(static_cast<int>(o)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx),
+                            _mm256_maskz_compress_epi32(static_cast<__mmask8>(m), v));
+        return static_cast<unsigned>(__builtin_popcount(m));
+    }
+    if constexpr (lanes == 16) {
+        const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const __m512i v = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(o)));
+        _mm512_storeu_si512(idx, _mm512_maskz_compress_epi32(static_cast<__mmask16>(m), v));
+        return static_cast<unsigned>(__builtin_popcount(m));
+    }
+#endif
+    unsigned c = 0;
+    for (; m; m &= m - 1) idx[c++] = o + lowest_bit(m);
+    return c;
+}
 #else
 // Scalar fallback: a "batch" of one element, with the same operation sequence.
 template <class T>
@@ -127,6 +187,16 @@ template <class T>
 KESTREL_ALWAYS_INLINE bool any_less(T a, T b) noexcept { return a < b; }
 template <class T>
 KESTREL_ALWAYS_INLINE unsigned less_mask(T a, T b) noexcept { return a < b ? 1u : 0u; }
+template <class T>
+KESTREL_ALWAYS_INLINE T select_less(T a, T b, T x, T y) noexcept { return a < b ? x : y; }
+KESTREL_ALWAYS_INLINE unsigned less_mask_widened(const double* a, const float* b) noexcept {
+    return *a < static_cast<double>(*b) ? 1u : 0u;
+}
+template <class T>
+KESTREL_ALWAYS_INLINE unsigned compress_lanes(unsigned m, std::uint32_t o, std::uint32_t* idx) noexcept {
+    *idx = o;
+    return m & 1u;
+}
 #endif
 
 /// Hints that the cache line holding p will be read soon: long rows cross 4 KiB pages, where
@@ -136,17 +206,6 @@ KESTREL_ALWAYS_INLINE void prefetch(const void* p) noexcept {
     __builtin_prefetch(p, 0, 3);
 #else
     (void)p;
-#endif
-}
-
-/// Index of the lowest set bit of a non-zero mask.
-KESTREL_ALWAYS_INLINE unsigned lowest_bit(unsigned m) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    return static_cast<unsigned>(__builtin_ctz(m));
-#else
-    unsigned j = 0;
-    while (!(m & 1u)) m >>= 1, ++j;
-    return j;
 #endif
 }
 

@@ -203,7 +203,7 @@ void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>&
             delta[s2] += msc_ratio(a, v) - now - rem2;
         }
     };
-    for_each_closer(d, cand, d3, point);
+    for_each_closer(d, cand, d3, static_cast<const float*>(nullptr), point);
     for (std::size_t i = 0; i < k; ++i) delta[i] += shared;
 }
 
