@@ -177,7 +177,7 @@ TEST_CASE("reductions reject empty and mismatched inputs") {
     CHECK(kestrel::simd::sum(vector_view<const double>(e)) == 0.0);
 }
 
-TEMPLATE_TEST_CASE("less_mask sets lane j's bit exactly when a[j] < b[j]; lowest_bit finds it", "", float, double) {
+TEMPLATE_TEST_CASE("less_mask sets lane j's bit exactly when a_j < b_j, and lowest_bit finds it", "", float, double) {
     namespace sd = kestrel::simd::detail;
     constexpr std::size_t W = sd::width<TestType>;
     const kestrel::counter_rng rng(5, 6);

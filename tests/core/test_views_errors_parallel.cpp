@@ -85,7 +85,7 @@ TEST_CASE("argument errors name the function, the argument and the value") {
     CHECK_NOTHROW(kestrel::require_nonnegative(0.0, "f", "x"));
 }
 
-TEST_CASE("parallel_for visits every index once; deterministic_reduce is thread-count invariant") {
+TEST_CASE("parallel_for visits every index once, deterministic_reduce is thread-count invariant") {
     for (int threads : {1, 2, 3}) {
         std::vector<std::atomic<int>> hits(1001);
         for (auto& h : hits) h = 0;

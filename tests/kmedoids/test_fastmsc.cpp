@@ -73,7 +73,7 @@ TEST_CASE("FastMSC makes the same swaps as brute-force PAMMEDSIL on real-valued 
     CHECK(instances == 18);
 }
 
-TEST_CASE("FastMSC ends in a local optimum of the medoid silhouette; it never decreases") {
+TEST_CASE("FastMSC ends in a local optimum of the medoid silhouette, which never decreases") {
     // Integer grids: duplicates, ties and points at dissimilarity 0 from two medoids.
     for (std::uint64_t seed = 1; seed <= 8; ++seed) {
         const std::size_t n = 25 + 3 * seed, k = 2 + seed % 4;
@@ -100,7 +100,7 @@ TEST_CASE("FastMSC ends in a local optimum of the medoid silhouette; it never de
     }
 }
 
-TEST_CASE("FastMSC: 1 and 2 threads bit-identical; float close to double; point source equals matrix") {
+TEST_CASE("FastMSC: 1 and 2 threads bit-identical, float close to double, point source equals matrix") {
     const auto in = kmedoids_test::blob_instance(500, 6, 3, 3.0, 4);
     const auto d = in.dissimilarity();
     const auto start = km::random_medoids(500, 12, 3);

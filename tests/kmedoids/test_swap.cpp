@@ -110,7 +110,7 @@ TEST_CASE("FastPAM1 equals PAM on real-valued Euclidean instances, float and dou
     }
 }
 
-TEST_CASE("SWAP results are local optima for single swaps; loss never increases") {
+TEST_CASE("SWAP results are local optima for single swaps, and the loss never increases") {
     using runner = std::function<km::clustering(const km::dense_dissimilarity<double>&, const std::vector<std::size_t>&,
                                                 const km::swap_options&)>;
     const std::vector<std::pair<const char*, runner>> algorithms = {
@@ -188,7 +188,7 @@ TEST_CASE("parallel SWAP equals serial SWAP, bit for bit") {
     CHECK(km::pam_build(d, 10, kestrel::exec_policy{1}) == km::pam_build(d, 10, kestrel::exec_policy{2}));
 }
 
-TEST_CASE("float and double agree on well-conditioned input; condensed and point sources agree with dense") {
+TEST_CASE("float and double agree on well-conditioned input, condensed and point sources agree with dense") {
     const auto in = kmedoids_test::blob_instance(150, 5, 3, 8.0, 3);
     const auto d = in.dissimilarity();
     std::vector<float> mf(in.matrix.begin(), in.matrix.end());
