@@ -242,10 +242,12 @@ const bool registered = [] {
     // One SWAP iteration: PAM (small n) against FastPAM1.
     for (std::size_t n : ns)
         for (std::size_t k : ks) {
-            if (n == small)
-                reg("kmedoids/pam_swap_iteration/baseline" + args(n, k) + "/threads:1",
-                    [n, k](benchmark::State& s) { swap_bench(s, swap_kind::pam, n, k, 1, 1); })
-                    ->Iterations(1);
+            if (n == small) {
+                auto* b = reg("kmedoids/pam_swap_iteration/baseline" + args(n, k) + "/threads:1",
+                              [n, k](benchmark::State& s) { swap_bench(s, swap_kind::pam, n, k, 1, 1); });
+                b->Iterations(1);
+                if (!quick) b->Repetitions(3)->ReportAggregatesOnly(true);  // median of three
+            }
             for (int t : kestrel_bench::thread_counts())
                 reg("kmedoids/pam_swap_iteration/kestrel" + args(n, k) + "/threads:" + std::to_string(t),
                     [n, k, t](benchmark::State& s) { swap_bench(s, swap_kind::fastpam1, n, k, t, 1); });
@@ -267,14 +269,14 @@ const bool registered = [] {
                 if (n <= mid)
                     reg("kmedoids/fastpam2_swap/kestrel" + a,
                         [n, k, t](benchmark::State& s) { swap_bench(s, swap_kind::fastpam2, n, k, t, it_all); });
-                // Shared machines drift: the median of three runs for the long ones.
+                // Shared machines drift: the median of five runs for the long ones.
                 auto* b = reg("kmedoids/fasterpam_swap/kestrel" + a,
                               [n, k, t](benchmark::State& s) { swap_bench(s, swap_kind::fasterpam, n, k, t, it_all); });
-                if (n >= mid && !quick) b->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
+                if (n >= mid && !quick) b->Iterations(1)->Repetitions(5)->ReportAggregatesOnly(true);
                 if (n == ns.back()) {
                     auto* f = reg("kmedoids/fasterpam_swap/kestrel" + args(n, k) + "/type:float/threads:" + std::to_string(t),
                                   [n, k, t](benchmark::State& s) { swap_bench(s, swap_kind::fasterpam_float, n, k, t, it_all); });
-                    if (!quick) f->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
+                    if (!quick) f->Iterations(1)->Repetitions(5)->ReportAggregatesOnly(true);
                 }
             }
 

@@ -39,7 +39,7 @@ clustering fasterpam(const D& d, std::vector<std::size_t> medoids, const swap_op
 
     const detail::eager_counts counts = detail::eager_search(
         n, k, is_medoid, opt.max_iter, opt.policy,
-        [&](std::size_t h, double* delta) { detail::candidate_deltas(d, h, c, removal, delta); },
+        [&](std::size_t h, double* delta, bool in_order) { detail::candidate_deltas(d, h, c, removal, delta, in_order); },
         [&](std::size_t h, std::size_t slot) {
             is_medoid[medoids[slot]] = 0;
             is_medoid[h] = 1;

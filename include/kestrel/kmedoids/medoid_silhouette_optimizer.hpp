@@ -181,7 +181,7 @@ void msc_removal(const nearest3_cache<T>& c, std::size_t k, std::vector<double>&
 ///   dc >= d3      : as in msc_removal (nothing to do)
 template <class D, class T>
 void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>& c, const std::vector<double>& removal,
-                          double* delta) {
+                          double* delta, bool next_rows_follow = true) {
     const std::size_t k = removal.size();
     for (std::size_t i = 0; i < k; ++i) delta[i] = removal[i];
     double shared = 0;
@@ -203,7 +203,7 @@ void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>&
             delta[s2] += msc_ratio(a, v) - now - rem2;
         }
     };
-    for_each_closer(d, cand, d3, static_cast<const float*>(nullptr), point);
+    for_each_closer(d, cand, d3, static_cast<const float*>(nullptr), point, next_rows_follow);
     for (std::size_t i = 0; i < k; ++i) delta[i] += shared;
 }
 
@@ -261,7 +261,7 @@ msc_result fastermsc_run(const D& d, std::vector<std::size_t> medoids, nearest3_
     msc_removal(c, k, removal);
     const eager_counts counts = eager_search(
         d.size(), k, is_medoid, opt.max_iter, opt.policy,
-        [&](std::size_t h, double* delta) { msc_candidate_deltas(d, h, c, removal, delta); },
+        [&](std::size_t h, double* delta, bool in_order) { msc_candidate_deltas(d, h, c, removal, delta, in_order); },
         [&](std::size_t h, std::size_t slot) {
             is_medoid[medoids[slot]] = 0;
             is_medoid[h] = 1;

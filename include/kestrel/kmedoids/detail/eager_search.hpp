@@ -43,9 +43,10 @@ inline std::size_t improving_slot(const double* delta, std::size_t k) noexcept {
     return slot;
 }
 
-/// evaluate(candidate, delta) writes the k changes to delta, reading the state only (it runs
-/// concurrently); apply(candidate, slot) makes the swap, updating the state and is_medoid
-/// (it runs alone, and may open its own parallel loops).
+/// evaluate(candidate, delta, in_order) writes the k changes to delta, reading the state only
+/// (it runs concurrently); in_order says whether the same thread evaluates candidate + 1 next
+/// (serial runs), so that reading ahead into its row pays. apply(candidate, slot) makes the
+/// swap, updating the state and is_medoid (it runs alone, and may open its own parallel loops).
 template <class Evaluate, class Apply>
 eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>& is_medoid, std::size_t max_iter,
                           exec_policy policy, Evaluate&& evaluate, Apply&& apply) {
@@ -71,7 +72,7 @@ eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>&
                     const std::size_t j = next.fetch_add(1, std::memory_order_relaxed);
                     if (j >= bound.load(std::memory_order_relaxed)) break;
                     if (is_medoid[j]) continue;
-                    evaluate(j, delta);
+                    evaluate(j, delta, false);  // the next candidate goes to either thread
                     const std::size_t slot = improving_slot(delta, k);
                     if (slot == k) continue;
                     record[t] = {j, slot};
@@ -90,7 +91,7 @@ eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>&
         double* delta = scratch.data();
         for (std::size_t j = s; j < e; ++j) {
             if (is_medoid[j]) continue;
-            evaluate(j, delta);
+            evaluate(j, delta, true);
             const std::size_t slot = improving_slot(delta, k);
             if (slot < k) return {j, slot};
         }

@@ -297,9 +297,11 @@ inline constexpr std::size_t prefetch_line = 64 / sizeof(T);
 /// CPU has a compress instruction: unpredictable per-lane branches cost more than the pass
 /// itself), then f runs over the list. `filter` (float, may be null; used for double rows) is
 /// a conservative stand-in for threshold in the SIMD compare: threshold[o] <= filter[o]; the
-/// points it lets through are checked exactly. The row is prefetched ahead.
+/// points it lets through are checked exactly. The row is prefetched ahead, past its end into
+/// the next rows if `next_rows_follow` (the caller's next candidate is cand + 1).
 template <class D, class T, class F>
-void for_each_closer(const D& d, std::size_t cand, const T* threshold, const float* filter, F&& f) {
+void for_each_closer(const D& d, std::size_t cand, const T* threshold, const float* filter, F&& f,
+                     bool next_rows_follow = true) {
     const std::size_t n = d.size();
     if constexpr (has_rows<D>::value) {
         namespace sd = kestrel::simd::detail;
@@ -310,7 +312,7 @@ void for_each_closer(const D& d, std::size_t cand, const T* threshold, const flo
         const T* row = d.row(cand);
         // Past the end of this row the prefetch reaches into the next rows (the next
         // candidates, on a contiguous matrix), up to the end of the last row.
-        const auto reach = static_cast<std::size_t>(d.row(n - 1) + n - row);
+        const auto reach = next_rows_follow ? static_cast<std::size_t>(d.row(n - 1) + n - row) : n;
         auto scan = [&](auto use_filter) {
             constexpr bool filtered = decltype(use_filter)::value;
             for (std::size_t c0 = 0; c0 < n; c0 += chunk) {
@@ -350,7 +352,7 @@ void for_each_closer(const D& d, std::size_t cand, const T* threshold, const flo
 /// over the n points (FastPAM1's O(k) saving over PAM).
 template <class D, class T>
 void candidate_deltas(const D& d, std::size_t cand, const nearest_cache<T>& c, const std::vector<double>& removal,
-                      double* delta) {
+                      double* delta, bool next_rows_follow = true) {
     const std::size_t n = c.dn.size(), k = removal.size();
     if (k == 1) {  // no second medoid: every point moves to the candidate
         double s = 0;
@@ -375,7 +377,7 @@ void candidate_deltas(const D& d, std::size_t cand, const nearest_cache<T>& c, c
         shared += std::min(vd - a, 0.0);
         delta[nr[o]] += std::max(vd, a) - b;
     };
-    for_each_closer(d, cand, ds, c.filter(), point);
+    for_each_closer(d, cand, ds, c.filter(), point, next_rows_follow);
     for (std::size_t i = 0; i < k; ++i) delta[i] += shared;
 }
 
