@@ -14,6 +14,9 @@
 //   kmedoids/msc_swap_iteration/{baseline,kestrel}   one medoid-silhouette SWAP iteration:
 //                                                    PAMMEDSIL by brute force against FastMSC
 //   kmedoids/fastermsc_swap/kestrel                  FasterMSC to convergence
+//   kmedoids/fasterpam_thread_scaling/kestrel        FasterPAM, all threads against one, as
+//                                                    back-to-back pairs of runs (n = 10000), on
+//                                                    the matrix and on points (metric on demand)
 // The limit of a SWAP is one read of the n x n matrix per pass over the candidates (bytes =
 // passes * n^2 * sizeof(T)); counters give loss, passes and swaps so quality sits beside time.
 // With KESTREL_BENCH_OUT set (scripts/benchmark.sh sets it) and not in quick mode, the
@@ -23,6 +26,8 @@
 
 #include <kestrel/kmedoids.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -152,6 +157,53 @@ void swap_bench(benchmark::State& s, swap_kind kind, std::size_t n, std::size_t 
     record(s, n, kind == swap_kind::fasterpam_float ? sizeof(float) : sizeof(double), r.loss, r.iterations, r.swaps);
 }
 
+// ---- Thread scaling, paired -------------------------------------------------------------
+
+// FasterPAM with all threads against one thread, as pairs of runs that follow each other
+// (order alternating): a slow phase of the shared host then slows both runs of a pair, where
+// separate benchmarks seconds apart would see different machines. Counters: the median, lowest
+// and highest of the per-pair ratios, and whether every pair gave identical results.
+enum class scaling_source { matrix, matrix_float, points };
+
+void fasterpam_scaling_bench(benchmark::State& s, std::size_t n, std::size_t k, scaling_source source, int pairs) {
+    auto& p = get(n);
+    const auto& m0 = init(p, k);
+    const km::point_dissimilarity<double> on_the_fly(kestrel::matrix_view<const double>(p.points.data(), n, dim));
+    const int all = kestrel_bench::thread_counts().back();
+    std::vector<double> ratio;
+    bool identical = true;
+    auto run = [&](int threads, km::clustering& r) {
+        const auto o = options(threads, 1000);
+        const auto start = std::chrono::steady_clock::now();
+        switch (source) {
+            case scaling_source::matrix: r = km::fasterpam(p.d, m0, o); break;
+            case scaling_source::matrix_float: r = km::fasterpam(get_float(n), m0, o); break;
+            case scaling_source::points: r = km::fasterpam(on_the_fly, m0, o); break;
+        }
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    for (auto _ : s) {
+        for (int i = 0; i < pairs; ++i) {
+            km::clustering r1, rn;
+            double t1, tn;
+            if (i % 2 == 0) {
+                t1 = run(1, r1);
+                tn = run(all, rn);
+            } else {
+                tn = run(all, rn);
+                t1 = run(1, r1);
+            }
+            ratio.push_back(t1 / tn);
+            identical = identical && r1.medoids == rn.medoids && r1.labels == rn.labels && r1.loss == rn.loss;
+        }
+    }
+    std::sort(ratio.begin(), ratio.end());
+    s.counters["paired_speedup"] = ratio[ratio.size() / 2];
+    s.counters["paired_speedup_min"] = ratio.front();
+    s.counters["paired_speedup_max"] = ratio.back();
+    s.counters["paired_identical"] = identical ? 1 : 0;
+}
+
 // ---- CLARA on points (no matrix), CLARANS on the matrix ---------------------------------
 
 void clara_bench(benchmark::State& s, bool original, std::size_t n, std::size_t k, int threads) {
@@ -279,6 +331,26 @@ const bool registered = [] {
                     if (!quick) f->Iterations(1)->Repetitions(5)->ReportAggregatesOnly(true);
                 }
             }
+
+    // All threads against one at the largest n, paired (odd counts: true medians). On the
+    // matrix the pass is a read stream (bounded by memory bandwidth, which may scale less than
+    // the thread count); on points with the metric computed on demand it is arithmetic.
+    if (kestrel_bench::thread_counts().size() > 1) {
+        const std::string threads = "/threads:" + std::to_string(kestrel_bench::thread_counts().back());
+        const std::size_t n = ns.back();
+        for (std::size_t k : ks)
+            for (scaling_source src : {scaling_source::matrix, scaling_source::matrix_float})
+                reg("kmedoids/fasterpam_thread_scaling/kestrel" + args(n, k) +
+                        (src == scaling_source::matrix_float ? "/type:float" : "") + threads,
+                    [n, k, src, quick](benchmark::State& s) { fasterpam_scaling_bench(s, n, k, src, quick ? 1 : 7); })
+                    ->Iterations(1);
+        std::vector<std::size_t> point_ks{ks.front()};
+        if (ks.size() > 2) point_ks.push_back(ks[2]);  // k = 10 and 100
+        for (std::size_t k : point_ks)
+            reg("kmedoids/fasterpam_thread_scaling/kestrel" + args(n, k) + "/source:points" + threads,
+                [n, k, quick](benchmark::State& s) { fasterpam_scaling_bench(s, n, k, scaling_source::points, quick ? 1 : 3); })
+                ->Iterations(1);
+    }
 
     // CLARA on points: n = 10^4 and 10^5 (no matrix of that size is ever formed).
     const std::vector<std::size_t> clara_ns = quick ? std::vector<std::size_t>{2000} : std::vector<std::size_t>{10000, 100000};

@@ -78,7 +78,10 @@ def fmt_time(s):
 
 # Counters that say what a run produced (quality beside time), shown as "result".
 RESULT_COUNTERS = (("loss", "loss", "{:.6g}"), ("medoid_silhouette", "medoid silhouette", "{:.4f}"),
-                   ("swap_iterations", "passes", "{:.0f}"), ("swaps", "swaps", "{:.0f}"), ("draws", "draws", "{:.0f}"))
+                   ("swap_iterations", "passes", "{:.0f}"), ("swaps", "swaps", "{:.0f}"), ("draws", "draws", "{:.0f}"),
+                   ("paired_speedup", "all threads vs 1, median of paired runs", "{:.2f}x"),
+                   ("paired_speedup_min", "lowest pair", "{:.2f}x"), ("paired_speedup_max", "highest", "{:.2f}x"),
+                   ("paired_identical", "identical results", "{:.0f}"))
 
 
 def notes(counters, base_counters):
