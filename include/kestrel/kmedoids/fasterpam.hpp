@@ -5,9 +5,10 @@
 // made at once if it lowers the loss. It stops after a full cycle without a swap (or after
 // max_iter passes over the candidates).
 //
-// Parallel, with the serial result (detail/eager_search.hpp): batches of the next candidates
-// are evaluated in parallel against the current medoids, and the first improving swap of a
-// batch is made, exactly as the serial loop would; evaluations behind it are dropped.
+// Parallel, with the serial result (detail/eager_search.hpp): between two swaps the threads
+// take the next candidates in index order from a shared counter, and the first improving one
+// in index order is made, exactly as the serial loop would (evaluations in flight behind it
+// are dropped).
 // Medoids, labels, loss, iterations and swaps are identical at any thread count.
 #pragma once
 
