@@ -59,9 +59,9 @@ eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>&
     };
 
     // The first improving candidate in [s, e), or candidate == e if there is none.
-    auto first_improving = [&](std::size_t s, std::size_t e) -> found_swap {
+    auto first_improving = [&](std::size_t s, std::size_t e, [[maybe_unused]] bool parallel) -> found_swap {
 #if KESTREL_HAS_OPENMP
-        if (threads > 1 && e - s > 1) {
+        if (parallel && e - s > 1) {
             std::atomic<std::size_t> next{s}, bound{e};
             std::vector<found_swap> record(static_cast<std::size_t>(threads), found_swap{e, k});
 #pragma omp parallel num_threads(threads)
@@ -102,11 +102,17 @@ eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>&
     if (max_iter == 0) return out;
     out.iterations = 1;
     std::size_t swaps_before = 0, lastswap = n, s = 0;
+    // A segment runs in parallel only if the previous one read enough to pay for waking the
+    // threads (about 128 Ki dissimilarities: short segments, early on or at small n, run faster
+    // on one thread). Either way the swap found is the same.
+    constexpr std::size_t min_parallel_reads = std::size_t(1) << 17;
+    std::size_t last_span = n;
     for (;;) {
         // A pass runs to the end, except that it stops at the last swap's candidate (from
         // the previous pass): reaching it means a full cycle brought no swap.
         const std::size_t e = (lastswap >= s && lastswap < n) ? lastswap : n;
-        const found_swap f = first_improving(s, e);
+        const found_swap f = first_improving(s, e, threads > 1 && last_span * n >= min_parallel_reads);
+        last_span = std::min(f.candidate + 1, e) - s;
         if (f.candidate < e) {
             apply(f.candidate, f.slot);
             ++out.swaps;
