@@ -58,12 +58,14 @@ eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>&
         std::size_t candidate, slot;
     };
 
+    std::vector<found_swap> record(static_cast<std::size_t>(threads));  // per thread, reused
+
     // The first improving candidate in [s, e), or candidate == e if there is none.
     auto first_improving = [&](std::size_t s, std::size_t e, [[maybe_unused]] bool parallel) -> found_swap {
 #if KESTREL_HAS_OPENMP
         if (parallel && e - s > 1) {
             std::atomic<std::size_t> next{s}, bound{e};
-            std::vector<found_swap> record(static_cast<std::size_t>(threads), found_swap{e, k});
+            std::fill(record.begin(), record.end(), found_swap{e, k});
 #pragma omp parallel num_threads(threads)
             {
                 const auto t = static_cast<std::size_t>(omp_get_thread_num());
