@@ -62,10 +62,10 @@ struct nearest_cache {
         d3.assign(n, T(0));
         if constexpr (std::is_same<T, double>::value) ds_filter.assign(n, 0.0f);
     }
-    /// The float thresholds for the candidate pass: ds itself for float.
+    /// The float filter for the candidate pass; null for float (ds is compared directly).
     const float* filter() const noexcept {
         if constexpr (std::is_same<T, double>::value) return ds_filter.data();
-        else return ds.data();
+        else return nullptr;
     }
     /// Call after writing ds[o].
     void refresh_filter(std::size_t o) noexcept {
@@ -150,12 +150,8 @@ void assign_all(const D& d, const std::vector<std::size_t>& medoids, nearest_cac
     const std::size_t nblocks = (n + block - 1) / block;
     parallel_for(nblocks, policy, [&](std::size_t b) {
         const std::size_t begin = b * block, end = std::min(n, begin + block);
-        T* d1 = c.dn.data();
-        T* d2 = c.ds.data();
-        T* d3 = c.d3.data();
-        std::uint32_t* s1 = c.nearest.data();
-        std::uint32_t* s2 = c.second.data();
-        std::uint32_t* s3 = c.third.data();
+        T *d1 = c.dn.data(), *d2 = c.ds.data(), *d3 = c.d3.data();
+        std::uint32_t *s1 = c.nearest.data(), *s2 = c.second.data(), *s3 = c.third.data();
         for (std::size_t o = begin; o < end; ++o) d1[o] = d2[o] = d3[o] = inf;
         std::size_t o0 = begin;
         if constexpr (has_rows<D>::value) {
@@ -337,8 +333,10 @@ void for_each_closer(const D& d, std::size_t cand, const T* threshold, const flo
                 }
             }
         };
-        if (widen && filter != nullptr) scan(std::integral_constant<bool, widen>{});
-        else scan(std::false_type{});
+        if constexpr (widen) {
+            if (filter != nullptr) return scan(std::true_type{});
+        }
+        scan(std::false_type{});
     } else {
         (void)filter;
         for (std::size_t o = 0; o < n; ++o) {
