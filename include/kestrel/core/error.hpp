@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -86,6 +87,38 @@ inline void require_positive(T value, const char* function, const char* argument
 template <class T>
 inline void require_nonnegative(T value, const char* function, const char* argument) {
     if (!(value >= T(0))) fail_argument(function, argument, "must be >= 0, got ", value);
+}
+
+/// True if the double `v` is finite and stays finite when rounded to T (float or double):
+/// the value a kernel actually uses. Decided in double, without an out-of-range conversion.
+template <class T>
+constexpr bool finite_as(double v) noexcept {
+    if constexpr (sizeof(T) < sizeof(double)) {
+        // float rounds to inf from (2 - 2^-24) 2^127 up (ties to even: FLT_MAX is odd).
+        return v == v && v < 0x1.ffffffp127 && v > -0x1.ffffffp127;
+    } else {
+        return v == v && v - v == 0.0;
+    }
+}
+
+/// A coefficient that must be finite in double and after rounding to T.
+template <class T>
+inline void require_finite_as(double value, const char* function, const char* argument) {
+    if (!finite_as<T>(value))
+        fail_argument(function, argument, "must be finite", sizeof(T) < sizeof(double) ? " as float" : "",
+                      ", got ", value);
+}
+
+/// a * b, or fails with "<argument>: <a> * <b> overflows" when the product wraps.
+inline std::size_t checked_product(std::size_t a, std::size_t b, const char* function, const char* argument) {
+    if (a != 0 && b > SIZE_MAX / a) fail_argument(function, argument, "size product ", a, " * ", b, " overflows");
+    return a * b;
+}
+
+/// a + b, or fails when the sum wraps.
+inline std::size_t checked_sum(std::size_t a, std::size_t b, const char* function, const char* argument) {
+    if (b > SIZE_MAX - a) fail_argument(function, argument, "size sum ", a, " + ", b, " overflows");
+    return a + b;
 }
 
 /// lo <= value <= hi (NaN fails).

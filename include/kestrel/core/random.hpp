@@ -153,7 +153,10 @@ private:
 /// Thread-count invariant. Normals are computed in double and rounded to T.
 template <class T>
 void fill_normal(vector_view<T> out, const counter_rng& rng, std::uint64_t first_draw = 0, exec_policy policy = {}) {
+    require_valid_policy(policy, "fill_normal");
     const std::size_t n = out.size(), pairs = (n + 1) / 2;
+    require(pairs <= UINT64_MAX - first_draw, "fill_normal", "first_draw", first_draw, " + ", pairs,
+            " draws wrap around the stream's 2^64 counter (draws would repeat)");
     const std::size_t block = 4096;
     const std::size_t nblocks = (pairs + block - 1) / block;
     if (n < 65536) policy = exec_policy::serial();
@@ -170,7 +173,10 @@ void fill_normal(vector_view<T> out, const counter_rng& rng, std::uint64_t first
 /// Fills out[j] with uniform_double(first_draw + j) (or uniform_float for float): [0, 1).
 template <class T>
 void fill_uniform(vector_view<T> out, const counter_rng& rng, std::uint64_t first_draw = 0, exec_policy policy = {}) {
+    require_valid_policy(policy, "fill_uniform");
     const std::size_t n = out.size();
+    require(n <= UINT64_MAX - first_draw, "fill_uniform", "first_draw", first_draw, " + ", n,
+            " draws wrap around the stream's 2^64 counter (draws would repeat)");
     const std::size_t block = 8192, nblocks = (n + block - 1) / block;
     if (n < 65536) policy = exec_policy::serial();
     parallel_for(nblocks, policy, [&](std::size_t b) {
@@ -192,6 +198,8 @@ double validated_total_weight(vector_view<const T> w, const char* function) {
     require(total > 0.0 && std::isfinite(total), function, "weights", "total weight is ", total, " (must be finite and > 0)");
     return total;
 }
+template <class T>
+std::size_t categorical_from_uniform(vector_view<const T> weights, double u, const char* function);
 }  // namespace detail
 
 /// Inverse-CDF sampling from unnormalised weights for a given u in [0, 1): the smallest i
@@ -199,8 +207,20 @@ double validated_total_weight(vector_view<const T> w, const char* function) {
 /// weights are never chosen. Validates weights (finite, >= 0, positive total) on every call.
 template <class T>
 std::size_t categorical_from_uniform(vector_view<const T> weights, double u) {
-    const double total = detail::validated_total_weight(weights, "categorical_from_uniform");
-    require(u >= 0.0 && u < 1.0, "categorical_from_uniform", "u", "must lie in [0, 1), got ", u);
+    return detail::categorical_from_uniform(weights, u, "categorical_from_uniform");
+}
+
+/// One categorical draw (draw index i of the stream) from unnormalised weights.
+template <class T>
+std::size_t categorical(vector_view<const T> weights, const counter_rng& rng, std::uint64_t i) {
+    return detail::categorical_from_uniform(weights, rng.uniform_double(i), "categorical");
+}
+
+namespace detail {
+template <class T>
+std::size_t categorical_from_uniform(vector_view<const T> weights, double u, const char* function) {
+    const double total = detail::validated_total_weight(weights, function);
+    require(u >= 0.0 && u < 1.0, function, "u", "must lie in [0, 1), got ", u);
     const double target = u * total;
     double cumulative = 0.0;
     std::size_t last_positive = 0;
@@ -213,12 +233,7 @@ std::size_t categorical_from_uniform(vector_view<const T> weights, double u) {
     }
     return last_positive;  // u * W rounded up to W: the last outcome that has mass
 }
-
-/// One categorical draw (draw index i of the stream) from unnormalised weights.
-template <class T>
-std::size_t categorical(vector_view<const T> weights, const counter_rng& rng, std::uint64_t i) {
-    return categorical_from_uniform(weights, rng.uniform_double(i));
-}
+}  // namespace detail
 
 /// Many draws from one distribution: the cumulative sums in double, built and validated once,
 /// then O(log n) per draw by binary search. Gives the same index as categorical_from_uniform.
@@ -227,12 +242,31 @@ public:
     cumulative_distribution() = default;
     template <class T>
     explicit cumulative_distribution(vector_view<const T> weights) {
-        assign(weights);
+        assign_checked(weights, "cumulative_distribution");
     }
 
+    /// Replaces the distribution; on a bad argument it throws and keeps the previous one.
     template <class T>
     void assign(vector_view<const T> weights) {
-        detail::validated_total_weight(weights, "cumulative_distribution");
+        assign_checked(weights, "cumulative_distribution::assign");
+    }
+
+    std::size_t size() const noexcept { return cumulative_.size(); }
+    double total() const noexcept { return cumulative_.empty() ? 0.0 : cumulative_.back(); }
+
+    /// The outcome for u in [0, 1). Throws if the distribution is empty (default-constructed)
+    /// or u lies outside [0, 1) (NaN included).
+    std::size_t sample_from_uniform(double u) const {
+        return sample_checked(u, "cumulative_distribution::sample_from_uniform");
+    }
+    std::size_t sample(const counter_rng& rng, std::uint64_t i) const {
+        return sample_checked(rng.uniform_double(i), "cumulative_distribution::sample");
+    }
+
+private:
+    template <class T>
+    void assign_checked(vector_view<const T> weights, const char* function) {
+        detail::validated_total_weight(weights, function);
         cumulative_.resize(weights.size());
         double c = 0.0;
         for (std::size_t i = 0; i < weights.size(); ++i) {
@@ -241,11 +275,9 @@ public:
         }
     }
 
-    std::size_t size() const noexcept { return cumulative_.size(); }
-    double total() const noexcept { return cumulative_.empty() ? 0.0 : cumulative_.back(); }
-
-    /// The outcome for u in [0, 1) (unchecked u).
-    std::size_t sample_from_uniform(double u) const noexcept {
+    std::size_t sample_checked(double u, const char* function) const {
+        require(!cumulative_.empty(), function, "this", "the distribution is empty (default-constructed; call assign first)");
+        require(u >= 0.0 && u < 1.0, function, "u", "must lie in [0, 1), got ", u);
         const double target = u * total();
         std::size_t lo = 0, hi = cumulative_.size();  // first index with target < cumulative
         while (lo < hi) {
@@ -259,11 +291,7 @@ public:
         }
         return lo;
     }
-    std::size_t sample(const counter_rng& rng, std::uint64_t i) const noexcept {
-        return sample_from_uniform(rng.uniform_double(i));
-    }
 
-private:
     std::vector<double> cumulative_;
 };
 

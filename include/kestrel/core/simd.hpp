@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -218,13 +219,16 @@ inline void check_float_type(const char* /*function*/) {
                   "Kestrel kernels work on float and double");
 }
 
-// y[i] for i in [begin, end) from K inputs. Serial.
-template <class T, std::size_t K>
-void lincomb_range(T* y, const std::array<const T*, K>& x, const std::array<T, K>& c, std::size_t begin,
+// y[i] for i in [begin, end) from K inputs. Serial. With Check, also returns whether every
+// output is finite: (a - a) is 0 for finite a and NaN otherwise, summed into one extra
+// accumulator per batch (two operations, no compare or branch in the loop).
+template <class T, std::size_t K, bool Check = false>
+bool lincomb_range(T* y, const std::array<const T*, K>& x, const std::array<T, K>& c, std::size_t begin,
                    std::size_t end) noexcept {
     constexpr std::size_t W = width<T>;
     std::array<batch<T>, K> cb;
     for (std::size_t k = 0; k < K; ++k) cb[k] = splat<T>(c[k]);
+    [[maybe_unused]] batch<T> bad0 = splat<T>(T(0)), bad1 = bad0;
     std::size_t i = begin;
     for (; i + 2 * W <= end; i += 2 * W) {
         batch<T> a0 = load(x[0] + i) * cb[0];
@@ -235,12 +239,18 @@ void lincomb_range(T* y, const std::array<const T*, K>& x, const std::array<T, K
         }
         store(y + i, a0);
         store(y + i + W, a1);
+        if constexpr (Check) {
+            bad0 = bad0 + (a0 - a0);
+            bad1 = bad1 + (a1 - a1);
+        }
     }
     for (; i + W <= end; i += W) {
         batch<T> a0 = load(x[0] + i) * cb[0];
         for (std::size_t k = 1; k < K; ++k) a0 = fmadd(cb[k], load(x[k] + i), a0);
         store(y + i, a0);
+        if constexpr (Check) bad0 = bad0 + (a0 - a0);
     }
+    [[maybe_unused]] bool finite = true;
     if (i < end) {  // ragged tail through a padded batch: same operations as the body
         const std::size_t r = end - i;
         alignas(64) T buf[K][W > 0 ? W : 1];
@@ -251,12 +261,23 @@ void lincomb_range(T* y, const std::array<const T*, K>& x, const std::array<T, K
         batch<T> a0 = load(&buf[0][0]) * cb[0];
         for (std::size_t k = 1; k < K; ++k) a0 = fmadd(cb[k], load(&buf[k][0]), a0);
         store(out, a0);
-        for (std::size_t j = 0; j < r; ++j) y[i + j] = out[j];
+        for (std::size_t j = 0; j < r; ++j) {
+            y[i + j] = out[j];
+            if constexpr (Check) finite = finite && (out[j] - out[j] == T(0));
+        }
     }
+    if constexpr (Check) {
+        alignas(64) T lanes[W > 0 ? W : 1];
+        store(lanes, bad0 + bad1);
+        for (std::size_t j = 0; j < W; ++j) finite = finite && lanes[j] == T(0);
+        return finite;
+    }
+    return true;
 }
 
-template <class T, std::size_t K>
-void lincomb_fixed(T* y, std::size_t n, const double* coeffs, const T* const* inputs, exec_policy policy) {
+// Returns whether every output is finite when Check (true otherwise).
+template <class T, std::size_t K, bool Check>
+bool lincomb_fixed(T* y, std::size_t n, const double* coeffs, const T* const* inputs, exec_policy policy) {
     std::array<const T*, K> x;
     std::array<T, K> c;
     for (std::size_t k = 0; k < K; ++k) {
@@ -264,7 +285,17 @@ void lincomb_fixed(T* y, std::size_t n, const double* coeffs, const T* const* in
         c[k] = static_cast<T>(coeffs[k]);
     }
     if (n < parallel_threshold) policy = exec_policy::serial();
-    parallel_chunks(n, 64, policy, [&](std::size_t b, std::size_t e) { lincomb_range<T, K>(y, x, c, b, e); });
+    if constexpr (Check) {
+        // One flag per call, written only by a chunk that met a non-finite value.
+        std::atomic<bool> any_bad{false};
+        parallel_chunks(n, 64, policy, [&](std::size_t b, std::size_t e) {
+            if (!lincomb_range<T, K, true>(y, x, c, b, e)) any_bad.store(true, std::memory_order_relaxed);
+        });
+        return !any_bad.load(std::memory_order_relaxed);
+    } else {
+        parallel_chunks(n, 64, policy, [&](std::size_t b, std::size_t e) { lincomb_range<T, K>(y, x, c, b, e); });
+        return true;
+    }
 }
 
 inline bool overlaps_partially(const void* a, const void* b, std::size_t bytes) noexcept {
@@ -273,39 +304,78 @@ inline bool overlaps_partially(const void* a, const void* b, std::size_t bytes) 
     return pa < pb + bytes && pb < pa + bytes;
 }
 
-}  // namespace detail
+inline constexpr const char* lincomb_input_names[max_lincomb_inputs] = {
+    "inputs[0]", "inputs[1]", "inputs[2]", "inputs[3]", "inputs[4]", "inputs[5]", "inputs[6]", "inputs[7]"};
 
-/// y = sum_k coeffs[k] * inputs[k], with k < count <= 8. Each input must have y's size and
-/// either be y itself or not overlap y. Throws kestrel::invalid_argument before writing.
+/// The checks of lincomb, with the caller's function name and input names (names may be
+/// null: then "inputs[k]"). Everything is checked before anything is written.
 template <class T>
-void lincomb(vector_view<T> y, const double* coeffs, const vector_view<const T>* inputs, std::size_t count,
-             exec_policy policy = {}) {
-    detail::check_float_type<T>("lincomb");
-    require(count >= 1 && count <= max_lincomb_inputs, "lincomb", "inputs", "count ", count,
-            " outside [1, ", max_lincomb_inputs, "]");
-    require_not_null(coeffs, count, "lincomb", "coeffs");
-    const T* ptrs[max_lincomb_inputs];
-    static const char* const names[max_lincomb_inputs] = {"inputs[0]", "inputs[1]", "inputs[2]", "inputs[3]",
-                                                           "inputs[4]", "inputs[5]", "inputs[6]", "inputs[7]"};
+void check_lincomb(const char* function, vector_view<T> y, const double* coeffs, const vector_view<const T>* inputs,
+                   std::size_t count, const char* const* names, exec_policy policy) {
+    check_float_type<T>(function);
+    require(count >= 1 && count <= max_lincomb_inputs, function, "inputs", "count ", count, " outside [1, ",
+            max_lincomb_inputs, "]");
+    require_not_null(coeffs, count, function, "coeffs");
+    require_not_null(inputs, count, function, "inputs");
+    require_valid_policy(policy, function);
+    if (names == nullptr) names = lincomb_input_names;
     for (std::size_t k = 0; k < count; ++k) {
-        require_size(inputs[k].size(), y.size(), "lincomb", names[k], "the output's size");
-        require(!detail::overlaps_partially(inputs[k].data(), y.data(), y.size() * sizeof(T)), "lincomb",
-                names[k], "overlaps the output without being the output");
-        require(std::isfinite(coeffs[k]), "lincomb", "coeffs", "coefficient ", k, " is not finite: ", coeffs[k]);
-        ptrs[k] = inputs[k].data();
+        require_size(inputs[k].size(), y.size(), function, names[k], "the output's size");
+        require(!views_overlap_partially(inputs[k], vector_view<const T>(y)), function, names[k],
+                "overlaps the output without being the output");
+        if (!finite_as<T>(coeffs[k]))
+            fail_argument(function, names[k], "its coefficient is not finite",
+                          std::is_same_v<T, float> ? " as float" : "", " (", coeffs[k], ")");
     }
+}
+
+template <class T, bool Check>
+bool lincomb_dispatch(vector_view<T> y, const double* coeffs, const vector_view<const T>* inputs, std::size_t count,
+                      exec_policy policy) {
+    const T* ptrs[max_lincomb_inputs];
+    for (std::size_t k = 0; k < count; ++k) ptrs[k] = inputs[k].data();
     T* out = y.data();
     const std::size_t n = y.size();
     switch (count) {
-        case 1: detail::lincomb_fixed<T, 1>(out, n, coeffs, ptrs, policy); break;
-        case 2: detail::lincomb_fixed<T, 2>(out, n, coeffs, ptrs, policy); break;
-        case 3: detail::lincomb_fixed<T, 3>(out, n, coeffs, ptrs, policy); break;
-        case 4: detail::lincomb_fixed<T, 4>(out, n, coeffs, ptrs, policy); break;
-        case 5: detail::lincomb_fixed<T, 5>(out, n, coeffs, ptrs, policy); break;
-        case 6: detail::lincomb_fixed<T, 6>(out, n, coeffs, ptrs, policy); break;
-        case 7: detail::lincomb_fixed<T, 7>(out, n, coeffs, ptrs, policy); break;
-        default: detail::lincomb_fixed<T, 8>(out, n, coeffs, ptrs, policy); break;
+        case 1: return lincomb_fixed<T, 1, Check>(out, n, coeffs, ptrs, policy);
+        case 2: return lincomb_fixed<T, 2, Check>(out, n, coeffs, ptrs, policy);
+        case 3: return lincomb_fixed<T, 3, Check>(out, n, coeffs, ptrs, policy);
+        case 4: return lincomb_fixed<T, 4, Check>(out, n, coeffs, ptrs, policy);
+        case 5: return lincomb_fixed<T, 5, Check>(out, n, coeffs, ptrs, policy);
+        case 6: return lincomb_fixed<T, 6, Check>(out, n, coeffs, ptrs, policy);
+        case 7: return lincomb_fixed<T, 7, Check>(out, n, coeffs, ptrs, policy);
+        default: return lincomb_fixed<T, 8, Check>(out, n, coeffs, ptrs, policy);
     }
+}
+
+/// lincomb as called by another public function: errors name `function` and the inputs by
+/// `names` (null: "inputs[k]").
+template <class T>
+void lincomb_named(const char* function, vector_view<T> y, const double* coeffs, const vector_view<const T>* inputs,
+                   std::size_t count, const char* const* names, exec_policy policy) {
+    check_lincomb(function, y, coeffs, inputs, count, names, policy);
+    lincomb_dispatch<T, false>(y, coeffs, inputs, count, policy);
+}
+
+/// lincomb_named that also reports whether every output element is finite, found in the same
+/// pass (the output is written in full either way).
+template <class T>
+bool lincomb_named_finite(const char* function, vector_view<T> y, const double* coeffs,
+                          const vector_view<const T>* inputs, std::size_t count, const char* const* names,
+                          exec_policy policy) {
+    check_lincomb(function, y, coeffs, inputs, count, names, policy);
+    return lincomb_dispatch<T, true>(y, coeffs, inputs, count, policy);
+}
+
+}  // namespace detail
+
+/// y = sum_k coeffs[k] * inputs[k], with k < count <= 8. Each input must have y's size and
+/// either be y itself or not overlap y; every coefficient must be finite in T (after rounding).
+/// Throws kestrel::invalid_argument before writing.
+template <class T>
+void lincomb(vector_view<T> y, const double* coeffs, const vector_view<const T>* inputs, std::size_t count,
+             exec_policy policy = {}) {
+    detail::lincomb_named<T>("lincomb", y, coeffs, inputs, count, nullptr, policy);
 }
 
 /// Braced-list form: lincomb(y, {c0, c1}, {x0, x1}).
@@ -465,6 +535,7 @@ std::size_t arg_extreme(const T* a, std::size_t n, exec_policy policy) {
 template <class T>
 double sum(vector_view<T> a, exec_policy policy = {}) {
     detail::check_float_type<std::remove_const_t<T>>("sum");
+    require_valid_policy(policy, "sum");
     return detail::blocked_sum<std::remove_const_t<T>>(a.size(), policy, detail::sum_elem<std::remove_const_t<T>>{a.data()});
 }
 
@@ -472,6 +543,7 @@ double sum(vector_view<T> a, exec_policy policy = {}) {
 template <class T>
 double dot(vector_view<T> a, vector_view<T> b, exec_policy policy = {}) {
     detail::check_float_type<std::remove_const_t<T>>("dot");
+    require_valid_policy(policy, "dot");
     require_size(b.size(), a.size(), "dot", "b", "a's size");
     return detail::blocked_sum<std::remove_const_t<T>>(a.size(), policy, detail::dot_elem<std::remove_const_t<T>>{a.data(), b.data()});
 }
@@ -480,6 +552,7 @@ double dot(vector_view<T> a, vector_view<T> b, exec_policy policy = {}) {
 template <class T>
 double squared_norm(vector_view<T> a, exec_policy policy = {}) {
     detail::check_float_type<std::remove_const_t<T>>("squared_norm");
+    require_valid_policy(policy, "squared_norm");
     return detail::blocked_sum<std::remove_const_t<T>>(a.size(), policy, detail::dot_elem<std::remove_const_t<T>>{a.data(), a.data()});
 }
 
@@ -487,6 +560,7 @@ double squared_norm(vector_view<T> a, exec_policy policy = {}) {
 template <class T>
 double sum_positive_part_of_difference(vector_view<T> a, vector_view<T> b, exec_policy policy = {}) {
     detail::check_float_type<std::remove_const_t<T>>("sum_positive_part_of_difference");
+    require_valid_policy(policy, "sum_positive_part_of_difference");
     require_size(b.size(), a.size(), "sum_positive_part_of_difference", "b", "a's size");
     return detail::blocked_sum<std::remove_const_t<T>>(a.size(), policy, detail::positive_difference_elem<std::remove_const_t<T>>{a.data(), b.data()});
 }
@@ -494,6 +568,7 @@ double sum_positive_part_of_difference(vector_view<T> a, vector_view<T> b, exec_
 /// Largest element. Throws on an empty input. The input must not contain NaN.
 template <class T>
 std::remove_const_t<T> max(vector_view<T> a, exec_policy policy = {}) {
+    require_valid_policy(policy, "max");
     require(!a.empty(), "max", "a", "is empty");
     return detail::extreme<std::remove_const_t<T>, true>(a.data(), a.size(), policy);
 }
@@ -501,6 +576,7 @@ std::remove_const_t<T> max(vector_view<T> a, exec_policy policy = {}) {
 /// Smallest element. Throws on an empty input. The input must not contain NaN.
 template <class T>
 std::remove_const_t<T> min(vector_view<T> a, exec_policy policy = {}) {
+    require_valid_policy(policy, "min");
     require(!a.empty(), "min", "a", "is empty");
     return detail::extreme<std::remove_const_t<T>, false>(a.data(), a.size(), policy);
 }
@@ -508,6 +584,7 @@ std::remove_const_t<T> min(vector_view<T> a, exec_policy policy = {}) {
 /// Index of the largest element; the first one on ties. Throws on an empty input.
 template <class T>
 std::size_t argmax(vector_view<T> a, exec_policy policy = {}) {
+    require_valid_policy(policy, "argmax");
     require(!a.empty(), "argmax", "a", "is empty");
     return detail::arg_extreme<std::remove_const_t<T>, true>(a.data(), a.size(), policy);
 }
@@ -515,6 +592,7 @@ std::size_t argmax(vector_view<T> a, exec_policy policy = {}) {
 /// Index of the smallest element; the first one on ties. Throws on an empty input.
 template <class T>
 std::size_t argmin(vector_view<T> a, exec_policy policy = {}) {
+    require_valid_policy(policy, "argmin");
     require(!a.empty(), "argmin", "a", "is empty");
     return detail::arg_extreme<std::remove_const_t<T>, false>(a.data(), a.size(), policy);
 }

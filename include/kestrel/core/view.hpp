@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -38,6 +39,10 @@ template <class C, class T>
 struct data_convertible<C, T, std::void_t<decltype(std::declval<C&>().data())>>
     : std::is_convertible<decltype(std::declval<C&>().data()), T*> {};
 
+/// The largest element count a view of T may describe (its byte size must fit a ptrdiff_t).
+template <class T>
+inline constexpr std::size_t max_view_elements = std::size_t(PTRDIFF_MAX) / sizeof(T);
+
 }  // namespace detail
 
 /// A contiguous run of `size()` elements of type T, owned by someone else.
@@ -49,8 +54,11 @@ public:
 
     constexpr vector_view() noexcept = default;
 
-    /// A view of p[0], ..., p[n-1]. Throws if p is null and n > 0.
+    /// A view of p[0], ..., p[n-1]. Throws if p is null and n > 0, or if n elements cannot
+    /// exist (n * sizeof(T) > PTRDIFF_MAX).
     vector_view(T* p, std::size_t n) : data_(p), size_(n) {
+        require(n <= detail::max_view_elements<T>, "vector_view", "size", n, " elements of ", sizeof(T),
+                " bytes exceed the address space");
         require_not_null(p, n, "vector_view", "data");
     }
 
@@ -116,24 +124,30 @@ public:
 
     /// Dense row-major block: row_stride defaults to cols and must be >= cols.
     matrix_view(T* p, std::size_t rows, std::size_t cols) : matrix_view(p, rows, cols, cols) {}
+    /// Throws if rows * cols or the extent (rows - 1) * row_stride + cols wraps or exceeds
+    /// what a view can address, or if p is null for a non-empty matrix.
     matrix_view(T* p, std::size_t rows, std::size_t cols, std::size_t row_stride)
         : data_(p), rows_(rows), cols_(cols), stride_(row_stride) {
         require(row_stride >= cols || rows <= 1, "matrix_view", "row_stride", "row stride ",
                 row_stride, " is smaller than cols (", cols, ")");
-        require_not_null(p, rows * cols, "matrix_view", "data");
+        const std::size_t count = checked_product(rows, cols, "matrix_view", "rows * cols");
+        if (count != 0) {
+            const std::size_t extent = checked_sum(
+                checked_product(rows - 1, row_stride, "matrix_view", "row_stride * (rows - 1)"), cols, "matrix_view",
+                "row_stride * (rows - 1) + cols");
+            require(extent <= detail::max_view_elements<T>, "matrix_view", "rows * cols", "extent ", extent,
+                    " elements exceeds the address space");
+        }
+        require_not_null(p, count, "matrix_view", "data");
     }
 
     /// A std::vector holding rows*cols elements, row-major.
     template <class A>
     matrix_view(std::vector<value_type, A>& v, std::size_t rows, std::size_t cols)
-        : matrix_view(v.data(), rows, cols) {
-        require_size(v.size(), rows * cols, "matrix_view", "vector", "rows * cols");
-    }
+        : matrix_view(checked_vector_data(v.data(), v.size(), rows, cols), rows, cols) {}
     template <class A, class U = T, std::enable_if_t<std::is_const_v<U>, int> = 0>
     matrix_view(const std::vector<value_type, A>& v, std::size_t rows, std::size_t cols)
-        : matrix_view(v.data(), rows, cols) {
-        require_size(v.size(), rows * cols, "matrix_view", "vector", "rows * cols");
-    }
+        : matrix_view(checked_vector_data(v.data(), v.size(), rows, cols), rows, cols) {}
 
     template <class U, std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>, int> = 0>
     constexpr matrix_view(matrix_view<U> o) noexcept
@@ -181,12 +195,39 @@ public:
     }
 
 private:
+    // The vector's data once its size is checked against rows * cols (checked before the
+    // delegated constructor runs, so a wrapping product is reported as such).
+    static T* checked_vector_data(T* p, std::size_t size, std::size_t rows, std::size_t cols) {
+        require_size(size, checked_product(rows, cols, "matrix_view", "rows * cols"), "matrix_view", "vector",
+                     "rows * cols");
+        return p;
+    }
+
     T* data_ = nullptr;
     std::size_t rows_ = 0, cols_ = 0, stride_ = 0;
 };
 
 template <class T>
 using const_matrix_view = matrix_view<const T>;
+
+/// True if the two views share at least one element's bytes (empty views overlap nothing).
+/// Kernels use it to refuse arguments that must not alias.
+template <class A, class B>
+bool views_overlap(vector_view<A> a, vector_view<B> b) noexcept {
+    if (a.empty() || b.empty()) return false;
+    const auto pa = reinterpret_cast<std::uintptr_t>(a.data()), pb = reinterpret_cast<std::uintptr_t>(b.data());
+    return pa < pb + b.size() * sizeof(B) && pb < pa + a.size() * sizeof(A);
+}
+
+/// True if the views overlap without being the same elements (same start and size): the
+/// aliasing that elementwise kernels allowing "out may be an input" still refuse.
+template <class A, class B>
+bool views_overlap_partially(vector_view<A> a, vector_view<B> b) noexcept {
+    if (static_cast<const void*>(a.data()) == static_cast<const void*>(b.data()) &&
+        a.size() * sizeof(A) == b.size() * sizeof(B))
+        return false;
+    return views_overlap(a, b);
+}
 
 /// Convenience factories: deduce T from a pointer.
 template <class T>
