@@ -9,17 +9,16 @@
 //
 // Parallel, with the serial result. Between two swaps the state is fixed, so the search up
 // to the next swap is a segment of candidates [s, e) whose first improving one is wanted.
-// The threads take the candidates of the segment in index order from a shared counter and
+// The threads claim the candidates of the segment in index order (parallel_for_until) and
 // evaluate them against the fixed state; a thread that finds an improving candidate
-// records it and lowers a shared bound, and no thread starts a candidate beyond the bound.
-// Every candidate before the first improving one is evaluated (the bound never drops below
-// it), so the smallest recorded candidate is the one the serial loop would swap. Only the
-// evaluations in flight when it is found are wasted, and there is one parallel region per
-// swap, not per candidate. The swaps, and so the result, are identical at any thread count.
+// records it and stops the loop, so no candidate not yet claimed starts. Every candidate
+// before the first improving one is evaluated (it was claimed earlier), so the smallest
+// recorded candidate is the one the serial loop would swap. Only the evaluations in flight
+// when it is found are wasted, and the caller never waits for a thread that has not
+// started. The swaps, and so the result, are identical at any thread count.
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <vector>
 
@@ -61,35 +60,28 @@ eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>&
     std::vector<found_swap> record(static_cast<std::size_t>(threads));  // per thread, reused
 
     // The first improving candidate in [s, e), or candidate == e if there is none.
-    auto first_improving = [&](std::size_t s, std::size_t e, [[maybe_unused]] bool parallel) -> found_swap {
-#if KESTREL_HAS_OPENMP
+    auto first_improving = [&](std::size_t s, std::size_t e, bool parallel) -> found_swap {
         if (parallel && e - s > 1) {
-            std::atomic<std::size_t> next{s}, bound{e};
             std::fill(record.begin(), record.end(), found_swap{e, k});
-#pragma omp parallel num_threads(threads)
-            {
-                const auto t = static_cast<std::size_t>(omp_get_thread_num());
+            // Candidates are claimed in index order; a thread that finds an improving one
+            // stops the loop, so every candidate before it is evaluated and none after it
+            // starts (except those in flight).
+            parallel_for_until(e - s, exec_policy{threads}, [&](std::size_t off) -> bool {
+                const std::size_t j = s + off;
+                if (is_medoid[j]) return true;
+                const auto t = static_cast<std::size_t>(current_loop_slot());
                 double* delta = scratch.data() + t * stride;
-                for (;;) {
-                    const std::size_t j = next.fetch_add(1, std::memory_order_relaxed);
-                    if (j >= bound.load(std::memory_order_relaxed)) break;
-                    if (is_medoid[j]) continue;
-                    evaluate(j, delta, false);  // the next candidate goes to either thread
-                    const std::size_t slot = improving_slot(delta, k);
-                    if (slot == k) continue;
-                    record[t] = {j, slot};
-                    std::size_t b = bound.load(std::memory_order_relaxed);
-                    while (j < b && !bound.compare_exchange_weak(b, j, std::memory_order_relaxed)) {
-                    }
-                    break;  // any later candidate of this thread is beyond j
-                }
-            }
+                evaluate(j, delta, false);  // the next candidate goes to either thread
+                const std::size_t slot = improving_slot(delta, k);
+                if (slot == k) return true;
+                record[t] = {j, slot};  // a thread finds at most one: it stops here
+                return false;
+            });
             found_swap first{e, k};
             for (const auto& r : record)
                 if (r.candidate < first.candidate) first = r;
             return first;
         }
-#endif
         double* delta = scratch.data();
         for (std::size_t j = s; j < e; ++j) {
             if (is_medoid[j]) continue;
