@@ -23,21 +23,29 @@ struct ancestral_sigmas {
     double down, up;  // in sigma~ = sigma/alpha
 };
 
-/// k-diffusion's get_ancestral_step for sigma~ values (eta >= 0).
-inline ancestral_sigmas ancestral_step_sigmas(double sigma_from, double sigma_to, double eta = 1.0) {
-    require(sigma_from > 0 && sigma_to >= 0 && sigma_to < sigma_from, "ancestral_step_sigmas", "sigma_to",
-            "need 0 <= sigma_to < sigma_from, got ", sigma_to, " and ", sigma_from);
-    require(eta >= 0 && std::isfinite(eta), "ancestral_step_sigmas", "eta", "must be finite and >= 0, got ", eta);
+namespace detail {
+inline ancestral_sigmas ancestral_step_sigmas(double sigma_from, double sigma_to, double eta, const char* fn) {
+    require(sigma_from > 0 && std::isfinite(sigma_from), fn, "sigma_from", "must be finite and > 0, got ", sigma_from);
+    require(sigma_to >= 0 && sigma_to < sigma_from, fn, "sigma_to", "need 0 <= sigma_to < sigma_from, got ", sigma_to,
+            " and ", sigma_from);
+    require(eta >= 0 && std::isfinite(eta), fn, "eta", "must be finite and >= 0, got ", eta);
     if (eta == 0.0) return {sigma_to, 0.0};
     const double up = std::min(
         sigma_to, eta * std::sqrt(sigma_to * sigma_to * (sigma_from * sigma_from - sigma_to * sigma_to) / (sigma_from * sigma_from)));
     return {std::sqrt(sigma_to * sigma_to - up * up), up};
 }
+}  // namespace detail
+
+/// k-diffusion's get_ancestral_step for sigma~ values (eta >= 0).
+inline ancestral_sigmas ancestral_step_sigmas(double sigma_from, double sigma_to, double eta = 1.0) {
+    return detail::ancestral_step_sigmas(sigma_from, sigma_to, eta, "ancestral_step_sigmas");
+}
 
 namespace detail {
-inline void require_ancestral(const grid_point& s, const grid_point& t, double s_noise, const char* fn) {
+inline void require_ancestral(const grid_point& s, const grid_point& t, double eta, double s_noise, const char* fn) {
     require_forward(s, t, fn);
     require(s.alpha > 0 && s.sigma > 0 && t.alpha > 0, fn, "s/t", "ancestral steps need alpha > 0 and sigma_s > 0");
+    require(eta >= 0 && std::isfinite(eta), fn, "eta", "must be finite and >= 0, got ", eta);
     require(s_noise >= 0 && std::isfinite(s_noise), fn, "s_noise", "must be finite and >= 0, got ", s_noise);
 }
 }  // namespace detail
@@ -45,9 +53,10 @@ inline void require_ancestral(const grid_point& s, const grid_point& t, double s
 /// {c_x, c_D, c_z} of the Euler ancestral step.
 inline std::array<double, 3> euler_ancestral_coefficients(const grid_point& s, const grid_point& t, double eta = 1.0,
                                                           double s_noise = 1.0) {
-    detail::require_ancestral(s, t, s_noise, "euler_ancestral_step");
+    const char* fn = "euler_ancestral_step";
+    detail::require_ancestral(s, t, eta, s_noise, fn);
     const double ss = s.sigma / s.alpha;
-    const auto a = ancestral_step_sigmas(ss, t.sigma / t.alpha, eta);
+    const auto a = detail::ancestral_step_sigmas(ss, t.sigma / t.alpha, eta, fn);
     const double ratio = a.down / ss;
     return {t.alpha / s.alpha * ratio, t.alpha * (1.0 - ratio), t.alpha * a.up * s_noise};
 }
@@ -63,8 +72,9 @@ void euler_ancestral_step(vector_view<T> x_out, vector_view<const T> x, vector_v
 /// lambda of the intermediate point of DPM-Solver++(2S) ancestral: halfway to sigma_down.
 /// Returns +inf when sigma_down = 0 (then the step is a plain denoising Euler step).
 inline double dpm_solver_pp_2s_ancestral_midpoint_lambda(const grid_point& s, const grid_point& t, double eta = 1.0) {
-    detail::require_ancestral(s, t, 1.0, "dpm_solver_pp_2s_ancestral");
-    const auto a = ancestral_step_sigmas(s.sigma / s.alpha, t.sigma / t.alpha, eta);
+    const char* fn = "dpm_solver_pp_2s_ancestral_midpoint_lambda";
+    detail::require_ancestral(s, t, eta, 1.0, fn);
+    const auto a = detail::ancestral_step_sigmas(s.sigma / s.alpha, t.sigma / t.alpha, eta, fn);
     if (a.down == 0.0) return std::numeric_limits<double>::infinity();
     return 0.5 * (s.lambda - std::log(a.down));
 }
@@ -73,9 +83,9 @@ inline double dpm_solver_pp_2s_ancestral_midpoint_lambda(const grid_point& s, co
 inline std::array<double, 3> dpm_solver_pp_2s_ancestral_coefficients(const grid_point& s, const grid_point& t,
                                                                      double eta = 1.0, double s_noise = 1.0) {
     const char* fn = "dpm_solver_pp_2s_ancestral_step";
-    detail::require_ancestral(s, t, s_noise, fn);
+    detail::require_ancestral(s, t, eta, s_noise, fn);
     const double ss = s.sigma / s.alpha;
-    const auto a = ancestral_step_sigmas(ss, t.sigma / t.alpha, eta);
+    const auto a = detail::ancestral_step_sigmas(ss, t.sigma / t.alpha, eta, fn);
     require(a.down > 0, fn, "t", "sigma_down is 0: take the denoising step instead");
     const double h = -std::log(a.down) - s.lambda;
     return {t.alpha / s.alpha * (a.down / ss), -t.alpha * std::expm1(-h), t.alpha * a.up * s_noise};

@@ -46,9 +46,13 @@ inline grid_point clean_point(double t = 0.0) {
     return p;
 }
 
+/// The most steps a grid generator accepts (2^24: 16 Mi steps, 512 MiB of grid points), so
+/// that a wrapped or absurd count is an argument error rather than an allocation failure.
+inline constexpr std::size_t max_grid_steps = std::size_t(1) << 24;
+
 namespace detail {
 inline void require_steps(std::size_t steps, const char* fn) {
-    require(steps >= 1, fn, "steps", "must be >= 1, got ", steps);
+    require(steps >= 1 && steps <= max_grid_steps, fn, "steps", "must lie in [1, ", max_grid_steps, "], got ", steps);
 }
 inline void require_interval(const noise_schedule& s, double t_start, double t_end, const char* fn) {
     require(s.contains(t_start), fn, "t_start", "must lie in [", s.t_min(), ", ", s.t_max(), "], got ", t_start);
@@ -77,20 +81,27 @@ inline void validate_grid(const timestep_grid& g, const char* fn = "validate_gri
     }
 }
 
-/// A grid from user-supplied times (strictly decreasing, inside the schedule's range).
-inline timestep_grid grid_from_times(const noise_schedule& s, const std::vector<double>& ts) {
-    const char* fn = "grid_from_times";
-    require(ts.size() >= 2, fn, "times", "needs at least 2 times, got ", ts.size());
+namespace detail {
+inline timestep_grid grid_from_times(const noise_schedule& s, const std::vector<double>& ts, const char* fn,
+                                     const char* arg) {
+    require(ts.size() >= 2, fn, arg, "needs at least 2 times, got ", ts.size());
     timestep_grid g;
     g.reserve(ts.size());
     for (std::size_t i = 0; i < ts.size(); ++i) {
-        require(std::isfinite(ts[i]) && s.contains(ts[i]), fn, "times", "entry ", i, " = ", ts[i], " outside [",
-                s.t_min(), ", ", s.t_max(), "]");
-        if (i > 0) require(ts[i] < ts[i - 1], fn, "times", "not strictly decreasing at ", i, " (", ts[i], " after ", ts[i - 1], ")");
+        require(std::isfinite(ts[i]) && s.contains(ts[i]), fn, arg, "entry ", i, " = ", ts[i], " outside [", s.t_min(),
+                ", ", s.t_max(), "]");
+        if (i > 0)
+            require(ts[i] < ts[i - 1], fn, arg, "not strictly decreasing at ", i, " (", ts[i], " after ", ts[i - 1], ")");
         g.push_back(point_at(s, ts[i]));
     }
     validate_grid(g, fn);
     return g;
+}
+}  // namespace detail
+
+/// A grid from user-supplied times (strictly decreasing, inside the schedule's range).
+inline timestep_grid grid_from_times(const noise_schedule& s, const std::vector<double>& ts) {
+    return detail::grid_from_times(s, ts, "grid_from_times", "times");
 }
 
 /// t uniform from t_start down to t_end (DPM-Solver "time_uniform").
@@ -100,7 +111,7 @@ inline timestep_grid uniform_time_grid(const noise_schedule& s, std::size_t step
     std::vector<double> ts(steps + 1);
     for (std::size_t i = 0; i <= steps; ++i) ts[i] = t_start + (t_end - t_start) * double(i) / double(steps);
     ts.back() = t_end;
-    return grid_from_times(s, ts);
+    return detail::grid_from_times(s, ts, "uniform_time_grid", "t_start/t_end");
 }
 
 /// lambda uniform between lambda(t_start) and lambda(t_end) (DPM-Solver "logSNR"); both must be finite.
@@ -115,7 +126,7 @@ inline timestep_grid uniform_logsnr_grid(const noise_schedule& s, std::size_t st
     for (std::size_t i = 0; i <= steps; ++i) ts[i] = s.t_of_lambda(l0 + (l1 - l0) * double(i) / double(steps));
     ts.front() = t_start;
     ts.back() = t_end;
-    return grid_from_times(s, ts);
+    return detail::grid_from_times(s, ts, "uniform_logsnr_grid", "t_start/t_end");
 }
 
 /// sqrt(t) uniform (DPM-Solver "time_quadratic", recommended for its pixel-space models).
@@ -130,7 +141,7 @@ inline timestep_grid time_quadratic_grid(const noise_schedule& s, std::size_t st
     }
     ts.front() = t_start;
     ts.back() = t_end;
-    return grid_from_times(s, ts);
+    return detail::grid_from_times(s, ts, "time_quadratic_grid", "t_start/t_end");
 }
 
 namespace detail {
@@ -205,6 +216,10 @@ inline timestep_grid diffusers_grid(const noise_schedule& s, std::size_t steps,
     require(s.kind() == schedule_kind::discrete_vp, fn, "schedule", "must be a discrete VP schedule");
     const std::size_t N = s.num_train_timesteps();
     require(steps >= 1 && steps <= N, fn, "steps", "must lie in [1, ", N, "], got ", steps);
+    require(steps_offset < N, fn, "steps_offset", "must be < N = ", N, ", got ", steps_offset);
+    require(spacing == timestep_spacing::linspace || spacing == timestep_spacing::leading ||
+                spacing == timestep_spacing::trailing,
+            fn, "spacing", "is not a timestep_spacing (", static_cast<int>(spacing), ")");
     std::vector<double> ts(steps);
     switch (spacing) {
         case timestep_spacing::linspace:
@@ -240,8 +255,13 @@ inline timestep_grid diffusers_grid(const noise_schedule& s, std::size_t steps,
     return g;
 }
 
-/// The time shift of SD3-class flow models: t' = shift t / (1 + (shift - 1) t).
-inline double shift_flow_time(double t, double shift) { return shift * t / (1.0 + (shift - 1.0) * t); }
+/// The time shift of SD3-class flow models: t' = shift t / (1 + (shift - 1) t), t in [0, 1],
+/// shift finite and > 0 (then the denominator is > 0).
+inline double shift_flow_time(double t, double shift) {
+    require(t >= 0 && t <= 1, "shift_flow_time", "t", "must lie in [0, 1], got ", t);
+    require(shift > 0 && std::isfinite(shift), "shift_flow_time", "shift", "must be finite and > 0, got ", shift);
+    return shift * t / (1.0 + (shift - 1.0) * t);
+}
 
 /// Flow-matching grid: t uniform from 1 to 0 over `steps` steps, shifted by `shift` (>0; 1 = none).
 /// Starts at t = 1 (pure noise, alpha = 0) and ends clean.

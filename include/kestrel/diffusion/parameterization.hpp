@@ -66,22 +66,67 @@ inline bool conversion_defined(prediction from, prediction to, const grid_point&
     return p.alpha + p.sigma > 0;
 }
 
+namespace detail {
+inline bool valid_prediction(prediction k) noexcept {
+    return k == prediction::noise || k == prediction::data || k == prediction::velocity || k == prediction::flow_velocity;
+}
+
+/// The checks of convert_prediction, naming `fn`; returns the coefficients (a, b) of
+/// out = a x + b m (for from == to: (0, 1)).
+template <class T>
+std::pair<double, double> checked_conversion(const char* fn, vector_view<T> out, vector_view<const T> x,
+                                             vector_view<const T> m, prediction from, prediction to,
+                                             const grid_point& p) {
+    require_size(x.size(), out.size(), fn, "x", "out's size");
+    require_size(m.size(), out.size(), fn, "model_output", "out's size");
+    require(valid_prediction(from), fn, "from", "is not a prediction kind (", static_cast<int>(from), ")");
+    require(to == prediction::data || to == prediction::noise, fn, "to", "must be data or noise");
+    require(conversion_defined(from, to, p), fn, "point", "conversion undefined at alpha=", p.alpha, ", sigma=", p.sigma);
+    require(!views_overlap_partially(x, vector_view<const T>(out)), fn, "x", "overlaps out without being out");
+    require(!views_overlap_partially(m, vector_view<const T>(out)), fn, "model_output",
+            "overlaps out without being out");
+    const auto c = from == to ? std::pair<double, double>{0.0, 1.0}
+                              : (to == prediction::data ? data_coefficients(from, p) : noise_coefficients(from, p));
+    require(finite_as<T>(c.first), fn, "point", "coefficient of x is not finite (", c.first, ") at alpha=", p.alpha,
+            ", sigma=", p.sigma);
+    require(finite_as<T>(c.second), fn, "point", "coefficient of model_output is not finite (", c.second,
+            ") at alpha=", p.alpha, ", sigma=", p.sigma);
+    return c;
+}
+
+/// convert_prediction named `fn`; with check_finite, returns whether every output element is
+/// finite (found in the conversion pass itself; true without the check).
+template <class T>
+bool convert_prediction(const char* fn, vector_view<T> out, vector_view<const T> x, vector_view<const T> m,
+                        prediction from, prediction to, const grid_point& p, exec_policy policy, bool check_finite) {
+    require_valid_policy(policy, fn);
+    const auto c = checked_conversion<T>(fn, out, x, m, from, to, p);
+    static constexpr const char* names[2] = {"x", "model_output"};
+    const vector_view<const T> in[2] = {x, m};
+    const double coeffs[2] = {c.first, c.second};
+    if (from == to) {  // a copy, or nothing when out is m
+        if (out.data() == m.data() && !check_finite) return true;
+        if (out.data() == m.data()) {  // in place: the check alone (a read pass)
+            bool ok = true;
+            for (std::size_t i = 0; i < m.size(); ++i) ok &= (m[i] - m[i] == T(0));
+            return ok;
+        }
+        if (check_finite) return simd::detail::lincomb_named_finite<T>(fn, out, coeffs + 1, in + 1, 1, names + 1, policy);
+        simd::detail::lincomb_named<T>(fn, out, coeffs + 1, in + 1, 1, names + 1, policy);
+        return true;
+    }
+    if (check_finite) return simd::detail::lincomb_named_finite<T>(fn, out, coeffs, in, 2, names, policy);
+    simd::detail::lincomb_named<T>(fn, out, coeffs, in, 2, names, policy);
+    return true;
+}
+}  // namespace detail
+
 /// out = the prediction `to` (data or noise) from the model output m of kind `from`, at p.
-/// out may alias m or x.
+/// out may be x or m (the same elements), but must not overlap them otherwise.
 template <class T>
 void convert_prediction(vector_view<T> out, vector_view<const T> x, vector_view<const T> m, prediction from,
                         prediction to, const grid_point& p, exec_policy policy = {}) {
-    const char* fn = "convert_prediction";
-    require_size(x.size(), out.size(), fn, "x", "out's size");
-    require_size(m.size(), out.size(), fn, "model_output", "out's size");
-    require(to == prediction::data || to == prediction::noise, fn, "to", "must be data or noise");
-    require(conversion_defined(from, to, p), fn, "point", "conversion undefined at alpha=", p.alpha, ", sigma=", p.sigma);
-    if (from == to) {
-        if (out.data() != m.data()) simd::lincomb(out, {1.0}, {m}, policy);
-        return;
-    }
-    const auto c = to == prediction::data ? data_coefficients(from, p) : noise_coefficients(from, p);
-    simd::lincomb(out, {c.first, c.second}, {x, m}, policy);
+    detail::convert_prediction<T>("convert_prediction", out, x, m, from, to, p, policy, false);
 }
 
 }  // namespace diffusion

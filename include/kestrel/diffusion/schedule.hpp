@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -80,22 +81,28 @@ inline std::vector<double> squared_cosine_betas(std::size_t num_train_timesteps 
 /// Zero-terminal-SNR rescaling (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample
 /// Steps are Flawed", Algorithm 1): shift and scale sqrt(alphas_cumprod) so the last is 0 and the
 /// first unchanged, and return the betas of the result (the last beta becomes 1).
+/// Computed from log sqrt(alphas_cumprod), so alphas_cumprod that underflow double (betas
+/// near 1 over many steps) still give correct betas:
+///   beta_i = 1 - (s'_i / s'_{i-1})^2,  s'_i / s'_{i-1} = e^{l_i - l_{i-1}} (1 - e^{l_L - l_i}) / (1 - e^{l_L - l_{i-1}}),
+/// l_i = log sqrt(alphas_cumprod_i), L the last index.
 inline std::vector<double> rescale_zero_terminal_snr(const std::vector<double>& betas) {
-    require(betas.size() >= 2, "rescale_zero_terminal_snr", "betas", "needs at least 2 entries, got ", betas.size());
-    std::vector<double> s(betas.size());
-    double acp = 1.0;
+    const char* fn = "rescale_zero_terminal_snr";
+    require(betas.size() >= 2, fn, "betas", "needs at least 2 entries, got ", betas.size());
+    std::vector<double> l(betas.size());
+    double acc = 0.0;
     for (std::size_t i = 0; i < betas.size(); ++i) {
-        require(betas[i] > 0 && betas[i] < 1, "rescale_zero_terminal_snr", "betas", "entry ", i, " is ", betas[i],
-                " (must lie in (0, 1))");
-        acp *= 1.0 - betas[i];
-        s[i] = std::sqrt(acp);
+        require(betas[i] > 0 && betas[i] < 1, fn, "betas", "entry ", i, " is ", betas[i], " (must lie in (0, 1))");
+        acc += 0.5 * std::log1p(-betas[i]);
+        l[i] = acc;
     }
-    const double first = s.front(), last = s.back();
-    require(first > last, "rescale_zero_terminal_snr", "betas", "alphas_cumprod is not decreasing");
-    for (double& v : s) v = (v - last) * first / (first - last);
+    const double last = l.back();
+    require(last < l.front(), fn, "betas", "alphas_cumprod is not decreasing");
     std::vector<double> out(betas.size());
-    out[0] = 1.0 - s[0] * s[0];
-    for (std::size_t i = 1; i < s.size(); ++i) out[i] = 1.0 - (s[i] * s[i]) / (s[i - 1] * s[i - 1]);
+    out[0] = betas[0];  // the first sqrt(alphas_cumprod) is unchanged
+    for (std::size_t i = 1; i < l.size(); ++i) {
+        const double ratio = std::exp(l[i] - l[i - 1]) * std::expm1(last - l[i]) / std::expm1(last - l[i - 1]);
+        out[i] = -std::expm1(2.0 * std::log(ratio));  // 1 - ratio^2; ratio = 0 at the last step gives 1
+    }
     return out;
 }
 
@@ -106,36 +113,31 @@ public:
     /// A terminal alphas_cumprod of exactly 0 (zero-terminal-SNR) is replaced by 2^-24, as
     /// diffusers' solvers do, so that lambda stays finite.
     static noise_schedule discrete_from_betas(const std::vector<double>& betas) {
-        require(betas.size() >= 2, "noise_schedule::discrete_from_betas", "betas", "needs at least 2 entries, got ",
-                betas.size());
-        std::vector<double> acp(betas.size());
-        double a = 1.0;
+        const char* fn = "noise_schedule::discrete_from_betas";
+        require(betas.size() >= 2, fn, "betas", "needs at least 2 entries, got ", betas.size());
+        // log alpha accumulated as sums of log1p(-beta): alphas_cumprod that underflow double
+        // stay representable here.
+        std::vector<double> log_acp(betas.size());
+        double la = 0.0;
         for (std::size_t i = 0; i < betas.size(); ++i) {
-            require(std::isfinite(betas[i]) && betas[i] > 0 && betas[i] <= 1, "noise_schedule::discrete_from_betas",
-                    "betas", "entry ", i, " is ", betas[i], " (must lie in (0, 1])");
-            a *= 1.0 - betas[i];
-            acp[i] = a;
+            require(std::isfinite(betas[i]) && betas[i] > 0 && betas[i] <= 1, fn, "betas", "entry ", i, " is ", betas[i],
+                    " (must lie in (0, 1])");
+            la += std::log1p(-betas[i]);
+            log_acp[i] = la;
         }
-        return discrete_from_alphas_cumprod(acp);
+        return from_log_alphas_cumprod(std::move(log_acp), fn, "betas");
     }
 
     /// Discrete VP from alphas_cumprod (strictly decreasing in (0, 1]; a last entry of 0 becomes 2^-24).
     static noise_schedule discrete_from_alphas_cumprod(std::vector<double> acp) {
         const char* fn = "noise_schedule::discrete_from_alphas_cumprod";
         require(acp.size() >= 2, fn, "alphas_cumprod", "needs at least 2 entries, got ", acp.size());
-        if (acp.back() == 0.0) acp.back() = 0x1.0p-24;
-        noise_schedule s(schedule_kind::discrete_vp);
-        s.log_alpha_.resize(acp.size());
         for (std::size_t i = 0; i < acp.size(); ++i) {
-            require(std::isfinite(acp[i]) && acp[i] > 0 && acp[i] <= 1, fn, "alphas_cumprod", "entry ", i, " is ",
-                    acp[i], " (must lie in (0, 1])");
-            if (i > 0)
-                require(acp[i] < acp[i - 1], fn, "alphas_cumprod", "not strictly decreasing at ", i);
-            s.log_alpha_[i] = 0.5 * std::log(acp[i]);
+            require(std::isfinite(acp[i]) && (acp[i] > 0 || (acp[i] == 0 && i + 1 == acp.size())) && acp[i] <= 1, fn,
+                    "alphas_cumprod", "entry ", i, " is ", acp[i], " (must lie in (0, 1])");
+            acp[i] = std::log(acp[i]);
         }
-        require(acp.front() < 1.0, fn, "alphas_cumprod", "first entry must be < 1 (sigma > 0)");
-        s.t_max_ = double(acp.size() - 1);
-        return s;
+        return from_log_alphas_cumprod(std::move(acp), fn, "alphas_cumprod");
     }
 
     /// Continuous VP with linear beta(t) = beta_0 + t (beta_1 - beta_0), t in [0, 1].
@@ -179,6 +181,12 @@ public:
 
     /// log alpha_t (-inf where alpha = 0).
     double log_alpha(double t) const {
+        require_time(t, "noise_schedule::log_alpha");
+        return log_alpha_unchecked(t);
+    }
+
+private:
+    double log_alpha_unchecked(double t) const noexcept {
         switch (kind_) {
             case schedule_kind::discrete_vp: {
                 const double tc = std::min(std::max(t, 0.0), t_max_);
@@ -195,18 +203,23 @@ public:
         return 0.0;
     }
 
+public:
+    /// alpha_t, sigma_t, lambda_t: NaN t is refused (outside the range the formulas extend,
+    /// clamped for discrete schedules).
     double alpha(double t) const {
+        require_time(t, "noise_schedule::alpha");
         if (kind_ == schedule_kind::flow) return 1.0 - t;
         if (kind_ == schedule_kind::edm) return 1.0;
-        return std::exp(log_alpha(t));
+        return std::exp(log_alpha_unchecked(t));
     }
 
     double sigma(double t) const {
+        require_time(t, "noise_schedule::sigma");
         switch (kind_) {
             case schedule_kind::edm:
             case schedule_kind::flow: return t;
             default: {
-                const double la = log_alpha(t);
+                const double la = log_alpha_unchecked(t);
                 return std::sqrt(-std::expm1(2.0 * la));
             }
         }
@@ -214,19 +227,33 @@ public:
 
     /// lambda_t = log(alpha_t / sigma_t); +inf where sigma = 0, -inf where alpha = 0.
     double lambda(double t) const {
+        require_time(t, "noise_schedule::lambda");
+        return lambda_unchecked(t);
+    }
+
+private:
+    double lambda_unchecked(double t) const noexcept {
         switch (kind_) {
             case schedule_kind::edm: return -std::log(t);
             case schedule_kind::flow: return std::log1p(-t) - std::log(t);
             default: {
-                const double la = log_alpha(t);
+                const double la = log_alpha_unchecked(t);
                 return la - 0.5 * std::log(-std::expm1(2.0 * la));
             }
         }
     }
 
-    /// The inverse of lambda(t): the t in [t_min, t_max] with lambda(t) = lam (clamped to the range).
-    double t_of_lambda(double lam) const {
-        require(!std::isnan(lam), "noise_schedule::t_of_lambda", "lambda", "is NaN");
+public:
+    /// The inverse of lambda(t): the t in [t_min, t_max] with lambda(t) = lam, clamped to the
+    /// range: lam at or below lambda(t_max) (-inf included) gives t_max, lam at or above
+    /// lambda(t_min) (+inf included) gives t_min. NaN is refused.
+    double t_of_lambda(double lam) const { return t_of_lambda_named(lam, "noise_schedule::t_of_lambda", "lambda"); }
+
+private:
+    double t_of_lambda_named(double lam, const char* fn, const char* arg) const {
+        require(!std::isnan(lam), fn, arg, "is NaN");
+        if (lam <= lambda_unchecked(t_max_)) return t_max_;
+        if (lam >= lambda_unchecked(t_min())) return t_min();
         double t = 0.0;
         switch (kind_) {
             case schedule_kind::edm: t = std::exp(-lam); break;
@@ -261,11 +288,17 @@ public:
         return std::min(std::max(t, t_min()), t_max_);
     }
 
+public:
     /// EDM / k-diffusion sigma: sigma_t / alpha_t = exp(-lambda_t).
-    double sigma_ve(double t) const { return std::exp(-lambda(t)); }
+    double sigma_ve(double t) const {
+        require_time(t, "noise_schedule::sigma_ve");
+        return std::exp(-lambda_unchecked(t));
+    }
+    /// The t with sigma_ve(t) = s, clamped to the range like t_of_lambda (s = 0 gives t_min,
+    /// s = inf gives t_max).
     double t_of_sigma_ve(double s) const {
         require(s >= 0 && !std::isnan(s), "noise_schedule::t_of_sigma_ve", "sigma", "must be >= 0, got ", s);
-        return t_of_lambda(-std::log(s));
+        return t_of_lambda_named(-std::log(s), "noise_schedule::t_of_sigma_ve", "sigma");
     }
 
     /// The discrete schedule's alphas_cumprod (empty for continuous kinds).
@@ -278,6 +311,29 @@ public:
 
 private:
     explicit noise_schedule(schedule_kind k) : kind_(k) {}
+
+    // From log alphas_cumprod (a last entry of -inf, zero terminal SNR, becomes log 2^-24);
+    // errors name `fn` and `arg`.
+    static noise_schedule from_log_alphas_cumprod(std::vector<double> lacp, const char* fn, const char* arg) {
+        if (lacp.back() == -std::numeric_limits<double>::infinity()) lacp.back() = -24.0 * 0.693147180559945309417232121458;
+        noise_schedule s(schedule_kind::discrete_vp);
+        s.log_alpha_.resize(lacp.size());
+        for (std::size_t i = 0; i < lacp.size(); ++i) {
+            require(std::isfinite(lacp[i]), fn, arg, "alphas_cumprod entry ", i, " is 0 (only the last may be)");
+            if (i > 0)
+                require(lacp[i] < lacp[i - 1], fn, arg, "alphas_cumprod not strictly decreasing at ", i);
+            s.log_alpha_[i] = 0.5 * lacp[i];
+        }
+        require(lacp.front() < 0.0, fn, arg, "first alphas_cumprod must be < 1 (sigma > 0)");
+        s.t_max_ = double(lacp.size() - 1);
+        return s;
+    }
+
+    // NaN (or, for the discrete kind, any t the table cannot index) is refused: t is clamped
+    // into the range for discrete schedules, and a NaN index would be undefined behaviour.
+    void require_time(double t, const char* fn) const {
+        require(!std::isnan(t), fn, "t", "is NaN");
+    }
     static constexpr double cos_s = 0.008;
     static double cos_log_alpha_0() { return std::log(std::cos(cos_s / (1.0 + cos_s) * detail::pi / 2)); }
 

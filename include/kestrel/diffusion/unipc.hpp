@@ -86,14 +86,40 @@ inline std::array<double, 5> unipc_coefficients(const grid_point* points, std::s
     }
     std::array<double, 3> rho{};
     std::size_t nrho = 0;  // number of D1 terms (order - 1) plus the corrector's m_t term
+    // The oldest history point may lie at lambda = -inf (alpha = 0: the first point of a flow
+    // grid), where r = -inf. The update then takes its limit as r -> -inf: that column's
+    // rho_k / r_k -> 0 and the others solve the system without that column and the last row
+    // (Cramer's rule), i.e. the method of one order lower on the remaining points.
+    const bool drop_oldest = order >= 2 && std::isinf(points[order - 1].lambda);
     if (!corrector) {
         nrho = order - 1;
-        if (order == 2) rho[0] = 0.5;
-        else if (order == 3) rho = detail::solve_small(R, b, 2);
+        if (drop_oldest) {
+            if (order == 3) rho[0] = b[0];  // 1 x 1 system on r_1; rho[1] (the -inf column) stays 0
+        } else if (order == 2) {
+            rho[0] = 0.5;
+        } else if (order == 3) {
+            rho = detail::solve_small(R, b, 2);
+        }
     } else {
         nrho = order;
-        if (order == 1) rho[0] = 0.5;
-        else rho = detail::solve_small(R, b, order);
+        if (drop_oldest) {
+            // columns r_1 .. r_{order-2}, 1 (the m_t term); the -inf column order-2 drops
+            std::array<std::array<double, 3>, 3> Rr{};
+            std::array<double, 3> br{};
+            const std::size_t m = order - 1;
+            for (std::size_t i = 0; i < m; ++i) {
+                for (std::size_t j = 0; j + 1 < m; ++j) Rr[i][j] = R[i][j];
+                Rr[i][m - 1] = R[i][order - 1];
+                br[i] = b[i];
+            }
+            const auto rr = detail::solve_small(Rr, br, m);
+            for (std::size_t j = 0; j + 1 < m; ++j) rho[j] = rr[j];
+            rho[order - 1] = rr[m - 1];
+        } else if (order == 1) {
+            rho[0] = 0.5;
+        } else {
+            rho = detail::solve_small(R, b, order);
+        }
     }
     const double scale = predict_x0 ? t.alpha : t.sigma;
     const double cx = predict_x0 ? t.sigma / s0.sigma : t.alpha / s0.alpha;
@@ -101,6 +127,7 @@ inline std::array<double, 5> unipc_coefficients(const grid_point* points, std::s
     // - scale B_h sum_k rho_k (m_k - m0)/r_k
     for (std::size_t k = 1; k < order; ++k) {
         if (k - 1 >= nrho) break;
+        if (std::isinf(rks[k - 1])) continue;  // the dropped -inf point contributes nothing
         const double w = -scale * B_h * rho[k - 1] / rks[k - 1];
         c[1 + k] += w;
         c[1] -= w;
