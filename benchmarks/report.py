@@ -95,6 +95,355 @@ def notes(counters, base_counters):
     return ", ".join(parts) if parts else ""
 
 
+# ---- plots ---------------------------------------------------------------------------------
+
+# Distinct colours and markers, assigned to solvers in a fixed order so that one solver looks
+# the same in every plot; a line style per family of solvers.
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf", "#000000", "#393b79"]
+MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "h", "<", ">", "p", "d", "8", "H"]
+# Solvers in a fixed order with their own colour and marker, so that a solver looks the same in
+# every plot; the dozen a plot shows today have clearly different colours (the light tints
+# belong to solvers no plot shows yet).
+KNOWN_SOLVERS = [("ddim", "#1f77b4", "o"), ("euler", "#aec7e8", "v"), ("heun", "#2ca02c", "^"),
+                 ("euler_ancestral", "#98df8a", "<"),
+                 ("dpm_solver_1", "#c5b0d5", "1"), ("dpm_solver_2", "#9467bd", "P"), ("dpm_solver_3", "#e377c2", "X"),
+                 ("dpm_solver_pp_2s", "#7f7f7f", "*"), ("dpm_solver_pp_2m", "#ff7f0e", "h"),
+                 ("dpm_solver_pp_3m_published", "#d62728", "s"), ("dpm_solver_pp_3m_corrected", "#000000", ">"),
+                 ("dpm_solver_pp_2m_sde", "#ffbb78", "p"), ("dpm_solver_pp_3m_sde", "#ff9896", "H"),
+                 ("unipc_2_bh2", "#17becf", "o"), ("unipc_3_bh2", "#8c564b", "D"),
+                 ("deis_2", "#bcbd22", "d"), ("deis_3", "#393b79", "8")]
+# Benchmark kernels that are one of the solvers above (the step benchmarks run the published
+# 3M form and UniPC's bh2 predictor).
+SOLVER_ALIASES = {"dpm_solver_pp_3m": "dpm_solver_pp_3m_published", "unipc_3": "unipc_3_bh2",
+                  "unipc_2": "unipc_2_bh2"}
+FAMILY_STYLES = [("dpm_solver_pp", "--", "DPM-Solver++"), ("dpm_solver", ":", "DPM-Solver"),
+                 ("unipc", "-.", "UniPC"), ("deis", (0, (9, 2, 1.5, 2, 1.5, 2)), "DEIS"),
+                 ("", "-", "DDIM / Euler / Heun")]
+
+
+def solver_key(name):
+    key = name.lower().replace("++", "_pp")
+    key = re.sub(r"[^a-z0-9]+", "_", key).strip("_")
+    key = re.sub(r"_step$", "", key).replace("_predictor", "")
+    return SOLVER_ALIASES.get(key, key)
+
+
+class Styler:
+    """Colour and marker per series: fixed for the known ones, in order of first use otherwise."""
+
+    def __init__(self, known=()):
+        self.fixed = {key: (colour, marker) for key, colour, marker in known}
+        self.order = {key: i for i, (key, _, _) in enumerate(known)}
+        self.used = {}
+
+    def __call__(self, name, key=None):
+        key = key or name
+        if key in self.fixed:
+            return self.fixed[key]
+        if key not in self.used:
+            self.used[key] = len(self.used)
+        i = self.used[key]
+        return COLOURS[i % len(COLOURS)], MARKERS[i % len(MARKERS)]
+
+
+SOLVERS = Styler(KNOWN_SOLVERS)
+
+
+def solver_style(name):
+    """(colour, marker, line style) of a diffusion solver, or None for other series."""
+    key = solver_key(name)
+    if not any(key.startswith(p) for p in ("ddim", "euler", "heun", "dpm_solver", "unipc", "deis")):
+        return None
+    colour, marker = SOLVERS(name, key)
+    style = next(ls for prefix, ls, _ in FAMILY_STYLES if key.startswith(prefix))
+    return colour, marker, style
+
+
+def legend_outside(ax, title=None):
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, title=title,
+              title_fontsize=7, frameon=False)
+
+
+def save(plt, fig, path, extra=()):
+    fig.savefig(path, dpi=110, bbox_inches="tight", bbox_extra_artists=list(extra) or None)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def plot_speedup(plt, directory, family, pts):
+    """Speedup over the baseline against size, one panel per thread count."""
+    panels = defaultdict(lambda: defaultdict(list))  # threads -> series -> [(n, speedup)]
+    for s, n, sp in pts:
+        m = re.search(r"threads:(\d+)", s)
+        threads = int(m.group(1)) if m else 1
+        label = re.sub(r"\s*threads:\d+", "", s).strip()
+        panels[threads][label].append((n, sp))
+    panels = {t: v for t, v in panels.items() if any(len(x) >= 2 for x in v.values())}
+    if not panels:
+        return
+    other = Styler()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), sharey=True, squeeze=False)
+    for ax, threads in zip(axes[0], sorted(panels)):
+        for label, v in sorted(panels[threads].items()):
+            if len(v) < 2:
+                continue
+            v.sort()
+            st = solver_style(label.split(" ")[0])
+            colour, marker, ls = st if st else (*other(label), "-")
+            ax.plot([a for a, _ in v], [b for _, b in v], color=colour, marker=marker, ls=ls, label=label)
+        ax.set_xscale("log", base=2)
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.set_xlabel("n (elements)")
+        ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel("speedup over baseline (x)")
+    fig.suptitle(f"{family}: Kestrel speedup over the baseline (1-thread whole-array operations)")
+    legend_outside(axes[0][-1])
+    save(plt, fig, os.path.join(directory, f"{family}_speedup.png"))
+
+
+def plot_curve(plt, path):
+    series = defaultdict(list)
+    xlabel, ylabel = "x", "y"
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            try:
+                series[r["series"]].append((float(r["x"]), float(r["y"])))
+            except (KeyError, TypeError, ValueError):
+                continue
+            xlabel, ylabel = r.get("xlabel") or xlabel, r.get("ylabel") or ylabel
+    if not series:
+        return
+    other = Styler()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    families = set()
+    for s, v in series.items():
+        v.sort()
+        st = solver_style(s)
+        colour, marker, ls = st if st else (*other(s), "-")
+        if st:
+            families.add(next(name for prefix, _, name in FAMILY_STYLES if solver_key(s).startswith(prefix)))
+        ax.plot([a for a, _ in v], [b for _, b in v], color=colour, marker=marker, ls=ls, ms=5, label=s)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    name = os.path.basename(path)[6:-4]
+    ax.set_title(CURVE_TITLES.get(name, name.replace("_", " ")), fontsize=10)
+    # Legend in a fixed order (by solver family, then name), outside the axes.
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: (solver_style(labels[i]) is None,
+                                                      SOLVERS.order.get(solver_key(labels[i]), 99), labels[i]))
+    extra = []
+    leg = ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, loc="upper left",
+                    bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False, title="solver", title_fontsize=7)
+    if len(families) > 1:
+        # A second key: the line style of each family of solvers.
+        from matplotlib.lines import Line2D
+        ax.add_artist(leg)
+        extra.append(leg)
+        fam = [(ls, name) for _, ls, name in FAMILY_STYLES if name in families]
+        ax.legend([Line2D([], [], color="#333333", ls=ls) for ls, _ in fam], [name for _, name in fam], fontsize=7,
+                  loc="lower left", bbox_to_anchor=(1.02, 0.0), borderaxespad=0.0, frameon=False,
+                  title="solver family (line style)", title_fontsize=7, handlelength=4)
+    save(plt, fig, path[:-4] + ".png", extra)
+
+
+CURVE_TITLES = {"diffusion_error_vs_nfe": "diffusion: sampling error against model evaluations (NFE)\n"
+                                          "2-D two-component Gaussian mixture, uniform-logSNR grid from t = 1 to 1e-3,\n"
+                                          "error = max |x - exact flow| over 64 samples (reference: RK4, 20000 steps)"}
+
+
+KM_VARIANTS = [("pam", "PAM (original)", "#7f7f7f", "s"), ("fastpam1", "FastPAM1", "#1f77b4", "o"),
+               ("fastpam2", "FastPAM2", "#2ca02c", "^"), ("fasterpam", "FasterPAM", "#d62728", "D")]
+
+
+def legend_all(axes, title=None):
+    """One legend, right of the last panel, for the lines of all panels, in KM_VARIANTS order."""
+    seen = {}
+    for ax in axes:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(l, h)
+    names = [name for _, name, _, _ in KM_VARIANTS]
+    rank = lambda l: (next((i for i, nm in enumerate(names) if l.startswith(nm)), 99), "threads" in l, l)
+    labels = sorted(seen, key=rank)
+    axes[-1].legend([seen[l] for l in labels], labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.03, 1.0),
+                    borderaxespad=0.0, frameon=False, title=title, title_fontsize=8)
+
+
+def plot_kmedoids(plt, directory, entries):
+    """Time per SWAP variant against k (1 and all threads), one panel per n, with the loss each
+    reached; and one SWAP pass, original PAM against FastPAM1."""
+    whole = defaultdict(dict)   # n -> {(variant, threads): {k: (time, loss)}}
+    passes = defaultdict(dict)  # n -> {(variant, threads): {k: time}}
+    for e in entries:
+        a = e["args"]
+        if "n" not in a or "k" not in a or "type" in a or "source" in a:
+            continue
+        n, k, t = int(a["n"]), int(a["k"]), e["threads"]
+        loss = e["counters"].get("loss")
+        if e["kernel"] in ("fastpam1_swap", "fastpam2_swap", "fasterpam_swap"):
+            variant = "pam" if e["impl"] == "baseline" else e["kernel"][:-5]
+            whole[n].setdefault((variant, t), {})[k] = (e["time"], loss)
+        elif e["kernel"] == "pam_swap_iteration":
+            variant = "pam" if e["impl"] == "baseline" else "fastpam1"
+            passes[n].setdefault((variant, t), {})[k] = e["time"]
+    all_threads = max([t for d in whole.values() for _, t in d] + [1])
+
+    def line(ax, pts, variant, t, label_threads=True):
+        name, colour, marker = next((l, c, m) for v, l, c, m in KM_VARIANTS if v == variant)
+        ks = sorted(pts)
+        label = name + (f", {t} thread{'s' if t > 1 else ''}" if label_threads else "")
+        ax.plot(ks, [pts[k] for k in ks], color=colour, marker=marker, ls="-" if t == 1 else "--",
+                mfc=colour if t == 1 else "white", label=label)
+
+    ns = sorted(whole)
+    if ns:
+        fig, axes = plt.subplots(2, len(ns), figsize=(4.6 * len(ns) + 1.5, 7.2), squeeze=False, sharey="row",
+                                 gridspec_kw={"height_ratios": [2.2, 1]})
+        for col, n in enumerate(ns):
+            top, bottom = axes[0][col], axes[1][col]
+            best = {}
+            for (variant, t), d in whole[n].items():
+                for k, (_, loss) in d.items():
+                    if loss is not None:
+                        best[k] = min(loss, best.get(k, loss))
+            for variant, *_ in KM_VARIANTS:
+                for t in (1, all_threads) if all_threads > 1 else (1,):
+                    d = whole[n].get((variant, t))
+                    if not d:
+                        continue
+                    line(top, {k: v[0] for k, v in d.items()}, variant, t)
+                    if t == 1:
+                        line(bottom, {k: 100.0 * (v[1] / best[k] - 1.0) for k, v in d.items()
+                                      if v[1] is not None and best.get(k)}, variant, t, False)
+            for ax in (top, bottom):
+                ax.set_xscale("log")
+                ks = sorted({k for d in whole[n].values() for k in d})
+                ax.set_xticks(ks)
+                ax.set_xticklabels([str(k) for k in ks])
+                ax.minorticks_off()
+                ax.grid(True, alpha=0.3)
+            top.set_yscale("log")
+            top.set_title(f"n = {n}")
+            bottom.set_xlabel("k (medoids)")
+        axes[0][0].set_ylabel("whole SWAP to convergence (s)")
+        axes[1][0].set_ylabel("loss above the lowest\nat this k (%)")
+        legend_all(axes[0], "solid: 1 thread, dashed: all threads")
+        fig.suptitle("k-medoids SWAP from the same LAB start (Gaussian blobs, d = 16, Euclidean matrix):\n"
+                     "time to convergence per variant (top), loss each reached (bottom; PAM = FastPAM1)")
+        fig.tight_layout()
+        save(plt, fig, os.path.join(directory, "kmedoids_swap_vs_k.png"))
+
+    ns = sorted(n for n in passes if passes[n])
+    if ns:
+        fig, axes = plt.subplots(1, len(ns), figsize=(4.6 * len(ns) + 1.5, 4.2), squeeze=False, sharey=True)
+        for ax, n in zip(axes[0], ns):
+            for variant in ("pam", "fastpam1"):
+                for t in sorted({t for v, t in passes[n] if v == variant}):
+                    line(ax, passes[n][(variant, t)], variant, t)
+            base = passes[n].get(("pam", 1), {})
+            fast = passes[n].get(("fastpam1", 1), {})
+            for k in sorted(set(base) & set(fast)):
+                ax.annotate(f"{base[k] / fast[k]:.0f}x", (k, base[k]), textcoords="offset points", xytext=(0, 6),
+                            ha="center", fontsize=7)
+            ks = sorted({k for d in passes[n].values() for k in d})
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xticks(ks)
+            ax.set_xticklabels([str(k) for k in ks])
+            ax.minorticks_off()
+            ax.grid(True, alpha=0.3)
+            ax.set_title(f"n = {n}")
+            ax.set_xlabel("k (medoids)")
+        axes[0][0].set_ylabel("one SWAP pass (s)")
+        legend_all(axes[0])
+        fig.suptitle("k-medoids: one SWAP pass finding the same best swap, original PAM against FastPAM1\n"
+                     "(labels: PAM time / FastPAM1 time, 1 thread)")
+        fig.tight_layout()
+        save(plt, fig, os.path.join(directory, "kmedoids_swap_pass.png"))
+
+
+def plot_kmedoids_peer(plt, directory):
+    """FasterPAM beside R's cluster::pam, like for like (SWAP against SWAP, whole call against
+    whole call), with the loss each reached; and the like-for-like ratios of every variant."""
+    path = os.path.join(directory, "peer_kmedoids_r_pam.csv")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+
+    def num(r, key):
+        try:
+            return float(r.get(key, ""))
+        except ValueError:
+            return None
+
+    need = ("R SWAP s", "R whole call s", "Kestrel SWAP s (1 thread)")
+    rows = [r for r in rows if all(num(r, c) is not None for c in need)]
+    fast = [r for r in rows if r.get("algorithm") == "FasterPAM"]
+    if not fast:
+        print("(peer_kmedoids_r_pam.csv has no complete FasterPAM rows: no peer plot)")
+        return
+    bars = [("R whole pam() call", "R whole call s", "#9ecae1", None),
+            ("R SWAP alone", "R SWAP s", "#3182bd", None),
+            ("Kestrel whole call + silhouette, 1 thread", "Kestrel whole call + silhouette s (1 thread)", "#fcae91", None),
+            ("Kestrel SWAP, 1 thread", "Kestrel SWAP s (1 thread)", "#de2d26", None),
+            ("Kestrel SWAP, all threads", "Kestrel SWAP s (all threads)", "#de2d26", "//")]
+    fig, (ax, rx) = plt.subplots(1, 2, figsize=(14, 5.2), gridspec_kw={"width_ratios": [1.6, 1]})
+    width = 0.8 / len(bars)
+    for i, (label, key, colour, hatch) in enumerate(bars):
+        xs = [j + (i - (len(bars) - 1) / 2) * width for j in range(len(fast))]
+        ys = [num(r, key) for r in fast]
+        ax.bar([x for x, y in zip(xs, ys) if y], [y for y in ys if y], width, color=colour, hatch=hatch,
+               edgecolor="#444444" if hatch else colour, lw=0.5, label=label)
+    top = max(num(r, "R whole call s") for r in fast)
+    for j, r in enumerate(fast):
+        rl, kl = num(r, "R loss"), num(r, "Kestrel loss")
+        same = rl is not None and kl is not None and abs(rl - kl) <= 1e-9 * abs(rl)
+        text = f"loss {rl:.6g}\n(both)" if same else f"loss R {rl:.6g}\nKestrel {kl:.6g}" if kl else f"R loss {rl:.6g}"
+        ax.annotate(text, (j, num(r, "R whole call s")), textcoords="offset points", xytext=(0, 4), ha="center",
+                    fontsize=6.5)
+    ax.set_yscale("log")
+    ax.set_ylim(top=top * 6)
+    ax.set_xticks(range(len(fast)))
+    ax.set_xticklabels([f"n = {r['n']}\nk = {r['k']}" for r in fast], fontsize=8)
+    ax.set_ylabel("seconds (median of runs)")
+    ax.set_title("FasterPAM: R cluster::pam(pamonce = 6) and Kestrel, same matrix and start")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=3, frameon=False)
+
+    # Right: like-for-like ratios, R time / Kestrel time (1 thread), per algorithm.
+    series = [(f"{v} SWAP vs SWAP", v, "SWAP: R / Kestrel (1 thread)", c, m, "-")
+              for _, v, c, m in KM_VARIANTS] + \
+             [("FasterPAM whole call vs whole call\n(Kestrel + silhouette)", "FasterPAM",
+               "whole call: R / Kestrel + silhouette (1 thread)", "#d62728", "D", ":")]
+    cases = []
+    for r in rows:
+        c = (int(r["n"]), int(r["k"]))
+        if c not in cases:
+            cases.append(c)
+    cases.sort()
+    for label, alg, key, colour, marker, ls in series:
+        pts = [(cases.index((int(r["n"]), int(r["k"]))), num(r, key)) for r in rows if r.get("algorithm") == alg]
+        pts = sorted(p for p in pts if p[1])
+        if pts:
+            rx.plot([p[0] for p in pts], [p[1] for p in pts], color=colour, marker=marker, ls=ls,
+                    mfc="white" if ls == ":" else colour, label=label)
+    rx.axhline(1.0, color="gray", lw=0.8)
+    rx.set_yscale("log")
+    rx.set_xticks(range(len(cases)))
+    rx.set_xticklabels([f"n = {n}\nk = {k}" for n, k in cases], fontsize=8)
+    rx.set_ylabel("R time / Kestrel time (1 thread)")
+    rx.set_title("like for like, every variant")
+    rx.grid(True, which="both", axis="y", alpha=0.3)
+    rx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=2, frameon=False)
+    fig.tight_layout()
+    save(plt, fig, os.path.join(directory, "kmedoids_vs_r_pam.png"))
+
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "build/bench"
     runs = load(directory)
@@ -240,49 +589,14 @@ def main():
         print("(matplotlib not installed: no plots; install python3-matplotlib)")
         return 0
     for family, pts in speedups.items():
-        series = defaultdict(list)
-        for s, n, sp in pts:
-            series[s].append((n, sp))
-        fig, ax = plt.subplots(figsize=(8, 5))
-        for s, v in sorted(series.items()):
-            v.sort()
-            if len(v) < 2:
-                continue
-            ax.plot([a for a, _ in v], [b for _, b in v], marker="o", label=s)
-        ax.set_xscale("log", base=2)
-        ax.axhline(1.0, color="gray", lw=0.8)
-        ax.set_xlabel("n (elements)")
-        ax.set_ylabel("speedup over baseline")
-        ax.set_title(f"{family}: Kestrel speedup over the baseline")
-        if ax.lines:
-            ax.legend(fontsize=7)
-            path = os.path.join(directory, f"{family}_speedup.png")
-            fig.savefig(path, dpi=110, bbox_inches="tight")
-            print(f"wrote {path}")
-        plt.close(fig)
+        if family == "kmedoids":
+            continue  # its own plots below: time against k per SWAP variant, and the R peer
+        plot_speedup(plt, directory, family, pts)
     for path in sorted(glob.glob(os.path.join(directory, "curve_*.csv"))):
-        series = defaultdict(list)
-        xlabel, ylabel = "x", "y"
-        with open(path) as f:
-            for r in csv.DictReader(f):
-                series[r["series"]].append((float(r["x"]), float(r["y"])))
-                xlabel, ylabel = r.get("xlabel") or xlabel, r.get("ylabel") or ylabel
-        fig, ax = plt.subplots(figsize=(8, 5))
-        for s, v in sorted(series.items()):
-            v.sort()
-            ax.plot([a for a, _ in v], [b for _, b in v], marker="o", label=s)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_title(os.path.basename(path)[6:-4].replace("_", " "))
-        ax.legend(fontsize=7)
-        png = path[:-4] + ".png"
-        fig.savefig(png, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        print(f"wrote {png}")
+        plot_curve(plt, path)
+    plot_kmedoids(plt, directory, by_family.get("kmedoids", []))
+    plot_kmedoids_peer(plt, directory)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
