@@ -17,6 +17,7 @@
 namespace kestrel {
 namespace kmedoids {
 
+/// converged: the last iteration moved no medoid. The whole matrix is checked up front.
 template <class D>
 clustering alternating(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
     using T = typename D::value_type;
@@ -25,6 +26,7 @@ clustering alternating(const D& d, std::vector<std::size_t> medoids, const swap_
     detail::nearest_cache<T> c;
     std::vector<std::vector<std::size_t>> members(k);
     std::size_t iter = 0, swaps = 0;
+    bool converged = false;
     while (iter < opt.max_iter) {
         ++iter;
         detail::assign_all(d, medoids, c, opt.policy);
@@ -45,12 +47,15 @@ clustering alternating(const D& d, std::vector<std::size_t> medoids, const swap_
         });
         std::size_t moved = 0;
         for (std::size_t i = 0; i < k; ++i) moved += next[i] != medoids[i];
-        if (moved == 0) break;
+        if (moved == 0) {
+            converged = true;
+            break;
+        }
         swaps += moved;
         medoids = next;
     }
     detail::assign_all(d, medoids, c, opt.policy);
-    return detail::finish(c, std::move(medoids), iter, swaps);
+    return detail::finish(c, std::move(medoids), iter, swaps, converged);
 }
 
 }  // namespace kmedoids

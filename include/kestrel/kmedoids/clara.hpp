@@ -62,17 +62,23 @@ double evaluate_all(const D& d, const std::vector<std::size_t>& medoids, nearest
 }  // namespace detail
 
 /// FastCLARA with k medoids. Returns the best medoid set with labels and loss on all n
-/// points; iterations and swaps are the totals of the SWAP runs on the samples.
+/// points; iterations and swaps are the totals of the SWAP runs on the samples, converged
+/// says that every one of them converged. With validate_input each sample's sub-matrix is
+/// checked completely and every row of the full source read by the evaluation (the
+/// candidate medoids') is checked; the rest of the source is never read.
 template <class D>
 clustering clara(const D& d, std::size_t k, const clara_options& opt = {}) {
     using T = typename D::value_type;
     const std::size_t n = d.size();
+    detail::check_policy(opt.policy, "clara", "opt.policy");
     detail::check_k(k, n, "clara");
-    require(n < std::size_t(detail::nearest_cache<float>::none), "clara", "dissimilarity", "n = ", n, " is too large");
-    require(opt.samples >= 1, "clara", "samples", "must be >= 1, got ", opt.samples);
-    require(opt.sample_size == 0 || opt.sample_size >= k, "clara", "sample_size", "must be 0 (default) or >= k = ", k,
-            ", got ", opt.sample_size);
-    require(opt.max_iter >= 1, "clara", "max_iter", "must be >= 1, got ", opt.max_iter);
+    require(opt.samples >= 1, "clara", "opt.samples", "must be >= 1, got ", opt.samples);
+    require(opt.sample_size == 0 || opt.sample_size >= k, "clara", "opt.sample_size",
+            "must be 0 (default) or >= k = ", k, ", got ", opt.sample_size);
+    require(opt.max_iter >= 1, "clara", "opt.max_iter", "must be >= 1, got ", opt.max_iter);
+    require(opt.algorithm == sample_swap::fasterpam || opt.algorithm == sample_swap::fastpam2 ||
+                opt.algorithm == sample_swap::pam,
+            "clara", "opt.algorithm", "unknown value ", static_cast<int>(opt.algorithm));
 
     const std::size_t m = std::min(n, opt.sample_size == 0 ? 80 + 4 * k : opt.sample_size);
     // A sample of all the data is the same every time: one run suffices.
@@ -87,6 +93,7 @@ clustering clara(const D& d, std::size_t k, const clara_options& opt = {}) {
     clustering best;
     best.loss = std::numeric_limits<double>::infinity();
     std::size_t iterations = 0, swaps = 0;
+    bool converged = true;
     swap_options sw;
     sw.max_iter = opt.max_iter;
     sw.policy = opt.policy;
@@ -115,16 +122,18 @@ clustering clara(const D& d, std::size_t k, const clara_options& opt = {}) {
             for (std::size_t b = 0; b < m; ++b) sub[a * m + b] = a == b ? T(0) : static_cast<T>(d(sample[a], sample[b]));
         });
         const dense_dissimilarity<T> ds(matrix_view<const T>(sub.data(), m, m));
-        if (opt.validate_input) validate_dissimilarity(ds, true, 1e-6, "clara");
-        const std::vector<std::size_t> start = pam_build(ds, k, opt.policy);
+        if (opt.validate_input) validate_dissimilarity(ds, true, 1e-6, "clara", opt.policy);
+        const std::vector<std::size_t> start = detail::build_unchecked(ds, k, opt.policy);
         const clustering local = opt.algorithm == sample_swap::fasterpam  ? fasterpam(ds, start, sw)
                                  : opt.algorithm == sample_swap::fastpam2 ? fastpam2(ds, start, sw)
                                                                           : pam_swap(ds, start, sw);
         iterations += local.iterations;
         swaps += local.swaps;
+        converged = converged && local.converged;
 
         medoids.resize(k);
         for (std::size_t i = 0; i < k; ++i) medoids[i] = sample[local.medoids[i]];
+        if (opt.validate_input) detail::check_rows_now(d, medoids, "clara");
         const double loss = detail::evaluate_all(d, medoids, c, opt.policy);
         if (loss < best.loss) {  // ties: the earlier sample
             for (std::size_t b : best_medoids) in_best[b] = 0;
@@ -135,6 +144,7 @@ clustering clara(const D& d, std::size_t k, const clara_options& opt = {}) {
     }
     best.iterations = iterations;
     best.swaps = swaps;
+    best.converged = converged;
     return best;
 }
 

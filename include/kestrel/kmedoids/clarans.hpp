@@ -41,13 +41,15 @@ struct clarans_options {
     std::size_t maxneighbor = 0;     ///< failed candidate draws before a restart; 0 = default (see above)
     std::uint64_t seed = 0;
     exec_policy policy = {};         ///< threads for the cache update after a swap (results do not depend on it)
-    bool validate_input = true;      ///< O(n^2) check of the matrix, as for the SWAP routines
-    bool check_symmetry = true;
-    double symmetry_tolerance = 1e-6;
+    bool validate_input = true;      ///< check every entry up front (finite, >= 0, zero diagonal)
+    bool check_symmetry = true;      ///< ... and symmetry on a sample of tiles, as the SWAP routines
+    bool full_symmetry_check = false;  ///< ... on every pair instead
+    double symmetry_tolerance = 1e-6;  ///< finite and >= 0
 };
 
-/// The maxneighbor CLARANS uses for n points and k medoids when the option is 0.
-inline std::size_t clarans_default_maxneighbor(std::size_t n, std::size_t k) noexcept {
+/// The maxneighbor CLARANS uses for n points and k medoids when the option is 0 (k >= 1).
+inline std::size_t clarans_default_maxneighbor(std::size_t n, std::size_t k) {
+    require(k >= 1, "clarans_default_maxneighbor", "k", "must be >= 1, got ", k);
     if (k >= n) return 0;
     const std::size_t nonmedoids = n - k;
     const auto frac = static_cast<std::size_t>(std::ceil(0.025 * double(nonmedoids)));
@@ -56,16 +58,20 @@ inline std::size_t clarans_default_maxneighbor(std::size_t n, std::size_t k) noe
 }
 
 /// FastCLARANS with k medoids. iterations = candidate draws, swaps = swaps made, both summed
-/// over all restarts.
+/// over all restarts. CLARANS has no iteration cap: every restart ends by its own rule
+/// (maxneighbor failed draws in a row), so converged is true; it does not certify a
+/// single-swap local optimum.
 template <class D>
 clustering clarans(const D& d, std::size_t k, const clarans_options& opt = {}) {
     using T = typename D::value_type;
     const std::size_t n = d.size();
+    detail::check_swap_options(opt, "clarans");
     detail::check_k(k, n, "clarans");
-    require(n < std::size_t(detail::nearest_cache<float>::none), "clarans", "dissimilarity", "n = ", n,
-            " is too large");
-    require(opt.numlocal >= 1, "clarans", "numlocal", "must be >= 1, got ", opt.numlocal);
-    if (opt.validate_input) validate_dissimilarity(d, opt.check_symmetry, opt.symmetry_tolerance, "clarans");
+    require(opt.numlocal >= 1, "clarans", "opt.numlocal", "must be >= 1, got ", opt.numlocal);
+    if (opt.validate_input) {
+        detail::check_all_rows(d, opt.policy, "clarans");
+        detail::check_symmetry_of(d, opt, opt.policy, "clarans");
+    }
     const std::size_t maxneighbor = opt.maxneighbor ? opt.maxneighbor : clarans_default_maxneighbor(n, k);
 
     detail::nearest_cache<T> c;
@@ -123,6 +129,7 @@ clustering clarans(const D& d, std::size_t k, const clarans_options& opt = {}) {
     }
     best.iterations = draws_total;
     best.swaps = swaps_total;
+    best.converged = true;
     return best;
 }
 

@@ -15,11 +15,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <utility>
+#include <vector>
 
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/view.hpp"
+#include "detail/checks.hpp"
 
 namespace kestrel {
 namespace kmedoids {
@@ -50,7 +53,10 @@ class condensed_dissimilarity {
 public:
     using value_type = T;
     condensed_dissimilarity(vector_view<const T> values, std::size_t n) : v_(values), n_(n) {
-        require_size(values.size(), n * (n - (n > 0)) / 2, "condensed_dissimilarity", "values", "n(n-1)/2");
+        // n <= max_points keeps n * n (the largest index product) below 2^64.
+        detail::check_size(n, "condensed_dissimilarity", "n");
+        require_size(values.size(), n % 2 == 0 ? n / 2 * (n - (n > 0)) : n * ((n - 1) / 2), "condensed_dissimilarity",
+                     "values", "n(n-1)/2");
     }
     std::size_t size() const noexcept { return n_; }
     T operator()(std::size_t i, std::size_t j) const noexcept {
@@ -126,7 +132,8 @@ public:
                     fail_argument("point_dissimilarity", "points", "entry (", i, ", ", k, ") is not finite: ", p_(i, k));
     }
     std::size_t size() const noexcept { return p_.rows(); }
-    T operator()(std::size_t i, std::size_t j) const noexcept {
+    /// Calls the metric, which may throw (not noexcept).
+    T operator()(std::size_t i, std::size_t j) const {
         return i == j ? T(0) : metric_(p_.row_data(i), p_.row_data(j), p_.cols());
     }
     matrix_view<const T> points() const noexcept { return p_; }
@@ -137,13 +144,27 @@ private:
 };
 
 /// Fills out (n x n) with metric(points[i], points[j]), in parallel over rows; each value is
-/// computed once (for i < j) and mirrored, so the matrix is exactly symmetric.
+/// computed once (for i < j) and mirrored, so the matrix is exactly symmetric. `out` must not
+/// overlap `points`. If the metric throws, the exception reaches the caller and `out` holds a
+/// partial result.
 template <class T, class Metric = euclidean>
 void dissimilarity_matrix(matrix_view<const T> points, matrix_view<T> out, Metric metric = Metric(),
                           exec_policy policy = {}) {
+    const char* fn = "dissimilarity_matrix";
+    detail::check_policy(policy, fn);
     const std::size_t n = points.rows();
-    require(out.rows() == n && out.cols() == n, "dissimilarity_matrix", "out", "must be ", n, " x ", n, ", got ",
-            out.rows(), " x ", out.cols());
+    detail::check_size(n, fn, "points");
+    require(out.rows() == n && out.cols() == n, fn, "out", "must be ", n, " x ", n, ", got ", out.rows(), " x ",
+            out.cols());
+    if (n > 0 && !points.empty()) {
+        // Byte ranges [first, last] of each view; any overlap is refused.
+        const char* p0 = reinterpret_cast<const char*>(points.data());
+        const char* p1 = reinterpret_cast<const char*>(points.row_data(n - 1) + points.cols());
+        const char* o0 = reinterpret_cast<const char*>(out.data());
+        const char* o1 = reinterpret_cast<const char*>(out.row_data(n - 1) + n);
+        require(!(std::less<const char*>()(o0, p1) && std::less<const char*>()(p0, o1)), fn, "out",
+                "overlaps 'points' (the output must be separate memory)");
+    }
     const point_dissimilarity<T, Metric> src(points, metric);
     parallel_for_dynamic(n, policy, [&](std::size_t i) {
         out(i, i) = T(0);
@@ -154,45 +175,53 @@ void dissimilarity_matrix(matrix_view<const T> points, matrix_view<T> out, Metri
     });
 }
 
-/// Checks a dense matrix: finite, non-negative, zero diagonal, and (if check_symmetry)
-/// |d(i,j) - d(j,i)| <= symmetry_tolerance * max(|d(i,j)|, |d(j,i)|). O(n^2); the SWAP
-/// functions call it unless told the matrix was checked already.
+/// Checks a dense matrix completely: every entry finite and >= 0, zero diagonal, and (if
+/// check_symmetry) |d(i,j) - d(j,i)| <= symmetry_tolerance * max(d(i,j), d(j,i)) for every
+/// pair. One read of the matrix: tile pairs (64 x 64, block (I, J) against block (J, I)
+/// transposed, both in cache), SIMD, in parallel over tile rows. Reports the first bad value
+/// in row order, then a bad diagonal entry, then the first asymmetric pair. `function` names
+/// the caller in the message. (The SWAP routines check the values inside their first pass and
+/// sample symmetry instead, unless swap_options::full_symmetry_check: see result.hpp.)
 template <class T>
 void validate_dissimilarity(const dense_dissimilarity<T>& d, bool check_symmetry = true,
-                            double symmetry_tolerance = 1e-6, const char* function = "validate_dissimilarity") {
+                            double symmetry_tolerance = 1e-6, const char* function = "validate_dissimilarity",
+                            exec_policy policy = {}) {
+    detail::check_policy(policy, function);
+    detail::check_tolerance(symmetry_tolerance, function);
     const std::size_t n = d.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        const T* r = d.row(i);
-        for (std::size_t j = 0; j < n; ++j) {
-            const T v = r[j];
-            if (!(v >= T(0)) || !std::isfinite(v))
-                fail_argument(function, "dissimilarity", "entry (", i, ", ", j, ") is ", v,
-                              " (must be finite and >= 0)");
-        }
-        if (r[i] != T(0)) fail_argument(function, "dissimilarity", "diagonal entry (", i, ", ", i, ") is ", r[i], ", not 0");
-        if (check_symmetry) {
-            for (std::size_t j = 0; j < i; ++j) {
-                const double a = r[j], b = d(j, i);
-                if (std::abs(a - b) > symmetry_tolerance * std::max(a, b))
-                    fail_argument(function, "dissimilarity", "not symmetric: d(", i, ", ", j, ") = ", a, " but d(", j, ", ",
-                                  i, ") = ", b);
-            }
-        }
+    auto row = [&](std::size_t i) { return d.row(i); };
+    const detail::tile_findings f =
+        detail::scan_tiles<T>(row, n, check_symmetry, symmetry_tolerance, true, true, policy);
+    if (f.bad_row < n) {
+        const std::size_t j = detail::first_bad_value(d.row(f.bad_row), n);
+        detail::fail_entry(function, f.bad_row, j, static_cast<double>(d.row(f.bad_row)[j]));
     }
+    for (std::size_t i = 0; i < n; ++i)
+        if (d.row(i)[i] != T(0)) detail::fail_diagonal(function, i, static_cast<double>(d.row(i)[i]));
+    if (f.asym.found) detail::fail_asymmetry(function, f.asym, symmetry_tolerance);
 }
 
-/// Generic validation for any source (finite, >= 0); symmetry is by construction for the
-/// condensed and point sources.
+/// Generic validation for any source: every d(i, j), i != j, finite and >= 0, and d(i, i) = 0.
+/// Symmetry is not checked (it holds by construction for the condensed and point sources;
+/// every routine reads d(m, o) with m the medoid or candidate, so an asymmetric source gives
+/// the well-defined result for that convention). The source may throw.
 template <class D>
-void validate_dissimilarity(const D& d, bool /*check_symmetry*/ = true, double /*tolerance*/ = 0,
-                            const char* function = "validate_dissimilarity") {
+void validate_dissimilarity(const D& d, bool /*check_symmetry*/ = true, double symmetry_tolerance = 1e-6,
+                            const char* function = "validate_dissimilarity", exec_policy policy = {}) {
+    detail::check_policy(policy, function);
+    detail::check_tolerance(symmetry_tolerance, function);
     const std::size_t n = d.size();
+    std::vector<char> bad(n, 0);
+    parallel_for_dynamic(n, policy, [&](std::size_t i) {
+        for (std::size_t j = 0; j < n && !bad[i]; ++j) bad[i] = !(j == i ? d(i, j) == 0 : detail::valid_value(d(i, j)));
+    });
     for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = i + 1; j < n; ++j) {
-            const auto v = d(i, j);
-            if (!(v >= 0) || !std::isfinite(v))
-                fail_argument(function, "dissimilarity", "entry (", i, ", ", j, ") is ", v, " (must be finite and >= 0)");
-        }
+        if (bad[i])
+            for (std::size_t j = 0; j < n; ++j) {
+                const auto v = d(i, j);
+                if (j == i && v != 0) detail::fail_diagonal(function, i, static_cast<double>(v));
+                if (j != i && !detail::valid_value(v)) detail::fail_entry(function, i, j, static_cast<double>(v));
+            }
 }
 
 }  // namespace kmedoids

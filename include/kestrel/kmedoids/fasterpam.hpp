@@ -25,11 +25,12 @@
 namespace kestrel {
 namespace kmedoids {
 
-/// FasterPAM SWAP from the given medoids.
+/// FasterPAM SWAP from the given medoids. converged: the search ended after a whole cycle of
+/// candidates without a swap (not at max_iter).
 template <class D>
 clustering fasterpam(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
     using T = typename D::value_type;
-    detail::check_swap_input(d, medoids, opt, "fasterpam");
+    detail::input_guard<D> guard(d, medoids, opt, "fasterpam");
     const std::size_t n = d.size(), k = medoids.size();
     detail::nearest_cache<T> c;
     detail::assign_all(d, medoids, c, opt.policy);
@@ -37,18 +38,25 @@ clustering fasterpam(const D& d, std::vector<std::size_t> medoids, const swap_op
     for (auto m : medoids) is_medoid[m] = 1;
     std::vector<double> removal;
     detail::removal_loss(c, k, removal);
+    detail::eager_convergence conv;
 
     const detail::eager_counts counts = detail::eager_search(
         n, k, is_medoid, opt.max_iter, opt.policy,
-        [&](std::size_t h, double* delta, bool in_order) { detail::candidate_deltas(d, h, c, removal, delta, in_order); },
+        [&](std::size_t h, double* delta, bool in_order) {
+            guard.evaluate(
+                h, delta, k, [&] { detail::candidate_deltas(d, h, c, removal, delta, in_order); },
+                [&] { return detail::candidate_deltas<true>(d, h, c, removal, delta, in_order); });
+        },
         [&](std::size_t h, std::size_t slot) {
+            conv.on_swap(h);
             is_medoid[medoids[slot]] = 0;
             is_medoid[h] = 1;
             medoids[slot] = h;
             detail::update_after_swap(d, medoids, slot, c, opt.policy);
             detail::removal_loss(c, k, removal);
         });
-    return detail::finish(c, std::move(medoids), counts.iterations, counts.swaps);
+    guard.finish();
+    return detail::finish(c, std::move(medoids), counts.iterations, counts.swaps, conv.converged(counts.iterations));
 }
 
 }  // namespace kmedoids

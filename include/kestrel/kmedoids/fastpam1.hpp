@@ -28,11 +28,11 @@ namespace kestrel {
 namespace kmedoids {
 
 
-/// FastPAM1 SWAP from the given medoids.
+/// FastPAM1 SWAP from the given medoids. converged: the last pass found no improving swap.
 template <class D>
 clustering fastpam1(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
     using T = typename D::value_type;
-    detail::check_swap_input(d, medoids, opt, "fastpam1");
+    detail::input_guard<D> guard(d, medoids, opt, "fastpam1");
     const std::size_t n = d.size(), k = medoids.size();
     detail::nearest_cache<T> c;
     detail::assign_all(d, medoids, c, opt.policy);
@@ -40,20 +40,29 @@ clustering fastpam1(const D& d, std::vector<std::size_t> medoids, const swap_opt
     for (auto m : medoids) is_medoid[m] = 1;
     std::vector<double> removal, scratch;
     std::size_t iter = 0, swaps = 0;
+    bool converged = false;
     while (iter < opt.max_iter) {
         ++iter;
         detail::removal_loss(c, k, removal);
         const detail::swap_choice s = detail::best_swap_over_candidates(
-            n, k, is_medoid, opt.policy, scratch,
-            [&](std::size_t h, double* delta) { detail::candidate_deltas(d, h, c, removal, delta); });
-        if (!s.valid) break;
+            n, k, is_medoid, opt.policy, scratch, [&](std::size_t h, double* delta) {
+                guard.evaluate(
+                    h, delta, k, [&] { detail::candidate_deltas(d, h, c, removal, delta); },
+                    [&] { return detail::candidate_deltas<true>(d, h, c, removal, delta); });
+            });
+        if (guard.failed()) break;
+        if (!s.valid) {
+            converged = true;
+            break;
+        }
         is_medoid[medoids[s.slot]] = 0;
         is_medoid[s.candidate] = 1;
         medoids[s.slot] = s.candidate;
         ++swaps;
         detail::update_after_swap(d, medoids, s.slot, c, opt.policy);
     }
-    return detail::finish(c, std::move(medoids), iter, swaps);
+    guard.finish();
+    return detail::finish(c, std::move(medoids), iter, swaps, converged);
 }
 
 }  // namespace kmedoids

@@ -45,7 +45,7 @@ namespace detail {
 template <class D, class T>
 void best_per_slot(const D& d, const nearest_cache<T>& c, const std::vector<double>& removal,
                    const std::vector<char>& is_medoid, exec_policy policy, std::vector<double>& scratch,
-                   std::vector<swap_choice>& block_best, std::vector<swap_choice>& best) {
+                   std::vector<swap_choice>& block_best, std::vector<swap_choice>& best, input_guard<D>& guard) {
     const std::size_t n = d.size(), k = removal.size();
     const std::size_t nblocks = std::min<std::size_t>(n, 128);
     scratch.resize(nblocks * k);
@@ -56,7 +56,9 @@ void best_per_slot(const D& d, const nearest_cache<T>& c, const std::vector<doub
         swap_choice* mine = block_best.data() + b * k;
         for (std::size_t h = r.begin; h < r.end; ++h) {
             if (is_medoid[h]) continue;
-            candidate_deltas(d, h, c, removal, delta);
+            guard.evaluate(
+                h, delta, k, [&] { candidate_deltas(d, h, c, removal, delta); },
+                [&] { return candidate_deltas<true>(d, h, c, removal, delta); });
             for (std::size_t i = 0; i < k; ++i)
                 if (delta[i] < mine[i].delta) mine[i] = {delta[i], h, i, true};
         }
@@ -79,13 +81,14 @@ inline bool swap_before(const swap_choice& a, const swap_choice& b) noexcept {
 }  // namespace detail
 
 /// FastPAM2 SWAP from the given medoids. `tolerance` in [0, 1] (see the header comment).
+/// converged: the last pass found no improving swap.
 template <class D>
 clustering fastpam2(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {},
                     double tolerance = 1.0) {
     using T = typename D::value_type;
     require(std::isfinite(tolerance) && tolerance >= 0.0 && tolerance <= 1.0, "fastpam2", "tolerance",
             "must lie in [0, 1], got ", tolerance);
-    detail::check_swap_input(d, medoids, opt, "fastpam2");
+    detail::input_guard<D> guard(d, medoids, opt, "fastpam2");
     const std::size_t n = d.size(), k = medoids.size();
     detail::nearest_cache<T> c;
     detail::assign_all(d, medoids, c, opt.policy);
@@ -95,6 +98,7 @@ clustering fastpam2(const D& d, std::vector<std::size_t> medoids, const swap_opt
     std::vector<detail::swap_choice> block_best, best, order;
     order.reserve(k);
     std::size_t iter = 0, swaps = 0;
+    bool converged = false;
     auto make_swap = [&](const detail::swap_choice& s) {
         is_medoid[medoids[s.slot]] = 0;
         is_medoid[s.candidate] = 1;
@@ -105,11 +109,15 @@ clustering fastpam2(const D& d, std::vector<std::size_t> medoids, const swap_opt
     while (iter < opt.max_iter) {
         ++iter;
         detail::removal_loss(c, k, removal);
-        detail::best_per_slot(d, c, removal, is_medoid, opt.policy, scratch, block_best, best);
+        detail::best_per_slot(d, c, removal, is_medoid, opt.policy, scratch, block_best, best, guard);
+        if (guard.failed()) break;
         order.clear();
         for (const auto& s : best)
             if (s.valid) order.push_back(s);
-        if (order.empty()) break;
+        if (order.empty()) {
+            converged = true;
+            break;
+        }
         // The primary swap is FastPAM1's (ties: candidate, then slot); the rest follow in the
         // order of their remembered change.
         const auto primary = std::min_element(order.begin(), order.end(), [](const auto& a, const auto& b) {
@@ -131,7 +139,8 @@ clustering fastpam2(const D& d, std::vector<std::size_t> medoids, const swap_opt
             if (now < 0 && now <= keep * s.delta) make_swap({now, s.candidate, s.slot, true});
         }
     }
-    return detail::finish(c, std::move(medoids), iter, swaps);
+    guard.finish();
+    return detail::finish(c, std::move(medoids), iter, swaps, converged);
 }
 
 }  // namespace kmedoids

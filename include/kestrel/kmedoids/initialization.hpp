@@ -86,17 +86,39 @@ std::vector<std::size_t> greedy_build(const D& d, const std::vector<std::size_t>
 }
 }  // namespace detail
 
-/// PAM BUILD (Kaufman & Rousseeuw 1990): the medoid of all points, then k - 1 times the point
-/// that lowers the loss most. O(k n^2), parallel over candidates. Ties: lowest index.
+namespace detail {
+// BUILD without the checks (the caller checked the input).
 template <class D>
-std::vector<std::size_t> pam_build(const D& d, std::size_t k, exec_policy policy = {}) {
+std::vector<std::size_t> build_unchecked(const D& d, std::size_t k, exec_policy policy) {
     const std::size_t n = d.size();
-    detail::check_k(k, n, "pam_build");
     std::vector<std::size_t> pool(n), medoids;
     for (std::size_t i = 0; i < n; ++i) pool[i] = i;
     std::vector<double> nearest(n, 0.0);
     std::vector<char> chosen(n, 0);
-    return detail::greedy_build(d, pool, k, nearest, chosen, medoids, policy);
+    return greedy_build(d, pool, k, nearest, chosen, medoids, policy);
+}
+
+// A checked read for the serial initializations: d(i, j) finite and >= 0, d(i, i) = 0.
+template <class D>
+double checked_read(const D& d, std::size_t i, std::size_t j, const char* function) {
+    const auto v = d(i, j);
+    if (i == j ? !(v == 0) : !valid_value(v)) {
+        if (i == j) fail_diagonal(function, i, static_cast<double>(v));
+        fail_entry(function, i, j, static_cast<double>(v));
+    }
+    return static_cast<double>(v);
+}
+}  // namespace detail
+
+/// PAM BUILD (Kaufman & Rousseeuw 1990): the medoid of all points, then k - 1 times the point
+/// that lowers the loss most. O(k n^2), parallel over candidates. Ties: lowest index. The
+/// whole matrix is checked first (finite, >= 0, zero diagonal: one pass, 1/k of BUILD).
+template <class D>
+std::vector<std::size_t> pam_build(const D& d, std::size_t k, exec_policy policy = {}) {
+    detail::check_policy(policy, "pam_build");
+    detail::check_k(k, d.size(), "pam_build");
+    detail::check_all_rows(d, policy, "pam_build");
+    return detail::build_unchecked(d, k, policy);
 }
 
 /// k distinct points, uniformly at random (partial Fisher-Yates on counter-based draws).
@@ -117,7 +139,8 @@ inline std::vector<std::size_t> random_medoids(std::size_t n, std::size_t k, std
 /// uniformly, each next one with probability proportional to its dissimilarity to the
 /// nearest medoid chosen so far (the loss it would remove; for k-medoids the dissimilarity
 /// itself plays the role of k-means' squared distance). Points at dissimilarity 0 from a
-/// medoid are never chosen; if all are, the lowest-index unchosen point is taken.
+/// medoid are never chosen; if all are, the lowest-index unchosen point is taken. Checks
+/// every value it reads (the rows of the chosen medoids).
 template <class D>
 std::vector<std::size_t> kmeanspp_medoids(const D& d, std::size_t k, std::uint64_t seed) {
     const std::size_t n = d.size();
@@ -128,7 +151,7 @@ std::vector<std::size_t> kmeanspp_medoids(const D& d, std::size_t k, std::uint64
     std::size_t first = static_cast<std::size_t>(rng.uniform_double(0) * double(n));
     first = std::min(first, n - 1);
     medoids.push_back(first);
-    for (std::size_t j = 0; j < n; ++j) w[j] = static_cast<double>(d(first, j));
+    for (std::size_t j = 0; j < n; ++j) w[j] = detail::checked_read(d, first, j, "kmeanspp_medoids");
     std::vector<char> chosen(n, 0);
     chosen[first] = 1;
     for (std::size_t m = 1; m < k; ++m) {
@@ -150,14 +173,15 @@ std::vector<std::size_t> kmeanspp_medoids(const D& d, std::size_t k, std::uint64
         }
         medoids.push_back(next);
         chosen[next] = 1;
-        for (std::size_t j = 0; j < n; ++j) w[j] = std::min(w[j], static_cast<double>(d(next, j)));
+        for (std::size_t j = 0; j < n; ++j) w[j] = std::min(w[j], detail::checked_read(d, next, j, "kmeanspp_medoids"));
     }
     return medoids;
 }
 
 /// LAB, the linear approximative BUILD (Schubert & Rousseeuw, SISAP 2019, sec. 4.1): each
 /// medoid is chosen greedily as in BUILD, but among and measured on a fresh random sample of
-/// 10 + ceil(sqrt(n)) points, so the whole initialization costs O(k n) dissimilarities.
+/// 10 + ceil(sqrt(n)) points, so the whole initialization costs O(k n) dissimilarities. Checks
+/// every value it reads.
 template <class D>
 std::vector<std::size_t> lab_medoids(const D& d, std::size_t k, std::uint64_t seed) {
     const std::size_t n = d.size();
@@ -183,7 +207,7 @@ std::vector<std::size_t> lab_medoids(const D& d, std::size_t k, std::uint64_t se
         // Distances of the sample to the medoids chosen so far.
         for (std::size_t j : pool) {
             double v = std::numeric_limits<double>::infinity();
-            for (std::size_t med : medoids) v = std::min(v, static_cast<double>(d(med, j)));
+            for (std::size_t med : medoids) v = std::min(v, detail::checked_read(d, med, j, "lab_medoids"));
             nearest[j] = v;
         }
         std::size_t best = pool[0];
@@ -191,7 +215,7 @@ std::vector<std::size_t> lab_medoids(const D& d, std::size_t k, std::uint64_t se
         for (std::size_t c : pool) {
             double g = 0;
             for (std::size_t j : pool) {
-                const double v = static_cast<double>(d(c, j));
+                const double v = detail::checked_read(d, c, j, "lab_medoids");
                 g += medoids.empty() ? -v : std::max(nearest[j] - v, 0.0);
             }
             if (g > best_gain) {

@@ -63,6 +63,7 @@ struct dynmsc_result {
     msc_result best;                   ///< its clustering
     std::size_t k_min = 0;             ///< silhouettes[t] is for k = k_min + t
     std::vector<double> silhouettes;   ///< medoid silhouette after optimization, per k
+    bool converged = true;             ///< every optimization (one per k) converged
 };
 
 namespace detail {
@@ -179,8 +180,8 @@ void msc_removal(const nearest3_cache<T>& c, std::size_t k, std::vector<double>&
 ///   d1 <= dc < d2 : r' = dc/d2 if slot n1 leaves, else d1/dc
 ///   d2 <= dc < d3 : r' = d2/dc if n1 leaves, d1/dc if n2 leaves, else unchanged
 ///   dc >= d3      : as in msc_removal (nothing to do)
-template <class D, class T>
-void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>& c, const std::vector<double>& removal,
+template <bool Check = false, class D, class T>
+bool msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>& c, const std::vector<double>& removal,
                           double* delta, bool next_rows_follow = true) {
     const std::size_t k = removal.size();
     for (std::size_t i = 0; i < k; ++i) delta[i] = removal[i];
@@ -203,14 +204,16 @@ void msc_candidate_deltas(const D& d, std::size_t cand, const nearest3_cache<T>&
             delta[s2] += msc_ratio(a, v) - now - rem2;
         }
     };
-    for_each_closer(d, cand, d3, static_cast<const float*>(nullptr), point, next_rows_follow);
+    const bool ok = for_each_closer<Check>(d, cand, d3, static_cast<const float*>(nullptr), point, next_rows_follow);
     for (std::size_t i = 0; i < k; ++i) delta[i] += shared;
+    return ok;
 }
 
 template <class T>
 msc_result msc_finish(const nearest3_cache<T>& c, std::vector<std::size_t> medoids, std::size_t iterations,
-                      std::size_t swaps) {
+                      std::size_t swaps, bool converged) {
     msc_result r;
+    r.result.converged = converged;
     const std::size_t n = c.d1.size();
     r.result.medoids = std::move(medoids);
     r.result.labels.assign(c.n1.begin(), c.n1.end());
@@ -232,44 +235,58 @@ msc_result msc_finish(const nearest3_cache<T>& c, std::vector<std::size_t> medoi
 // FastMSC on an existing cache (medoids and cache consistent); used by fastmsc and dynmsc.
 template <class D, class T>
 msc_result fastmsc_run(const D& d, std::vector<std::size_t> medoids, nearest3_cache<T>& c,
-                       std::vector<char>& is_medoid, const swap_options& opt) {
+                       std::vector<char>& is_medoid, const swap_options& opt, input_guard<D>& guard) {
     const std::size_t k = medoids.size();
     std::vector<double> removal, scratch;
     std::size_t iter = 0, swaps = 0;
+    bool converged = false;
     while (iter < opt.max_iter) {
         ++iter;
         msc_removal(c, k, removal);
         const swap_choice s = best_swap_over_candidates(
-            d.size(), k, is_medoid, opt.policy, scratch,
-            [&](std::size_t h, double* delta) { msc_candidate_deltas(d, h, c, removal, delta); });
-        if (!s.valid) break;
+            d.size(), k, is_medoid, opt.policy, scratch, [&](std::size_t h, double* delta) {
+                guard.evaluate(
+                    h, delta, k, [&] { msc_candidate_deltas(d, h, c, removal, delta); },
+                    [&] { return msc_candidate_deltas<true>(d, h, c, removal, delta); });
+            });
+        if (guard.failed()) break;
+        if (!s.valid) {
+            converged = true;
+            break;
+        }
         is_medoid[medoids[s.slot]] = 0;
         is_medoid[s.candidate] = 1;
         medoids[s.slot] = s.candidate;
         ++swaps;
         update3_after_swap(d, medoids, s.slot, c, opt.policy);
     }
-    return msc_finish(c, std::move(medoids), iter, swaps);
+    return msc_finish(c, std::move(medoids), iter, swaps, converged);
 }
 
 // FasterMSC on an existing cache.
 template <class D, class T>
 msc_result fastermsc_run(const D& d, std::vector<std::size_t> medoids, nearest3_cache<T>& c,
-                         std::vector<char>& is_medoid, const swap_options& opt) {
+                         std::vector<char>& is_medoid, const swap_options& opt, input_guard<D>& guard) {
     const std::size_t k = medoids.size();
     std::vector<double> removal;
     msc_removal(c, k, removal);
+    eager_convergence conv;
     const eager_counts counts = eager_search(
         d.size(), k, is_medoid, opt.max_iter, opt.policy,
-        [&](std::size_t h, double* delta, bool in_order) { msc_candidate_deltas(d, h, c, removal, delta, in_order); },
+        [&](std::size_t h, double* delta, bool in_order) {
+            guard.evaluate(
+                h, delta, k, [&] { msc_candidate_deltas(d, h, c, removal, delta, in_order); },
+                [&] { return msc_candidate_deltas<true>(d, h, c, removal, delta, in_order); });
+        },
         [&](std::size_t h, std::size_t slot) {
+            conv.on_swap(h);
             is_medoid[medoids[slot]] = 0;
             is_medoid[h] = 1;
             medoids[slot] = h;
             update3_after_swap(d, medoids, slot, c, opt.policy);
             msc_removal(c, k, removal);
         });
-    return msc_finish(c, std::move(medoids), counts.iterations, counts.swaps);
+    return msc_finish(c, std::move(medoids), counts.iterations, counts.swaps, conv.converged(counts.iterations));
 }
 
 }  // namespace detail
@@ -280,17 +297,20 @@ template <class D, class Run>
 msc_result msc_entry(const D& d, std::vector<std::size_t> medoids, const swap_options& opt, const char* function,
                      Run&& run) {
     using T = typename D::value_type;
-    check_swap_input(d, medoids, opt, function);
     require(medoids.size() >= 2, function, "medoids", "needs k >= 2, got ", medoids.size());
+    input_guard<D> guard(d, medoids, opt, function);
     nearest3_cache<T> c;
     assign3_all(d, medoids, c, opt.policy);
     std::vector<char> is_medoid(d.size(), 0);
     for (auto m : medoids) is_medoid[m] = 1;
-    return run(d, std::move(medoids), c, is_medoid, opt);
+    msc_result r = run(d, std::move(medoids), c, is_medoid, opt, guard);
+    guard.finish();
+    return r;
 }
 }  // namespace detail
 
 /// FasterMSC SWAP from the given medoids (k >= 2), maximizing the mean medoid silhouette.
+/// result.converged: a whole cycle of candidates brought no swap (not max_iter).
 template <class D>
 msc_result fastermsc(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
     return detail::msc_entry(d, std::move(medoids), opt, "fastermsc",
@@ -298,6 +318,7 @@ msc_result fastermsc(const D& d, std::vector<std::size_t> medoids, const swap_op
 }
 
 /// FastMSC SWAP from the given medoids (k >= 2), maximizing the mean medoid silhouette.
+/// result.converged: the last pass found no improving swap.
 template <class D>
 msc_result fastmsc(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
     return detail::msc_entry(d, std::move(medoids), opt, "fastmsc",
@@ -305,14 +326,17 @@ msc_result fastmsc(const D& d, std::vector<std::size_t> medoids, const swap_opti
 }
 
 /// DynMSC from k_max = medoids.size() down to k_min (2 <= k_min <= k_max <= n).
+/// converged: the optimization converged at every k.
 template <class D>
 dynmsc_result dynmsc(const D& d, std::vector<std::size_t> medoids, std::size_t k_min, const swap_options& opt = {},
                      msc_search search = msc_search::eager) {
     using T = typename D::value_type;
-    detail::check_swap_input(d, medoids, opt, "dynmsc");
+    require(search == msc_search::eager || search == msc_search::best, "dynmsc", "search", "unknown value ",
+            static_cast<int>(search));
     require(k_min >= 2, "dynmsc", "k_min", "must be >= 2, got ", k_min);
     require(k_min <= medoids.size(), "dynmsc", "k_min", "k_min = ", k_min, " exceeds k_max = medoids.size() = ",
             medoids.size());
+    detail::input_guard<D> guard(d, medoids, opt, "dynmsc");
     const std::size_t k_max = medoids.size();
     dynmsc_result out;
     out.k_min = k_min;
@@ -323,8 +347,10 @@ dynmsc_result dynmsc(const D& d, std::vector<std::size_t> medoids, std::size_t k
     for (auto m : medoids) is_medoid[m] = 1;
     detail::assign3_all(d, medoids, c, opt.policy);
     for (std::size_t k = k_max;; --k) {
-        msc_result r = search == msc_search::eager ? detail::fastermsc_run(d, medoids, c, is_medoid, opt)
-                                                   : detail::fastmsc_run(d, medoids, c, is_medoid, opt);
+        msc_result r = search == msc_search::eager ? detail::fastermsc_run(d, medoids, c, is_medoid, opt, guard)
+                                                   : detail::fastmsc_run(d, medoids, c, is_medoid, opt, guard);
+        if (guard.failed()) break;
+        out.converged = out.converged && r.result.converged;
         out.silhouettes[k - k_min] = r.silhouette;
         if (out.best_k == 0 || r.silhouette >= out.best.silhouette) {  // >=: ties to the smaller k
             out.best_k = k;
@@ -341,6 +367,7 @@ dynmsc_result dynmsc(const D& d, std::vector<std::size_t> medoids, std::size_t k
         medoids.erase(medoids.begin() + static_cast<std::ptrdiff_t>(worst));
         detail::assign3_all(d, medoids, c, opt.policy);  // slots shifted: rebuild, O(nk)
     }
+    guard.finish();
     return out;
 }
 

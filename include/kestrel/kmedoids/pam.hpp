@@ -16,7 +16,9 @@
 namespace kestrel {
 namespace kmedoids {
 
-/// Original PAM SWAP from the given medoids.
+/// Original PAM SWAP from the given medoids (the whole matrix is checked up front: the
+/// reference reads it k times per iteration anyway). converged: the last iteration found no
+/// improving swap.
 template <class D>
 clustering pam_swap(const D& d, std::vector<std::size_t> medoids, const swap_options& opt = {}) {
     using T = typename D::value_type;
@@ -27,6 +29,7 @@ clustering pam_swap(const D& d, std::vector<std::size_t> medoids, const swap_opt
     std::vector<char> is_medoid(n, 0);
     for (auto m : medoids) is_medoid[m] = 1;
     std::size_t iter = 0, swaps = 0;
+    bool converged = false;
     while (iter < opt.max_iter) {
         ++iter;
         double best = 0;
@@ -47,14 +50,17 @@ clustering pam_swap(const D& d, std::vector<std::size_t> medoids, const swap_opt
                 }
             }
         }
-        if (!(best < 0)) break;
+        if (!(best < 0)) {
+            converged = true;
+            break;
+        }
         is_medoid[medoids[best_i]] = 0;
         is_medoid[best_h] = 1;
         medoids[best_i] = best_h;
         ++swaps;
         detail::assign_all(d, medoids, c);
     }
-    return detail::finish(c, std::move(medoids), iter, swaps);
+    return detail::finish(c, std::move(medoids), iter, swaps, converged);
 }
 
 }  // namespace kmedoids

@@ -3,6 +3,7 @@
 // FastPAM1, FastPAM2 and FasterPAM. Internal.
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "../../core/simd.hpp"
 #include "../dissimilarity.hpp"
 #include "../result.hpp"
+#include "checks.hpp"
 
 namespace kestrel {
 namespace kmedoids {
@@ -25,11 +27,11 @@ namespace detail {
 /// contiguous row c; other sources are evaluated on demand.
 template <class D, class = void>
 struct row_access {
-    static auto get(const D& d, std::size_t c, std::size_t o) noexcept { return d(c, o); }
+    static auto get(const D& d, std::size_t c, std::size_t o) { return d(c, o); }  // user code: may throw
 };
 template <class D>
 struct row_access<D, std::void_t<decltype(std::declval<const D&>().row(std::size_t(0)))>> {
-    static auto get(const D& d, std::size_t c, std::size_t o) noexcept { return d.row(c)[o]; }
+    static auto get(const D& d, std::size_t c, std::size_t o) { return d.row(c)[o]; }
 };
 
 template <class D, class = void>
@@ -295,8 +297,11 @@ inline constexpr std::size_t prefetch_line = 64 / sizeof(T);
 /// a conservative stand-in for threshold in the SIMD compare: threshold[o] <= filter[o]; the
 /// points it lets through are checked exactly. The row is prefetched ahead, past its end into
 /// the next rows if `next_rows_follow` (the caller's next candidate is cand + 1).
-template <class D, class T, class F>
-void for_each_closer(const D& d, std::size_t cand, const T* threshold, const float* filter, F&& f,
+/// With Check, the same scan also tests every value of the row (finite, >= 0; exact, as
+/// values_ok) and returns false if one fails (f may then have seen bad values); otherwise
+/// it returns true.
+template <bool Check = false, class D, class T, class F>
+bool for_each_closer(const D& d, std::size_t cand, const T* threshold, const float* filter, F&& f,
                      bool next_rows_follow = true) {
     const std::size_t n = d.size();
     if constexpr (has_rows<D>::value) {
@@ -309,6 +314,9 @@ void for_each_closer(const D& d, std::size_t cand, const T* threshold, const flo
         // Past the end of this row the prefetch reaches into the next rows (the next
         // candidates, on a contiguous matrix), up to the end of the last row.
         const auto reach = next_rows_follow ? static_cast<std::size_t>(d.row(n - 1) + n - row) : n;
+        const auto zero = sd::splat<T>(T(0));
+        auto nonfinite = zero, low = zero;  // the value test of values_ok, folded in
+        bool tail_ok = true;
         auto scan = [&](auto use_filter) {
             constexpr bool filtered = decltype(use_filter)::value;
             for (std::size_t c0 = 0; c0 < n; c0 += chunk) {
@@ -319,12 +327,19 @@ void for_each_closer(const D& d, std::size_t cand, const T* threshold, const flo
                     if (o % prefetch_line<T> == 0 && o + prefetch_distance<T> < reach)
                         sd::prefetch(row + o + prefetch_distance<T>);
                     unsigned m;
+                    if constexpr (Check) {
+                        const auto v = sd::load(row + o);
+                        nonfinite = sd::fmadd(v, zero, nonfinite);
+                        low = sd::vmin(low, v);
+                    }
                     if constexpr (filtered) m = sd::less_mask_widened(row + o, filter + o);
                     else m = sd::less_mask(sd::load(row + o), sd::load(threshold + o));
                     count += sd::compress_lanes<T>(m, static_cast<std::uint32_t>(o), idx + count);
                 }
-                for (; o < cend; ++o)
+                for (; o < cend; ++o) {
+                    if constexpr (Check) tail_ok = tail_ok && valid_value(row[o]);
                     if (row[o] < threshold[o]) idx[count++] = static_cast<std::uint32_t>(o);
+                }
                 for (unsigned t = 0; t < count; ++t) {
                     const std::size_t j = idx[t];
                     const T v = row[j];
@@ -334,30 +349,43 @@ void for_each_closer(const D& d, std::size_t cand, const T* threshold, const flo
             }
         };
         if constexpr (widen) {
-            if (filter != nullptr) return scan(std::true_type{});
+            if (filter != nullptr) scan(std::true_type{});
+            else scan(std::false_type{});
+        } else {
+            scan(std::false_type{});
         }
-        scan(std::false_type{});
+        if constexpr (Check) return tail_ok && sd::hsum(nonfinite) == T(0) && sd::less_mask(low, zero) == 0u;
+        return true;
     } else {
         (void)filter;
+        (void)next_rows_follow;
+        bool ok = true;
         for (std::size_t o = 0; o < n; ++o) {
             const T v = static_cast<T>(d(cand, o));
+            if constexpr (Check) ok = ok && (o == cand || valid_value(v));
             if (v < threshold[o]) f(o, v);
         }
+        return ok;
     }
 }
 
 /// Loss change of swapping candidate `cand` into each slot i: delta[i] (k values). One pass
 /// over the n points (FastPAM1's O(k) saving over PAM).
-template <class D, class T>
-void candidate_deltas(const D& d, std::size_t cand, const nearest_cache<T>& c, const std::vector<double>& removal,
+/// With Check, also tests the candidate's row (see for_each_closer) and returns the outcome.
+template <bool Check = false, class D, class T>
+bool candidate_deltas(const D& d, std::size_t cand, const nearest_cache<T>& c, const std::vector<double>& removal,
                       double* delta, bool next_rows_follow = true) {
     const std::size_t n = c.dn.size(), k = removal.size();
     if (k == 1) {  // no second medoid: every point moves to the candidate
         double s = 0;
-        for (std::size_t o = 0; o < n; ++o)
-            s += static_cast<double>(static_cast<T>(row_access<D>::get(d, cand, o))) - static_cast<double>(c.dn[o]);
+        bool ok = true;
+        for (std::size_t o = 0; o < n; ++o) {
+            const T v = static_cast<T>(row_access<D>::get(d, cand, o));
+            if constexpr (Check) ok = ok && (o == cand || valid_value(v));
+            s += static_cast<double>(v) - static_cast<double>(c.dn[o]);
+        }
         delta[0] = s;
-        return;
+        return ok;
     }
     for (std::size_t i = 0; i < k; ++i) delta[i] = removal[i];
     double shared = 0;
@@ -375,15 +403,16 @@ void candidate_deltas(const D& d, std::size_t cand, const nearest_cache<T>& c, c
         shared += std::min(vd - a, 0.0);
         delta[nr[o]] += std::max(vd, a) - b;
     };
-    for_each_closer(d, cand, ds, c.filter(), point, next_rows_follow);
+    const bool ok = for_each_closer<Check>(d, cand, ds, c.filter(), point, next_rows_follow);
     for (std::size_t i = 0; i < k; ++i) delta[i] += shared;
+    return ok;
 }
 
 /// Checks k and the medoid list against n: 1 <= k <= n, indices < n, no duplicates.
 inline void check_medoids(std::size_t n, const std::vector<std::size_t>& medoids, const char* function) {
+    check_size(n, function);
     require(!medoids.empty(), function, "medoids", "k = 0: need at least one medoid");
     require(medoids.size() <= n, function, "medoids", "k = ", medoids.size(), " exceeds the number of points n = ", n);
-    require(n < std::size_t(nearest_cache<float>::none), function, "dissimilarity", "n = ", n, " is too large");
     std::vector<char> seen(n, 0);
     for (std::size_t i = 0; i < medoids.size(); ++i) {
         require(medoids[i] < n, function, "medoids", "entry ", i, " = ", medoids[i], " is out of range [0, ", n, ")");
@@ -393,6 +422,7 @@ inline void check_medoids(std::size_t n, const std::vector<std::size_t>& medoids
 }
 
 inline void check_k(std::size_t k, std::size_t n, const char* function) {
+    check_size(n, function);
     require(k >= 1, function, "k", "must be >= 1, got ", k);
     require(k <= n, function, "k", "k = ", k, " exceeds the number of points n = ", n);
 }
@@ -402,17 +432,180 @@ std::vector<std::size_t> labels_of(const nearest_cache<T>& c) {
     return std::vector<std::size_t>(c.nearest.begin(), c.nearest.end());
 }
 
-/// The argument checks every SWAP routine runs before it writes anything.
+/// The value test of one row (finite, >= 0, and d(i, i) = 0): SIMD on dense rows.
+template <class D>
+bool row_ok(const D& d, std::size_t i) {
+    const std::size_t n = d.size();
+    if constexpr (has_rows<D>::value) {
+        return values_ok(d.row(i), n) && d.row(i)[i] == 0;
+    } else {
+        for (std::size_t j = 0; j < n; ++j) {
+            const auto v = d(i, j);
+            if (j == i ? !(v == 0) : !valid_value(v)) return false;
+        }
+        return true;
+    }
+}
+
+/// Throws for the first bad entry of row i (a row row_ok refused).
+template <class D>
+[[noreturn]] void fail_row(const D& d, std::size_t i, const char* function) {
+    for (std::size_t j = 0;; ++j) {
+        const auto v = row_access<D>::get(d, i, j);
+        if (j != i && !valid_value(v)) fail_entry(function, i, j, static_cast<double>(v));
+        if (j == i && v != 0) fail_diagonal(function, i, static_cast<double>(v));
+        if (j + 1 >= d.size()) fail_argument(function, "dissimilarity", "row ", i, " is invalid");
+    }
+}
+
+/// Checks the given rows (e.g. the medoids') now; throws for the first bad one in row order.
+template <class D>
+void check_rows_now(const D& d, const std::vector<std::size_t>& rows, const char* function) {
+    std::size_t first = d.size();
+    for (std::size_t i : rows)
+        if (i < first && !row_ok(d, i)) first = i;
+    if (first < d.size()) fail_row(d, first, function);
+}
+
+/// Checks every row (in parallel) and throws for the first bad one in row order.
+template <class D>
+void check_all_rows(const D& d, exec_policy policy, const char* function) {
+    const std::size_t n = d.size();
+    if constexpr (has_rows<D>::value) {
+        auto row = [&](std::size_t i) { return d.row(i); };
+        const tile_findings f = scan_tiles<typename D::value_type>(row, n, false, 0.0, true, true, policy);
+        if (f.bad_row < n) fail_row(d, f.bad_row, function);
+        for (std::size_t i = 0; i < n; ++i)
+            if (d.row(i)[i] != 0) fail_row(d, i, function);
+    } else {
+        const std::size_t nblocks = std::min<std::size_t>(n, 256);
+        std::vector<std::size_t> first(nblocks, n);
+        parallel_for_dynamic(nblocks, policy, [&](std::size_t b) {
+            const block_range r = block_bounds(n, nblocks, b);
+            for (std::size_t i = r.begin; i < r.end; ++i)
+                if (!row_ok(d, i)) {
+                    first[b] = i;
+                    break;
+                }
+        });
+        for (std::size_t i : first)
+            if (i < n) fail_row(d, i, function);
+    }
+}
+
+/// The symmetry check of the options (dense matrices only): sampled or full.
 template <class D, class Options>
-void check_swap_input(const D& d, const std::vector<std::size_t>& medoids, const Options& opt, const char* function) {
+void check_symmetry_of(const D& d, const Options& opt, exec_policy policy, const char* function) {
+    if constexpr (has_rows<D>::value) {
+        if (!opt.check_symmetry) return;
+        auto row = [&](std::size_t i) { return d.row(i); };
+        const tile_findings f = scan_tiles<typename D::value_type>(row, d.size(), true, opt.symmetry_tolerance, false,
+                                                                   opt.full_symmetry_check, policy);
+        if (f.asym.found) fail_asymmetry(function, f.asym, opt.symmetry_tolerance);
+    } else {
+        (void)d, (void)opt, (void)policy, (void)function;
+    }
+}
+
+/// The option checks every SWAP routine runs before any work.
+template <class Options>
+void check_swap_options(const Options& opt, const char* function) {
+    check_policy(opt.policy, function, "opt.policy");
+    check_tolerance(opt.symmetry_tolerance, function, "opt.symmetry_tolerance");
+}
+
+/// The input check of a SWAP routine, folded into its first pass over the candidates.
+/// Construction checks the options and the medoids, the symmetry (sample or full, as the
+/// options say), and the medoid rows: the state the search starts from holds checked values
+/// only. Then every candidate evaluation goes through evaluate(): a row not yet checked is
+/// evaluated by the checking variant of the kernel; a bad row gets zero changes (never
+/// swapped in), and from then on every evaluation returns zeros, so the search ends within a
+/// cycle. finish() checks the rows no evaluation read and throws for the first bad entry in
+/// row order. A swapped-in medoid was evaluated, hence checked: the state never holds an
+/// unchecked value. Row states are written only by the thread evaluating that row.
+template <class D>
+class input_guard {
+public:
+    input_guard(const D& d, const std::vector<std::size_t>& medoids, const swap_options& opt, const char* function)
+        : d_(d), function_(function), policy_(opt.policy) {
+        check_swap_options(opt, function);
+        check_medoids(d.size(), medoids, function);
+        if (!opt.validate_input) return;
+        check_rows_now(d, medoids, function);
+        if (opt.full_symmetry_check || !has_rows<D>::value) {
+            // Full mode checks everything up front (one read); custom sources are checked
+            // up front too, since their first pass may not read every value.
+            check_all_rows(d, opt.policy, function);
+        } else {
+            active_ = true;
+            state_.assign(d.size(), 0);
+            for (std::size_t m : medoids) state_[m] = 1;
+        }
+        check_symmetry_of(d, opt, opt.policy, function);
+    }
+
+    bool failed() const noexcept { return failed_.load(std::memory_order_relaxed); }
+
+    /// Runs plain(delta) or, for a row's first evaluation, checked(delta) (returning the row's
+    /// value test); zeros after a failure.
+    template <class Plain, class Checked>
+    void evaluate(std::size_t h, double* delta, std::size_t k, Plain&& plain, Checked&& checked) {
+        if (!active_) return plain();
+        if (failed()) return zero(delta, k);
+        if (state_[h] != 0) return plain();
+        const bool ok = checked() && row_access<D>::get(d_, h, h) == 0;
+        state_[h] = ok ? 1 : 2;
+        if (!ok) {
+            failed_.store(true, std::memory_order_relaxed);
+            zero(delta, k);
+        }
+    }
+
+    /// After the search: the rows no evaluation checked, then the first bad row (if any).
+    void finish() const {
+        if (!active_) return;
+        const std::size_t n = d_.size();
+        std::vector<std::size_t> rest;
+        for (std::size_t i = 0; i < n; ++i)
+            if (state_[i] == 0) rest.push_back(i);
+        std::vector<char> bad(rest.size(), 0);
+        parallel_for_dynamic(rest.size(), policy_, [&](std::size_t t) { bad[t] = !row_ok(d_, rest[t]); });
+        std::size_t first = n, t = 0;
+        for (std::size_t i = 0; i < n && first == n; ++i) {
+            if (state_[i] == 2) first = i;
+            if (state_[i] == 0 && bad[t++]) first = i;
+        }
+        if (first < n) fail_row(d_, first, function_);
+    }
+
+private:
+    static void zero(double* delta, std::size_t k) noexcept {
+        for (std::size_t i = 0; i < k; ++i) delta[i] = 0.0;
+    }
+    const D& d_;
+    const char* function_;
+    exec_policy policy_;
+    bool active_ = false;
+    std::vector<unsigned char> state_;  // 0 unchecked, 1 fine, 2 bad
+    std::atomic<bool> failed_{false};
+};
+
+/// The checks of routines that validate the whole input up front (PAM, alternating).
+template <class D>
+void check_swap_input(const D& d, const std::vector<std::size_t>& medoids, const swap_options& opt,
+                      const char* function) {
+    check_swap_options(opt, function);
     check_medoids(d.size(), medoids, function);
-    if (opt.validate_input) validate_dissimilarity(d, opt.check_symmetry, opt.symmetry_tolerance, function);
+    if (!opt.validate_input) return;
+    check_all_rows(d, opt.policy, function);
+    check_symmetry_of(d, opt, opt.policy, function);
 }
 
 template <class T>
 clustering finish(const nearest_cache<T>& c, std::vector<std::size_t> medoids, std::size_t iterations,
-                  std::size_t swaps) {
+                  std::size_t swaps, bool converged = false) {
     clustering r;
+    r.converged = converged;
     r.medoids = std::move(medoids);
     r.labels = labels_of(c);
     r.loss = total_loss(c);
