@@ -1,0 +1,12 @@
+// Speculative-decoding acceptance: verify drafted tokens against the target model so that
+// the emitted tokens follow the target's law exactly (chain and block verification), with
+// the inputs as views of the caller's rows, counter-based randomness keyed by request and
+// absolute position, and analysis of acceptance rates.
+#pragma once
+
+#include "speculative/analysis.hpp"
+#include "speculative/block.hpp"
+#include "speculative/chain.hpp"
+#include "speculative/randomness.hpp"
+#include "speculative/rows.hpp"
+#include "speculative/verification.hpp"

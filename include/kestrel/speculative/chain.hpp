@@ -1,0 +1,219 @@
+// Chain verification (Leviathan, Kalman & Matias 2023, Alg. 1; Chen et al. 2023, Alg. 2):
+// drafted token x_i, drawn from the draft law q_i, is kept with probability
+// min(1, p_i(x_i) / q_i(x_i)), tested as u * q_i(x_i) < p_i(x_i) with u in [0, 1); at the
+// first rejection the next token is drawn from the normalized residual max(0, p_i - q_i),
+// and if every drafted token is kept a bonus token is drawn from p_{K+1}. The emitted tokens
+// then follow the target's law exactly, whatever q is.
+//
+// Cost: a kept position reads two values (p_i(x_i), q_i(x_i)); the rejected position reads
+// its two rows once (chunk sums in double) plus one chunk again; the bonus reads one row.
+// Logit rows need their log-normalizer: given by the caller, or computed from the row, and
+// only for the rows up to the first rejection (rows after it are never read).
+//
+// Point-mass drafts (draft rows absent: drafts are argmax or n-gram lookups): q_i = delta at
+// x_i, so x_i is kept with probability p_i(x_i) and the residual is p_i without x_i.
+//
+// A rejection whose residual sums to 0 in double (p_i == q_i up to rounding; possible only
+// through rounding, since u < 1 accepts whenever p == q) draws from p_i instead and is
+// counted in request_stats::residual_fallbacks.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "detail/row_math.hpp"
+#include "randomness.hpp"
+#include "rows.hpp"
+#include "verification.hpp"
+
+namespace kestrel {
+namespace speculative {
+namespace detail {
+
+/// Reads rows of one request as laws, checking what it reads; errors name request and position.
+template <class T>
+struct law_reader {
+    const char* fn;
+    std::size_t b;
+    double inv_t;
+    double tol;
+
+    row_law<T> law(const token_rows<T>& rows, std::size_t i, const char* which) const {
+        row_law<T> L;
+        L.v = rows.row(b, i);
+        L.n = rows.vocab;
+        L.logits = rows.kind == row_kind::logits;
+        L.inv_temperature = inv_t;
+        if (L.logits) {
+            L.log_z = rows.log_normalizers ? rows.log_normalizers[b * rows.positions + i] : log_sum_exp(L.v, L.n, inv_t);
+            if (!std::isfinite(L.log_z))
+                fail_argument(fn, which, "request ", b, ", position ", i, ": log-normalizer is ", L.log_z,
+                              " (NaN or infinite logits)");
+        }
+        return L;
+    }
+
+    /// p(x) or q(x) read for an accept test.
+    double value(const row_law<T>& L, std::size_t x, std::size_t i, const char* which, bool is_draft) const {
+        const double v = L.prob(x);
+        if (!(v >= 0.0 && v <= 1.0 + tol))
+            fail_argument(fn, which, "request ", b, ", position ", i, ": probability of token ", x, " is ", v,
+                          " (outside [0, 1])");
+        if (is_draft && !(v > 0.0))
+            fail_argument(fn, which, "request ", b, ", position ", i, ": the drafted token ", x,
+                          " has draft probability 0 (it cannot have been drawn from this row)");
+        return v;
+    }
+
+    /// After a full read of probability rows: values and sums.
+    void check_full(const row_check& c, std::size_t i, const char* which, bool probabilities) const {
+        if (!probabilities) return;
+        if (c.bad)
+            fail_argument(fn, which, "request ", b, ", position ", i, ": the row holds a negative, NaN or infinite value");
+        if (!(std::fabs(c.sum - 1.0) <= tol))
+            fail_argument(fn, which, "request ", b, ", position ", i, ": the row sums to ", c.sum,
+                          " (more than ", tol, " from 1)");
+    }
+
+    /// Greedy: argmax of a row, refusing NaN.
+    std::size_t argmax(const token_rows<T>& rows, std::size_t i, const char* which) const {
+        const T* v = rows.row(b, i);
+        for (std::size_t y = 0; y < rows.vocab; ++y)
+            if (v[y] != v[y]) fail_argument(fn, which, "request ", b, ", position ", i, ": NaN at token ", y);
+        return row_argmax(v, rows.vocab);
+    }
+};
+
+/// A draw from the target row alone (bonus, or fallback), with validation of the row.
+template <class T>
+std::size_t draw_from_target(const law_reader<T>& rd, const row_law<T>& P, std::size_t i, double u,
+                             std::vector<double>& sums) {
+    row_check pc, qc;
+    const double z = residual_chunk_sums<T>(P, nullptr, P.n, 1.0, sums, pc, qc);
+    rd.check_full(pc, i, "target", !P.logits);
+    if (!(z > 0.0)) fail_argument(rd.fn, "target", "request ", rd.b, ", position ", i, ": the row has no mass");
+    return residual_inverse_cdf<T>(P, nullptr, P.n, 1.0, sums, z, u);
+}
+
+template <class T, class Source>
+void chain_request(const char* fn, const token_rows<T>& target, const token_rows<T>& draft, const draft_batch& d,
+                   std::size_t b, const verify_options& opt, const Source& uniforms, std::vector<double>& sums,
+                   request_result& res) {
+    const std::size_t k = d.lengths[b];
+    const std::uint64_t req = d.request_ids[b], pos0 = d.positions[b];
+    const bool greedy = opt.temperature == 0.0, has_draft = draft.present();
+    const law_reader<T> rd{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance};
+    // Statistics after a rejection need p(x) and q(x) without reading whole rows.
+    const bool cheap = (target.kind == row_kind::probabilities || target.log_normalizers) &&
+                       (!has_draft || draft.kind == row_kind::probabilities || draft.log_normalizers);
+    res.tokens.clear();
+    res.flags.clear();
+    res.stats = request_stats{};
+    bool rejected = false;
+    for (std::size_t i = 0; i < k; ++i) {
+        const auto x = static_cast<std::size_t>(d.tokens(b, i));
+        if (greedy) {
+            if (rejected) continue;
+            const std::size_t a = rd.argmax(target, i, "target");
+            res.flags.push_back(a == x);
+            if (a == x) {
+                res.tokens.push_back(static_cast<std::int32_t>(x));
+                ++res.stats.accepted, ++res.stats.independent_accepts;
+                continue;
+            }
+            res.tokens.push_back(static_cast<std::int32_t>(a));
+            rejected = true;
+            continue;
+        }
+        if (rejected && !cheap) break;
+        const row_law<T> P = rd.law(target, i, "target");
+        const double px = rd.value(P, x, i, "target", false);
+        row_law<T> Q;
+        double qx = 1.0;
+        if (has_draft) {
+            Q = rd.law(draft, i, "draft");
+            qx = rd.value(Q, x, i, "draft", true);
+        }
+        const double u = uniforms(uniform_key{req, pos0 + i, purpose::accept, 0});
+        const bool accept = u * qx < px;
+        if (accept) ++res.stats.independent_accepts;
+        if (rejected) continue;
+        res.flags.push_back(accept);
+        if (accept) {
+            res.tokens.push_back(static_cast<std::int32_t>(x));
+            ++res.stats.accepted;
+            continue;
+        }
+        row_check pc, qc;
+        const double z = residual_chunk_sums<T>(P, has_draft ? &Q : nullptr, x, 1.0, sums, pc, qc);
+        rd.check_full(pc, i, "target", !P.logits);
+        if (has_draft) rd.check_full(qc, i, "draft", !Q.logits);
+        const double u2 = uniforms(uniform_key{req, pos0 + i, purpose::residual, 0});
+        std::size_t y;
+        if (z > 0.0) {
+            y = residual_inverse_cdf<T>(P, has_draft ? &Q : nullptr, x, 1.0, sums, z, u2);
+        } else {
+            y = draw_from_target(rd, P, i, u2, sums);
+            ++res.stats.residual_fallbacks;
+        }
+        res.tokens.push_back(static_cast<std::int32_t>(y));
+        rejected = true;
+    }
+    if (!rejected && opt.emit_bonus) {
+        std::size_t y;
+        if (greedy) {
+            y = rd.argmax(target, k, "target");
+        } else {
+            const row_law<T> P = rd.law(target, k, "target");
+            y = draw_from_target(rd, P, k, uniforms(uniform_key{req, pos0 + k, purpose::bonus, 0}), sums);
+        }
+        res.tokens.push_back(static_cast<std::int32_t>(y));
+    }
+    res.stats.emitted = static_cast<std::uint32_t>(res.tokens.size());
+}
+
+/// Runs a per-request verifier over the batch (requests across threads, results identical at
+/// any thread count), then writes every output.
+template <class PerRequest>
+void run_batch(std::size_t batch, const verify_options& opt, verify_workspace& ws, const verify_outputs& out,
+               PerRequest&& one) {
+    ws.results.resize(batch);
+    ws.chunk_sums.resize(static_cast<std::size_t>(effective_threads(opt.policy)));
+    parallel_for(batch, opt.policy, [&](std::size_t b) {
+        one(b, ws.chunk_sums[static_cast<std::size_t>(current_loop_slot())], ws.results[b]);
+    });
+    write_results(ws.results, out);
+}
+
+}  // namespace detail
+
+/// Chain verification of a batch with a caller-chosen uniform source (tests inject one; see
+/// randomness.hpp). `draft` may be absent (draft.data == nullptr): point-mass drafts.
+template <class T, class Source>
+void verify_chain_with(const token_rows<T>& target, const token_rows<T>& draft, const draft_batch& drafts,
+                       const Source& uniforms, const verify_outputs& out, const verify_options& opt = {},
+                       verify_workspace* workspace = nullptr) {
+    const char* fn = "verify_chain";
+    detail::check_batch(fn, target, &draft, drafts, out, opt, 1);
+    verify_workspace local;
+    verify_workspace& ws = workspace ? *workspace : local;
+    detail::run_batch(drafts.lengths.size(), opt, ws, out,
+                      [&](std::size_t b, std::vector<double>& sums, detail::request_result& r) {
+                          detail::chain_request(fn, target, draft, drafts, b, opt, uniforms, sums, r);
+                      });
+}
+
+/// Chain verification of a batch with the counter-based uniforms of `seed` (randomness.hpp).
+template <class T>
+void verify_chain(const token_rows<T>& target, const token_rows<T>& draft, const draft_batch& drafts,
+                  std::uint64_t seed, const verify_outputs& out, const verify_options& opt = {},
+                  verify_workspace* workspace = nullptr) {
+    verify_chain_with(target, draft, drafts, keyed_uniforms(seed), out, opt, workspace);
+}
+
+}  // namespace speculative
+}  // namespace kestrel

@@ -1,0 +1,188 @@
+// Test oracles for the speculative verifiers.
+//
+// audit_law: the exact output law of a verifier, found by sweeping its uniforms. The verifier
+// runs with a scripted source; the first uniform it asks for that the script does not fix is
+// the next to resolve. Its output, as a function of that uniform (the other open uniforms at a
+// placeholder), is piecewise constant with pieces found by a grid and bisection down to
+// adjacent doubles (each use is monotone in u: a threshold test or an inverse CDF), and the
+// law is the sum over pieces of (piece length) x (the law with the uniform fixed inside the
+// piece). A checker that can be fooled proves nothing: the tests also run deliberately wrong
+// verifiers through it and require a large error.
+#pragma once
+
+#include <kestrel/speculative.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <tuple>
+#include <vector>
+
+namespace spec_test {
+
+namespace ks = kestrel::speculative;
+
+using key_tuple = std::tuple<std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t>;
+
+inline key_tuple tuple_of(const ks::uniform_key& k) {
+    return {k.request, k.position, static_cast<std::uint32_t>(k.use), k.index};
+}
+
+/// A uniform source that returns scripted values and remembers the first key it had to guess.
+struct scripted_source {
+    const std::map<key_tuple, double>* fixed;
+    mutable bool open_seen = false;
+    mutable key_tuple first_open{};
+    double placeholder = 0.5;
+    double operator()(const ks::uniform_key& k) const {
+        const auto t = tuple_of(k);
+        auto it = fixed->find(t);
+        if (it != fixed->end()) return it->second;
+        if (!open_seen) open_seen = true, first_open = t;
+        return placeholder;
+    }
+};
+
+/// What a verifier run shows: emitted tokens, then a separator, then per-position flags.
+using signature = std::vector<std::int32_t>;
+using law = std::map<signature, double>;
+
+/// run(source) -> signature. Returns the exact law of the signature.
+inline law audit_law(const std::function<signature(const scripted_source&)>& run,
+                     std::map<key_tuple, double> fixed = {}, double weight = 1.0, int depth = 0) {
+    if (depth > 64) throw std::runtime_error("audit_law: too deep");
+    scripted_source src{&fixed};
+    const signature base = run(src);
+    law out;
+    if (!src.open_seen) {
+        out[base] += weight;
+        return out;
+    }
+    const key_tuple k = src.first_open;
+    // Breakpoints of the output as a function of this uniform, with the other open uniforms
+    // at each of three placeholders (0, 1/2, just below 1), so that a test whose outcome shows
+    // only when the later uniforms reject (or accept) is still seen; the union of the cuts is
+    // taken. Grid, then bisection wherever neighbouring points differ, down to adjacent doubles
+    // (a cut at b: the behaviour from b on differs from just below b).
+    std::vector<double> cuts{0.0};
+    for (double placeholder : {0.0, 0.5, std::nextafter(1.0, 0.0)}) {
+        auto at = [&](double u) {
+            auto f = fixed;
+            f[k] = u;
+            scripted_source s{&f};
+            s.placeholder = placeholder;
+            return run(s);
+        };
+        std::function<void(double, const signature&, double, const signature&)> split =
+            [&](double a, const signature& fa, double b, const signature& fb) {
+                if (fa == fb) return;
+                if (std::nextafter(a, 2.0) >= b) {
+                    cuts.push_back(b);
+                    return;
+                }
+                double m = a + (b - a) / 2;
+                if (m <= a || m >= b) m = std::nextafter(a, 2.0);
+                const signature fm = at(m);
+                split(a, fa, m, fm);
+                split(m, fm, b, fb);
+            };
+        const int grid = 64;
+        double prev_u = 0.0;
+        signature prev = at(0.0);
+        for (int g = 1; g <= grid; ++g) {
+            const double u = g == grid ? std::nextafter(1.0, 0.0) : double(g) / grid;
+            const signature cur = at(u);
+            split(prev_u, prev, u, cur);
+            prev_u = u, prev = cur;
+        }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    cuts.push_back(1.0);
+    for (std::size_t c = 0; c + 1 < cuts.size(); ++c) {
+        const double a = cuts[c], b = cuts[c + 1];
+        if (!(b > a)) continue;
+        auto f = fixed;
+        f[k] = a;  // any u in [a, b) behaves the same; a is in the piece
+        for (const auto& [sig, w] : audit_law(run, f, weight * (b - a), depth + 1)) out[sig] += w;
+    }
+    return out;
+}
+
+/// Random laws over V tokens for every prefix (up to a depth): a toy autoregressive model.
+struct toy_model {
+    std::size_t V;
+    std::uint64_t seed;
+    double sharpness;  // larger = peakier rows
+    std::vector<double> row(const std::vector<std::int32_t>& prefix) const {
+        std::uint64_t h = seed * 0x9e3779b97f4a7c15ULL + 17;
+        for (auto t : prefix) h = (h ^ std::uint64_t(t + 1)) * 0x100000001b3ULL + 0x51ed27;
+        const kestrel::counter_rng rng(h, prefix.size());
+        std::vector<double> p(V);
+        double s = 0;
+        for (std::size_t y = 0; y < V; ++y) {
+            p[y] = std::exp(sharpness * rng.normal(y));
+            s += p[y];
+        }
+        for (auto& v : p) v /= s;
+        return p;
+    }
+};
+
+/// The target's joint law of `length` tokens.
+inline law target_joint(const toy_model& p, std::size_t length) {
+    law out;
+    std::function<void(signature&, double)> rec = [&](signature& s, double w) {
+        if (s.size() == length) {
+            out[s] += w;
+            return;
+        }
+        const auto r = p.row(s);
+        for (std::size_t y = 0; y < p.V; ++y) {
+            s.push_back(static_cast<std::int32_t>(y));
+            rec(s, w * r[y]);
+            s.pop_back();
+        }
+    };
+    signature s;
+    rec(s, 1.0);
+    return out;
+}
+
+/// Completes each emitted prefix of `emitted` to `length` tokens with exact target sampling.
+inline law complete_with_target(const law& emitted, const toy_model& p, std::size_t length) {
+    law out;
+    for (const auto& [prefix, w] : emitted) {
+        std::function<void(signature&, double)> rec = [&](signature& s, double ww) {
+            if (s.size() >= length) {
+                out[signature(s.begin(), s.begin() + static_cast<long>(length))] += ww;
+                return;
+            }
+            const auto r = p.row(s);
+            for (std::size_t y = 0; y < p.V; ++y) {
+                s.push_back(static_cast<std::int32_t>(y));
+                rec(s, ww * r[y]);
+                s.pop_back();
+            }
+        };
+        signature s = prefix;
+        rec(s, w);
+    }
+    return out;
+}
+
+inline double max_abs_difference(const law& a, const law& b) {
+    double m = 0;
+    for (const auto& [s, w] : a) {
+        auto it = b.find(s);
+        m = std::max(m, std::fabs(w - (it == b.end() ? 0.0 : it->second)));
+    }
+    for (const auto& [s, w] : b)
+        if (!a.count(s)) m = std::max(m, std::fabs(w));
+    return m;
+}
+
+}  // namespace spec_test
