@@ -110,7 +110,9 @@ inline int current_loop_slot() noexcept { return detail::loop_slot(); }
 struct block_range {
     std::size_t begin, end;
 };
+/// nblocks = 0 gives the empty range.
 inline block_range block_bounds(std::size_t n, std::size_t nblocks, std::size_t b) noexcept {
+    if (nblocks == 0) return {0, 0};
     const std::size_t q = n / nblocks, r = n % nblocks;
     const std::size_t begin = b * q + std::min(b, r);
     return {begin, begin + q + (b < r ? 1 : 0)};
