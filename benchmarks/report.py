@@ -84,6 +84,16 @@ RESULT_COUNTERS = (("loss", "loss", "{:.6g}"), ("medoid_silhouette", "medoid sil
                    ("paired_identical", "identical results", "{:.0f}"))
 
 
+PEER_NOTES = {
+    "kmedoids_r_pam": "R's `cluster::pam` against Kestrel on the same matrix from the same medoids, like for like "
+                      "(benchmarks/peers/kmedoids_r_pam.sh). SWAP: R's = `pam(d, k, medoids = m)` minus the same call "
+                      "with `do.swap = FALSE`; Kestrel's = the SWAP routine with `validate_input = false`. Whole call: "
+                      "R's `pam(d, k, medoids = m)` against Kestrel's default call on a view of the n x n matrix "
+                      "(input check on), and with `silhouette()` of the result added (pam returns silhouette widths). "
+                      "CPU seconds of one thread (fastest of the repetitions), which other load on a shared machine does not inflate; "
+                      "the all-threads column is wall time. Ratios are R / Kestrel."}
+
+
 def notes(counters, base_counters):
     parts = []
     for key, label, fmt in RESULT_COUNTERS:
@@ -110,7 +120,7 @@ KNOWN_SOLVERS = [("ddim", "#1f77b4", "o"), ("euler", "#aec7e8", "v"), ("heun", "
                  ("dpm_solver_1", "#c5b0d5", "1"), ("dpm_solver_2", "#9467bd", "P"), ("dpm_solver_3", "#e377c2", "X"),
                  ("dpm_solver_pp_2s", "#7f7f7f", "*"), ("dpm_solver_pp_2m", "#ff7f0e", "h"),
                  ("dpm_solver_pp_3m_published", "#d62728", "s"), ("dpm_solver_pp_3m_corrected", "#000000", ">"),
-                 ("dpm_solver_pp_2m_sde", "#ffbb78", "p"), ("dpm_solver_pp_3m_sde", "#ff9896", "H"),
+                 ("dpm_solver_pp_2m_sde", "#e6ab02", "p"), ("dpm_solver_pp_3m_sde", "#ff9896", "H"),
                  ("unipc_2_bh2", "#17becf", "o"), ("unipc_3_bh2", "#8c564b", "D"),
                  ("deis_2", "#bcbd22", "d"), ("deis_3", "#393b79", "8")]
 # Benchmark kernels that are one of the solvers above (the step benchmarks run the published
@@ -171,6 +181,13 @@ def save(plt, fig, path, extra=()):
     print(f"wrote {path}")
 
 
+def size_label(n):
+    for unit, scale in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if n >= scale and n % scale == 0:
+            return f"{int(n // scale)} {unit}"
+    return f"{n:g}"
+
+
 def plot_speedup(plt, directory, family, pts):
     """Speedup over the baseline against size, one panel per thread count."""
     panels = defaultdict(lambda: defaultdict(list))  # threads -> series -> [(n, speedup)]
@@ -184,8 +201,12 @@ def plot_speedup(plt, directory, family, pts):
         return
     other = Styler()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), sharey=True, squeeze=False)
+    rank = lambda label: (solver_style(label.split(" ")[0]) is None,
+                          SOLVERS.order.get(solver_key(label.split(" ")[0]), 99), label)
     for ax, threads in zip(axes[0], sorted(panels)):
-        for label, v in sorted(panels[threads].items()):
+        sizes = sorted({n for v in panels[threads].values() for n, _ in v})
+        for label in sorted(panels[threads], key=rank):
+            v = panels[threads][label]
             if len(v) < 2:
                 continue
             v.sort()
@@ -193,6 +214,9 @@ def plot_speedup(plt, directory, family, pts):
             colour, marker, ls = st if st else (*other(label), "-")
             ax.plot([a for a, _ in v], [b for _, b in v], color=colour, marker=marker, ls=ls, label=label)
         ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([size_label(n) for n in sizes])
+        ax.minorticks_off()
         ax.axhline(1.0, color="gray", lw=0.8)
         ax.set_xlabel("n (elements)")
         ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
@@ -347,7 +371,8 @@ def plot_kmedoids(plt, directory, entries):
             base = passes[n].get(("pam", 1), {})
             fast = passes[n].get(("fastpam1", 1), {})
             for k in sorted(set(base) & set(fast)):
-                ax.annotate(f"{base[k] / fast[k]:.0f}x", (k, base[k]), textcoords="offset points", xytext=(0, 6),
+                ratio = base[k] / fast[k]
+                ax.annotate(f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x", (k, base[k]), textcoords="offset points", xytext=(0, 6),
                             ha="center", fontsize=7)
             ks = sorted({k for d in passes[n].values() for k in d})
             ax.set_xscale("log")
@@ -391,7 +416,7 @@ def plot_kmedoids_peer(plt, directory):
             ("R SWAP alone", "R SWAP s", "#3182bd", None),
             ("Kestrel whole call + silhouette, 1 thread", "Kestrel whole call + silhouette s (1 thread)", "#fcae91", None),
             ("Kestrel SWAP, 1 thread", "Kestrel SWAP s (1 thread)", "#de2d26", None),
-            ("Kestrel SWAP, all threads", "Kestrel SWAP s (all threads)", "#de2d26", "//")]
+            ("Kestrel SWAP, all threads (wall time)", "Kestrel SWAP wall s (all threads)", "#de2d26", "//")]
     fig, (ax, rx) = plt.subplots(1, 2, figsize=(14, 5.2), gridspec_kw={"width_ratios": [1.6, 1]})
     width = 0.8 / len(bars)
     for i, (label, key, colour, hatch) in enumerate(bars):
@@ -410,7 +435,7 @@ def plot_kmedoids_peer(plt, directory):
     ax.set_ylim(top=top * 6)
     ax.set_xticks(range(len(fast)))
     ax.set_xticklabels([f"n = {r['n']}\nk = {r['k']}" for r in fast], fontsize=8)
-    ax.set_ylabel("seconds (median of runs)")
+    ax.set_ylabel("seconds, fastest of the runs\n(CPU time of one thread; hatched: wall time)")
     ax.set_title("FasterPAM: R cluster::pam(pamonce = 6) and Kestrel, same matrix and start")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=3, frameon=False)
@@ -570,8 +595,12 @@ def main():
             rows = list(csv.reader(f))
         if not rows:
             continue
-        out(f"## peer: {os.path.basename(path)[5:-4]}")
+        name = os.path.basename(path)[5:-4]
+        out(f"## peer: {name}")
         out()
+        if name in PEER_NOTES:
+            out(PEER_NOTES[name])
+            out()
         out("| " + " | ".join(rows[0]) + " |")
         out("|" + "---|" * len(rows[0]))
         for r in rows[1:]:
