@@ -165,6 +165,10 @@ void dissimilarity_matrix(matrix_view<const T> points, matrix_view<T> out, Metri
         require(!(std::less<const char*>()(o0, p1) && std::less<const char*>()(p0, o1)), fn, "out",
                 "overlaps 'points' (the output must be separate memory)");
     }
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t k = 0; k < points.cols(); ++k)
+            if (!std::isfinite(points(i, k)))
+                fail_argument(fn, "points", "entry (", i, ", ", k, ") is not finite: ", points(i, k));
     const point_dissimilarity<T, Metric> src(points, metric);
     parallel_for_dynamic(n, policy, [&](std::size_t i) {
         out(i, i) = T(0);

@@ -333,6 +333,7 @@ dynmsc_result dynmsc(const D& d, std::vector<std::size_t> medoids, std::size_t k
     using T = typename D::value_type;
     require(search == msc_search::eager || search == msc_search::best, "dynmsc", "search", "unknown value ",
             static_cast<int>(search));
+    detail::check_medoids(d.size(), medoids, "dynmsc");
     require(k_min >= 2, "dynmsc", "k_min", "must be >= 2, got ", k_min);
     require(k_min <= medoids.size(), "dynmsc", "k_min", "k_min = ", k_min, " exceeds k_max = medoids.size() = ",
             medoids.size());

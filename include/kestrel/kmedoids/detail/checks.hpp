@@ -30,9 +30,9 @@ inline void check_size(std::size_t n, const char* function, const char* argument
             max_points, ")");
 }
 
-/// Negative thread counts are refused (0 = OpenMP's default).
-inline void check_policy(exec_policy policy, const char* function, const char* argument = "policy") {
-    require(policy.threads >= 0, function, argument, "threads must be >= 0 (0 = default), got ", policy.threads);
+/// Negative thread counts are refused (core's rule and message: argument 'policy.threads').
+inline void check_policy(exec_policy policy, const char* function, const char* /*argument*/ = "policy") {
+    require_valid_policy(policy, function);
 }
 
 inline void check_tolerance(double tolerance, const char* function, const char* argument = "symmetry_tolerance") {
@@ -134,7 +134,8 @@ asymmetry tile_pair(Row row, std::size_t n, std::size_t I, std::size_t J, double
         std::size_t c = 0;
         auto confirm = [&](std::size_t cc) {
             const double x = a[cc], y = b[cc];
-            if (asymmetric(x, y, tolerance)) {
+            // A pair holding an invalid value is the value check's to report.
+            if (valid_value(x) && valid_value(y) && asymmetric(x, y, tolerance)) {
                 out = {r0 + r, c0 + cc, x, y, true};
                 return true;
             }

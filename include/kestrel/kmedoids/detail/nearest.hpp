@@ -531,8 +531,10 @@ public:
         check_swap_options(opt, function);
         check_medoids(d.size(), medoids, function);
         if (!opt.validate_input) return;
-        check_rows_now(d, medoids, function);
-        if (opt.full_symmetry_check || !has_rows<D>::value) {
+        bool medoid_rows_ok = true;
+        for (std::size_t m : medoids) medoid_rows_ok = medoid_rows_ok && row_ok(d, m);
+        // A bad medoid row: the search cannot start; report the first bad row of all.
+        if (!medoid_rows_ok || opt.full_symmetry_check || !has_rows<D>::value) {
             // Full mode checks everything up front (one read); custom sources are checked
             // up front too, since their first pass may not read every value.
             check_all_rows(d, opt.policy, function);
