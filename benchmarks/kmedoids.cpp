@@ -17,6 +17,15 @@
 //   kmedoids/fasterpam_thread_scaling/kestrel        FasterPAM, all threads against one, as
 //                                                    back-to-back pairs of runs (n = 10000), on
 //                                                    the matrix and on points (metric on demand)
+//   kmedoids/fasterpam_swap_validated/kestrel        FasterPAM as a user calls it by default
+//                                                    (validate_input: values checked in the first
+//                                                    pass, symmetry on a sample of tiles), beside
+//                                                    fasterpam_swap (unvalidated)
+//   kmedoids/validation_cost/kestrel                 the same two calls as back-to-back pairs:
+//                                                    median, lowest and highest ratio validated /
+//                                                    unvalidated (the target is at most 1.10)
+//   kmedoids/validate_dissimilarity/kestrel          the full check alone (every value, every
+//                                                    pair; one read of the matrix, n^2 * sizeof(T))
 // The limit of a SWAP is one read of the n x n matrix per pass over the candidates (bytes =
 // passes * n^2 * sizeof(T)); counters give loss, passes and swaps so quality sits beside time.
 // With KESTREL_BENCH_OUT set (scripts/benchmark.sh sets it) and not in quick mode, the
@@ -155,6 +164,61 @@ void swap_bench(benchmark::State& s, swap_kind kind, std::size_t n, std::size_t 
         }
     }
     record(s, n, kind == swap_kind::fasterpam_float ? sizeof(float) : sizeof(double), r.loss, r.iterations, r.swaps);
+}
+
+// ---- The default (validated) call and the check alone ---------------------------------------
+
+void validated_bench(benchmark::State& s, std::size_t n, std::size_t k, int threads) {
+    auto& p = get(n);
+    const auto& m0 = init(p, k);
+    km::swap_options o;  // the defaults a user gets, but the thread count
+    o.policy = kestrel::exec_policy{threads};
+    km::clustering r;
+    for (auto _ : s) r = km::fasterpam(p.d, m0, o);
+    record(s, n, sizeof(double), r.loss, r.iterations, r.swaps);
+}
+
+// Validated against unvalidated FasterPAM as back-to-back pairs (order alternating), as in
+// the thread-scaling benchmark: the ratio is what a slow phase of the host cannot distort.
+void validation_cost_bench(benchmark::State& s, std::size_t n, std::size_t k, int threads, int pairs) {
+    auto& p = get(n);
+    const auto& m0 = init(p, k);
+    km::swap_options checked, unchecked = options(threads, 1000);
+    checked.policy = kestrel::exec_policy{threads};
+    std::vector<double> ratio;
+    bool identical = true;
+    auto run = [&](const km::swap_options& o, km::clustering& r) {
+        const auto start = std::chrono::steady_clock::now();
+        r = km::fasterpam(p.d, m0, o);
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    for (auto _ : s) {
+        for (int i = 0; i < pairs; ++i) {
+            km::clustering a, b;
+            double ta, tb;
+            if (i % 2 == 0) {
+                ta = run(checked, a);
+                tb = run(unchecked, b);
+            } else {
+                tb = run(unchecked, b);
+                ta = run(checked, a);
+            }
+            ratio.push_back(ta / tb);
+            identical = identical && a.medoids == b.medoids && a.loss == b.loss && a.converged == b.converged;
+        }
+    }
+    std::sort(ratio.begin(), ratio.end());
+    s.counters["validated_over_unvalidated"] = ratio[ratio.size() / 2];
+    s.counters["ratio_min"] = ratio.front();
+    s.counters["ratio_max"] = ratio.back();
+    s.counters["paired_identical"] = identical ? 1 : 0;
+}
+
+void validate_bench(benchmark::State& s, std::size_t n, int threads) {
+    auto& p = get(n);
+    for (auto _ : s) km::validate_dissimilarity(p.d, true, 1e-6, "validate_dissimilarity", kestrel::exec_policy{threads});
+    const double entries = double(n) * double(n);
+    kestrel_bench::report_limits(s, entries * sizeof(double), entries);
 }
 
 // ---- Thread scaling, paired -------------------------------------------------------------
@@ -331,6 +395,27 @@ const bool registered = [] {
                     if (!quick) f->Iterations(1)->Repetitions(5)->ReportAggregatesOnly(true);
                 }
             }
+
+    // The default call (validated) beside the unvalidated one, at n >= 5000, k = 10 and 100;
+    // the paired ratio; the full check alone against the read bound.
+    for (std::size_t n : ns) {
+        if (n < mid) continue;
+        for (std::size_t k : {std::size_t(10), std::size_t(100)}) {
+            if (k > n) continue;
+            for (int t : kestrel_bench::thread_counts()) {
+                const std::string a = args(n, k) + "/threads:" + std::to_string(t);
+                auto* b = reg("kmedoids/fasterpam_swap_validated/kestrel" + a,
+                              [n, k, t](benchmark::State& s) { validated_bench(s, n, k, t); });
+                if (!quick) b->Iterations(1)->Repetitions(5)->ReportAggregatesOnly(true);
+                reg("kmedoids/validation_cost/kestrel" + a,
+                    [n, k, t, quick](benchmark::State& s) { validation_cost_bench(s, n, k, t, quick ? 1 : 5); })
+                    ->Iterations(1);
+            }
+        }
+        for (int t : kestrel_bench::thread_counts())
+            reg("kmedoids/validate_dissimilarity/kestrel/n:" + std::to_string(n) + "/threads:" + std::to_string(t),
+                [n, t](benchmark::State& s) { validate_bench(s, n, t); });
+    }
 
     // All threads against one at the largest n, paired (odd counts: true medians). On the
     // matrix the pass is a read stream (bounded by memory bandwidth, which may scale less than
