@@ -22,8 +22,8 @@
 //    evaluation) check every value they read; BUILD, silhouette, PAM, alternating and
 //    CLARANS check every entry.
 //  * symmetry (dense matrices; the other sources are symmetric by construction), within
-//    symmetry_tolerance relative: by default on a fixed sample of 64 x 64 tile pairs (about
-//    10^6 entries, every pair below n ~ 1000) spread evenly over the matrix, which catches
+//    symmetry_tolerance relative: by default on a fixed sample of 64 tile pairs of 64 x 64
+//    (2^18 pairs of entries; every pair below n = 640) spread evenly over the matrix, which catches
 //    systematic errors (one triangle filled, a transposed or shifted block, two different
 //    matrices) for a few percent of one pass; full_symmetry_check checks every pair in one
 //    extra read of the matrix (validate_dissimilarity). A full check is not the default

@@ -98,6 +98,20 @@ inline bool asymmetric(double a, double b, double tolerance) noexcept {
     return std::abs(a - b) > tolerance * std::max(a, b);
 }
 
+/// Asks for tile pair (I, J) ahead of its use: 2 x 64 row segments in as many pages, whose
+/// misses would otherwise be taken one after another (measured: the sampled check ran at a
+/// third of the read bandwidth without it).
+template <class T, class Row>
+void prefetch_tile_pair(Row row, std::size_t n, std::size_t I, std::size_t J) noexcept {
+    constexpr std::size_t line = 64 / sizeof(T);
+    const std::size_t r0 = I * sym_tile, r1 = std::min(n, r0 + sym_tile);
+    const std::size_t c0 = J * sym_tile, c1 = std::min(n, c0 + sym_tile);
+    for (std::size_t r = r0; r < r1; ++r)
+        for (std::size_t c = c0; c < c1; c += line) kestrel::simd::detail::prefetch(row(r) + c);
+    for (std::size_t c = c0; c < c1; ++c)
+        for (std::size_t r = r0; r < r1; r += line) kestrel::simd::detail::prefetch(row(c) + r);
+}
+
 /// Compares tile (I, J) (rows of tile I, columns of tile J) with tile (J, I) transposed,
 /// I <= J, both held in cache: the (J, I) tile is first copied transposed into buf
 /// (sym_tile^2 values). Returns the first asymmetric pair in the row order of tile (I, J).
@@ -165,7 +179,7 @@ struct tile_findings {
 /// test on every entry of the tiles read.
 template <class T, class Row>
 tile_findings scan_tiles(Row row, std::size_t n, bool check_symmetry, double tolerance, bool check_values, bool full,
-                         exec_policy policy, std::size_t sample_pairs = 128) {
+                         exec_policy policy, std::size_t sample_pairs = 64) {
     tile_findings out{n, {}};
     if (n == 0 || (!check_symmetry && !check_values)) return out;
     const std::size_t nt = (n + sym_tile - 1) / sym_tile;
@@ -186,11 +200,14 @@ tile_findings scan_tiles(Row row, std::size_t n, bool check_symmetry, double tol
         alignas(64) T buf[sym_tile * sym_tile];
         std::size_t bad_row = n;
         if (stride > 1) {
+            prefetch_tile_pair<T>(row, n, pick_i[t], pick_j[t]);
             found[t] = tile_pair(row, n, pick_i[t], pick_j[t], tolerance, check_symmetry, check_values, buf, bad_row);
         } else {
+            prefetch_tile_pair<T>(row, n, t, t);
             for (std::size_t J = t; J < nt; ++J) {
                 const bool sym = check_symmetry && !found[t].found;
                 if (!sym && !check_values) break;
+                if (J + 1 < nt) prefetch_tile_pair<T>(row, n, t, J + 1);
                 const asymmetry a = tile_pair(row, n, t, J, tolerance, sym, check_values, buf, bad_row);
                 if (a.found && !found[t].found) found[t] = a;
             }
