@@ -50,9 +50,10 @@ struct scripted_source {
 using signature = std::vector<std::int32_t>;
 using law = std::map<signature, double>;
 
-/// run(source) -> signature. Returns the exact law of the signature.
+/// run(source) -> signature. Returns the exact law of the signature. `grid` is the number of
+/// grid intervals per uniform before bisection (see audit_law_coarse).
 inline law audit_law(const std::function<signature(const scripted_source&)>& run,
-                     std::map<key_tuple, double> fixed = {}, double weight = 1.0, int depth = 0) {
+                     std::map<key_tuple, double> fixed = {}, double weight = 1.0, int depth = 0, int grid = 64) {
     if (depth > 64) throw std::runtime_error("audit_law: too deep");
     scripted_source src{&fixed};
     const signature base = run(src);
@@ -67,11 +68,14 @@ inline law audit_law(const std::function<signature(const scripted_source&)>& run
     // only when the later uniforms reject (or accept) is still seen; the union of the cuts is
     // taken. Grid, then bisection wherever neighbouring points differ, down to adjacent doubles
     // (a cut at b: the behaviour from b on differs from just below b).
+    // The cuts found with one placeholder are grid points (with their left neighbours) for
+    // the next ones, so a cut already located needs no second bisection.
     std::vector<double> cuts{0.0};
+    auto f = fixed;
+    double& slot = f[k];
     for (double placeholder : {0.0, 0.5, std::nextafter(1.0, 0.0)}) {
         auto at = [&](double u) {
-            auto f = fixed;
-            f[k] = u;
+            slot = u;
             scripted_source s{&f};
             s.placeholder = placeholder;
             return run(s);
@@ -89,15 +93,22 @@ inline law audit_law(const std::function<signature(const scripted_source&)>& run
                 split(a, fa, m, fm);
                 split(m, fm, b, fb);
             };
-        const int grid = 64;
+        std::vector<double> points;
+        for (int g = 1; g <= grid; ++g) points.push_back(g == grid ? std::nextafter(1.0, 0.0) : double(g) / grid);
+        for (double c : cuts)
+            if (c > 0.0) points.push_back(c), points.push_back(std::nextafter(c, 0.0));
+        std::sort(points.begin(), points.end());
+        points.erase(std::unique(points.begin(), points.end()), points.end());
         double prev_u = 0.0;
         signature prev = at(0.0);
-        for (int g = 1; g <= grid; ++g) {
-            const double u = g == grid ? std::nextafter(1.0, 0.0) : double(g) / grid;
+        for (double u : points) {
+            if (!(u > prev_u)) continue;
             const signature cur = at(u);
             split(prev_u, prev, u, cur);
             prev_u = u, prev = cur;
         }
+        std::sort(cuts.begin(), cuts.end());
+        cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     }
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
@@ -105,11 +116,19 @@ inline law audit_law(const std::function<signature(const scripted_source&)>& run
     for (std::size_t c = 0; c + 1 < cuts.size(); ++c) {
         const double a = cuts[c], b = cuts[c + 1];
         if (!(b > a)) continue;
-        auto f = fixed;
-        f[k] = a;  // any u in [a, b) behaves the same; a is in the piece
-        for (const auto& [sig, w] : audit_law(run, f, weight * (b - a), depth + 1)) out[sig] += w;
+        auto g = fixed;
+        g[k] = a;  // any u in [a, b) behaves the same; a is in the piece
+        for (const auto& [sig, w] : audit_law(run, g, weight * (b - a), depth + 1, grid)) out[sig] += w;
     }
     return out;
+}
+
+/// audit_law with 16 grid intervals per uniform: enough when every uniform, the others
+/// fixed, is used once in a threshold test or an inverse-CDF draw (outputs monotone in it, so
+/// no outcome reappears after a different one and every change between grid points is found
+/// by bisection). The multi-draft and tree audits use it to stay fast.
+inline law audit_law_coarse(const std::function<signature(const scripted_source&)>& run) {
+    return audit_law(run, {}, 1.0, 0, 16);
 }
 
 /// Random laws over V tokens for every prefix (up to a depth): a toy autoregressive model.

@@ -106,7 +106,8 @@ signature run_tree_rows(rule_t rule, const tree_shape& t, const std::vector<std:
     ks::verify_options opt;
     opt.policy = kestrel::exec_policy{1};
     auto source = [&src](const ks::uniform_key& k) { return k.request == 7 ? src(k) : 0.5; };
-    ks::verify_tree_with(rule, TR, DR, tb, source, o, opt);
+    static thread_local ks::multi_draft_workspace ws;  // kept across the audit's many runs
+    ks::verify_tree_with(rule, TR, DR, tb, source, o, opt, &ws);
     signature s(out.begin() + static_cast<long>(depth + 1),
                 out.begin() + static_cast<long>(depth + 1 + stats[1].emitted));
     // The node path must carry the kept tokens and follow parent links from the root.
@@ -152,7 +153,7 @@ law tree_emitted_law(rule_t rule, const tree_shape& t, const toy_model& p, const
     law emitted;
     double acc = 0;
     enumerate_trees(t, rule, q, [&](const std::vector<std::int32_t>& tokens, double w) {
-        const law l = audit_law(make_tree_runner(rule, t, tokens, p, q, logits));
+        const law l = audit_law_coarse(make_tree_runner(rule, t, tokens, p, q, logits));
         for (const auto& [sg, lw] : l) {
             const auto sep = std::find(sg.begin(), sg.end(), -1);
             emitted[signature(sg.begin(), sep)] += w * lw;
@@ -200,7 +201,7 @@ TEST_CASE("the tree's mean kept length equals the analysis for fixed trees") {
                         rule_t::point_mass}) {
         const auto& tk = (rule == rule_t::recursive_without_replacement || rule == rule_t::point_mass) ? distinct : tokens;
         double mean = 0;
-        const law l = audit_law(make_tree_runner(rule, t, tk, p, q));
+        const law l = audit_law_coarse(make_tree_runner(rule, t, tk, p, q));
         for (const auto& [sg, w] : l) mean += w * *(std::find(sg.begin(), sg.end(), -1) + 1);
         // accept[v] from sibling_acceptance at v's parent.
         std::vector<double> accept(t.parents.size(), 0.0);
@@ -226,7 +227,7 @@ TEST_CASE("the tree's mean kept length equals the analysis for fixed trees") {
         rows.insert(rows.end(), r.begin(), r.end());
     }
     double mean = 0;
-    const law l = audit_law(make_tree_runner(rule_t::point_mass, t, distinct, p, q));
+    const law l = audit_law_coarse(make_tree_runner(rule_t::point_mass, t, distinct, p, q));
     for (const auto& [sg, w] : l) mean += w * *(std::find(sg.begin(), sg.end(), -1) + 1);
     CHECK(mean == Approx(ks::expected_tree_accepted_length_point_mass(
                               t.parents, distinct, kestrel::matrix_view<const double>(rows.data(), t.parents.size(), V)))

@@ -396,6 +396,7 @@ struct multi_draft_workspace {
     std::vector<detail::request_result> results;
     std::vector<std::int32_t> draft_index;
     std::vector<detail::sibling_scratch> scratch;  // per thread slot
+    std::vector<std::vector<std::int32_t>> paths;   // tree verification: kept nodes per request
 };
 
 /// Multi-draft verification of a batch with a caller-chosen uniform source (see the header

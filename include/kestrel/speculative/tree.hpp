@@ -181,7 +181,8 @@ void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const 
     multi_draft_workspace& ws = workspace ? *workspace : local;
     ws.results.resize(batch);
     ws.scratch.resize(static_cast<std::size_t>(effective_threads(opt.policy)));
-    std::vector<std::vector<std::int32_t>> paths(batch);
+    auto& paths = ws.paths;
+    paths.resize(batch);
     parallel_for(batch, opt.policy, [&](std::size_t b) {
         detail::tree_request(fn, rule, target, draft, trees, b, opt, uniforms,
                              ws.scratch[static_cast<std::size_t>(current_loop_slot())], ws.results[b], paths[b]);
