@@ -3,6 +3,8 @@
 #  1. installs missing Debian packages;
 #  2. builds and runs every test with OpenMP and xsimd (build/test-full);
 #  3. builds and runs every test in the scalar configuration, OpenMP and xsimd off (build/test-scalar);
+#  3b. builds and runs every test under AddressSanitizer + UndefinedBehaviorSanitizer
+#     (preset debug-sanitize: -O1, OpenMP and xsimd on, halt on the first error);
 #  4. installs the package to a temporary prefix, builds every example against it with
 #     find_package(kestrel) and runs it, and compiles a program with a plain -I include;
 #  5. runs the benchmark suite in --quick mode (a smoke run of the benchmarks and the report).
@@ -27,6 +29,15 @@ cmake -S "$root" -B "$root/build/test-scalar" -DCMAKE_BUILD_TYPE=Release \
   -DKESTREL_USE_OPENMP=OFF -DKESTREL_USE_XSIMD=OFF -DKESTREL_BUILD_BENCHMARKS=OFF -DKESTREL_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$root/build/test-scalar" -j "$jobs"
 (cd "$root/build/test-scalar" && ctest --output-on-failure -j "$jobs") | tee "$root/build/test-scalar/ctest.log"
+
+step "sanitized: AddressSanitizer + UndefinedBehaviorSanitizer (preset debug-sanitize), OpenMP + xsimd"
+cmake --preset debug-sanitize >/dev/null
+cmake --build "$root/build/debug-sanitize" -j "$jobs"
+# Halt on the first report: any out-of-bounds access, leak or undefined behaviour fails.
+(cd "$root/build/debug-sanitize" &&
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --output-on-failure -j "$jobs") | tee "$root/build/debug-sanitize/ctest.log"
 
 step "install, then build and run the examples against the installed package"
 prefix=$(mktemp -d "${TMPDIR:-/tmp}/kestrel-prefix.XXXXXX")
@@ -61,7 +72,7 @@ step "benchmark smoke run (--quick)"
 
 step "done"
 total=0
-for log in "$root/build/test-full/ctest.log" "$root/build/test-scalar/ctest.log"; do
+for log in "$root/build/test-full/ctest.log" "$root/build/test-scalar/ctest.log" "$root/build/debug-sanitize/ctest.log"; do
   n=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -n 1)
   total=$(( total + ${n:-0} ))
 done
