@@ -399,6 +399,75 @@ TEST_CASE("the checker rejects merged duplicate drafts in recursive rejection wi
     CHECK(merged > 1e-3);
 }
 
+namespace {
+
+/// K-SEQ written here from the analysis' rho* (or with rho forced to 1: trials that each keep
+/// min(1, p/q), as if every candidate were a chain draft, then the chain residual).
+signature kseq_one_position(bool rho_one, const toy_model& p, const toy_model& q, const drafts_t& d,
+                            const scripted_source& src) {
+    const std::size_t V = p.V;
+    const auto pr = p.row({}), qr = q.row({});
+    const double rho = rho_one ? 1.0
+                               : ks::k_seq_rho(kestrel::vector_view<const double>(pr),
+                                               kestrel::vector_view<const double>(qr), d.size())
+                                     .rho;
+    auto draw = [&](const std::vector<double>& w, double u) {
+        double z = 0, c = 0;
+        for (double v : w) z += v;
+        for (std::size_t y = 0; y < V; ++y) {
+            c += w[y];
+            if (u * z < c) return static_cast<std::int32_t>(y);
+        }
+        return static_cast<std::int32_t>(V - 1);
+    };
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        const auto x = static_cast<std::size_t>(d[i][0]);
+        if (src(ks::uniform_key{7, 100, ks::purpose::accept, static_cast<std::uint32_t>(i)}) * rho * qr[x] < pr[x])
+            return {d[i][0], draw(p.row({d[i][0]}), src(ks::uniform_key{7, 101, ks::purpose::bonus, 0})), -1};
+    }
+    std::vector<double> r(V);
+    for (std::size_t y = 0; y < V; ++y) r[y] = std::max(0.0, pr[y] - rho * qr[y]);
+    return {draw(r, src(ks::uniform_key{7, 100, ks::purpose::residual, 0})), -1};
+}
+
+}  // namespace
+
+TEST_CASE("the checker accepts a hand-written K-SEQ and rejects it with rho forced to 1") {
+    const std::size_t V = 4, k = 3;
+    const toy_model p{V, 61, 1.2}, q{V, 62, 1.0};
+    const auto outcomes = enumerate_iid(q, k, 1);
+    const law truth = target_joint(p, 2);
+    auto error_of = [&](bool rho_one) {
+        return max_abs_difference(
+            complete_with_target(emitted_law(outcomes,
+                                             [&](const drafts_t& d) -> case_runner {
+                                                 return [&, d](const scripted_source& src) {
+                                                     return kseq_one_position(rho_one, p, q, d, src);
+                                                 };
+                                             }),
+                                 p, 2),
+            truth);
+    };
+    CHECK(error_of(false) < 1e-12);
+    const double wrong = error_of(true);
+    INFO("rho = 1 error " << wrong);
+    CHECK(wrong > 1e-3);
+}
+
+TEST_CASE("the coarse audit finds the same law as the fine audit on multi-draft kernels") {
+    const std::size_t V = 4, k = 3;
+    const toy_model p{V, 8, 1.3}, q{V, 9, 1.0};
+    for (rule_t rule : {rule_t::k_seq, rule_t::recursive_with_replacement, rule_t::point_mass}) {
+        const auto outcomes = outcomes_for(rule, q, k, 2);
+        for (std::size_t i = 0; i < outcomes.size(); i += std::max<std::size_t>(1, outcomes.size() / 6)) {
+            const case_runner run = prepare(md_setup{rule, V, k, 2}, p, q, outcomes[i].drafts);
+            const law fine = audit_law(run), coarse = audit_law_coarse(run);
+            CHECK(fine.size() == coarse.size());
+            CHECK(max_abs_difference(fine, coarse) < 1e-15);
+        }
+    }
+}
+
 TEST_CASE("typical acceptance is rejected by the exactness checker and follows its rule") {
     // Medusa's rule with sampled corrections: not the target's law.
     const std::size_t V = 4, K = 2;

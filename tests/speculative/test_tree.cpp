@@ -290,3 +290,81 @@ TEST_CASE("tree verification refuses malformed trees naming request and node, ou
         CHECK(st[0].emitted == 3u);
     }
 }
+
+TEST_CASE("tree verification gives the same tokens at any thread count and batch order") {
+    const std::size_t batch = 8, n = 64, V = 200;
+    const kestrel::counter_rng rng(123);
+    std::uint64_t c = 0;
+    std::vector<std::int32_t> parents(batch * n), tokens(batch * n);
+    std::vector<float> target(batch * n * V), draft(batch * n * V);
+    for (std::size_t b = 0; b < batch; ++b) {
+        parents[b * n] = -1;
+        for (std::size_t v = 1; v < n; ++v) {
+            // Parents among the last few nodes: trees a few levels deep with several children.
+            const std::size_t lo = v > 6 ? v - 6 : 0;
+            parents[b * n + v] = static_cast<std::int32_t>(lo + (rng.bits32(c++) % (v - lo)));
+            tokens[b * n + v] = static_cast<std::int32_t>(rng.bits32(c++) % V);
+        }
+        for (std::size_t r = 0; r < n; ++r) {
+            double sp = 0, sq = 0;
+            std::vector<double> pv(V), qv(V);
+            for (std::size_t y = 0; y < V; ++y) pv[y] = std::exp(2.0 * rng.normal(c++)), qv[y] = std::exp(rng.normal(c++)),
+                                               sp += pv[y], sq += qv[y];
+            for (std::size_t y = 0; y < V; ++y)
+                target[(b * n + r) * V + y] = float(pv[y] / sp), draft[(b * n + r) * V + y] = float(qv[y] / sq);
+        }
+    }
+    std::vector<std::uint32_t> sizes(batch, static_cast<std::uint32_t>(n));
+    std::vector<std::uint64_t> ids, pos;
+    for (std::size_t b = 0; b < batch; ++b) ids.push_back(40 + b), pos.push_back(1000 * b);
+    std::size_t depth = 0;
+    for (std::size_t b = 0; b < batch; ++b) {
+        std::vector<std::size_t> d(n, 0);
+        for (std::size_t v = 1; v < n; ++v) depth = std::max(depth, d[v] = d[static_cast<std::size_t>(parents[b * n + v])] + 1);
+    }
+    auto run = [&](const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& Tk, const std::vector<float>& tr,
+                   const std::vector<float>& dr, const std::vector<std::uint64_t>& id, const std::vector<std::uint64_t>& ps,
+                   int threads, std::vector<ks::request_stats>& st, std::vector<std::int32_t>& nodes) {
+        std::vector<std::int32_t> out(batch * (depth + 1), -1);
+        nodes.assign(batch * depth, -1);
+        st.assign(batch, {});
+        ks::tree_batch tb{kestrel::matrix_view<const std::int32_t>(P.data(), batch, n),
+                          kestrel::matrix_view<const std::int32_t>(Tk.data(), batch, n), sizes, id, ps};
+        ks::verify_options o;
+        o.policy = kestrel::exec_policy{threads};
+        ks::verify_tree(rule_t::recursive_with_replacement, ks::probability_rows(tr.data(), batch, n, V),
+                        ks::probability_rows(dr.data(), batch, n, V), tb, 5,
+                        ks::tree_outputs{kestrel::matrix_view<std::int32_t>(out.data(), batch, depth + 1), st,
+                                         kestrel::matrix_view<std::int32_t>(nodes.data(), batch, depth)},
+                        o);
+        return out;
+    };
+    std::vector<ks::request_stats> s1, s2, s3;
+    std::vector<std::int32_t> n1, n2, n3;
+    const auto o1 = run(parents, tokens, target, draft, ids, pos, 1, s1, n1);
+    const auto o2 = run(parents, tokens, target, draft, ids, pos, 2, s2, n2);
+    CHECK(o1 == o2);
+    CHECK(n1 == n2);
+    std::size_t kept = 0;
+    for (const auto& st : s1) kept += st.accepted;
+    CHECK(kept > 0);  // the trees are deep enough to keep something
+    // Reversed batch.
+    std::vector<std::int32_t> P(batch * n), Tk(batch * n);
+    std::vector<float> tr(target.size()), dr(draft.size());
+    std::vector<std::uint64_t> id(batch), ps(batch);
+    for (std::size_t b = 0; b < batch; ++b) {
+        const std::size_t r = batch - 1 - b;
+        std::copy(parents.begin() + long(b * n), parents.begin() + long((b + 1) * n), P.begin() + long(r * n));
+        std::copy(tokens.begin() + long(b * n), tokens.begin() + long((b + 1) * n), Tk.begin() + long(r * n));
+        std::copy(target.begin() + long(b * n * V), target.begin() + long((b + 1) * n * V), tr.begin() + long(r * n * V));
+        std::copy(draft.begin() + long(b * n * V), draft.begin() + long((b + 1) * n * V), dr.begin() + long(r * n * V));
+        id[r] = ids[b], ps[r] = pos[b];
+    }
+    const auto o3 = run(P, Tk, tr, dr, id, ps, 2, s3, n3);
+    for (std::size_t b = 0; b < batch; ++b) {
+        const std::size_t r = batch - 1 - b;
+        REQUIRE(s3[r].emitted == s1[b].emitted);
+        for (std::size_t t = 0; t < s1[b].emitted; ++t) CHECK(o3[r * (depth + 1) + t] == o1[b * (depth + 1) + t]);
+        for (std::size_t t = 0; t < s1[b].accepted; ++t) CHECK(n3[r * depth + t] == n1[b * depth + t]);
+    }
+}

@@ -342,10 +342,7 @@ std::vector<double> sibling_acceptance(vector_view<const T> p, vector_view<const
         reach *= 1.0 - a;
         double z = 0.0;
         for (std::size_t y = 0; y < V; ++y) r[y] = std::max(0.0, r[y] - qi[y] / qs), z += r[y];
-        if (!(z > 0.0)) {  // the residual is exhausted: every later trial would be accepted... never reached
-            for (std::size_t j = i + 1; j < n; ++j) out[j] = 0.0;
-            break;
-        }
+        if (!(z > 0.0)) break;  // r == q_i: trial i kept with probability 1, later ones never reached
         for (auto& v : r) v /= z;
         if (without) qi[x] = 0.0;
     }
