@@ -337,6 +337,11 @@ TEST_CASE("every k-medoids entry point refuses bad input, naming the function an
     rows.push_back({"clara", "opt.algorithm", "an invalid enum value",
                     clara_with([](km::clara_options& o) { o.algorithm = static_cast<km::sample_swap>(9); })});
     rows.push_back({"clara", "dissimilarity", "n = 2^40", [] { km::clara(huge_source{huge}, 3); }});
+    rows.push_back({"clara", "opt.sample_size", "a sample whose m x m matrix wraps (before allocating)", [] {
+                        km::clara_options o;
+                        o.sample_size = std::size_t(1) << 32;
+                        km::clara(huge_source{(std::size_t(1) << 32) - 2}, 3, o);
+                    }});
     {
         const dense m = f.with(3, 8, nan_v);
         rows.push_back({"clara", "dissimilarity", "a NaN in the sample", [m] {

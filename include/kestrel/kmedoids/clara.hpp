@@ -81,6 +81,10 @@ clustering clara(const D& d, std::size_t k, const clara_options& opt = {}) {
             "clara", "opt.algorithm", "unknown value ", static_cast<int>(opt.algorithm));
 
     const std::size_t m = std::min(n, opt.sample_size == 0 ? 80 + 4 * k : opt.sample_size);
+    // The sample's m x m sub-matrix is allocated: refuse a size whose product wraps or that
+    // no vector can hold (before allocating anything).
+    require(m <= std::vector<T>().max_size() / m, "clara", "opt.sample_size", "a sample of ", m,
+            " points needs an m x m matrix, more than can be allocated");
     // A sample of all the data is the same every time: one run suffices.
     const std::size_t samples = m == n ? 1 : opt.samples;
     const counter_rng rng(opt.seed, 0x434c415241ull);  // stream "CLARA"
