@@ -87,7 +87,8 @@ RESULT_COUNTERS = (("loss", "loss", "{:.6g}"), ("medoid_silhouette", "medoid sil
 PEER_NOTES = {
     "kmedoids_r_pam": "R's `cluster::pam` against Kestrel on the same matrix from the same medoids, like for like "
                       "(benchmarks/peers/kmedoids_r_pam.sh). SWAP: R's = `pam(d, k, medoids = m)` minus the same call "
-                      "with `do.swap = FALSE`; Kestrel's = the SWAP routine with `validate_input = false`. Whole call: "
+                      "with `do.swap = FALSE`, timed at pam's call into its C code (pam's R prologue, the same in "
+                      "both, prepared once); Kestrel's = the SWAP routine with `validate_input = false`. Whole call: "
                       "R's `pam(d, k, medoids = m)` against Kestrel's default call on a view of the n x n matrix "
                       "(input check on), and with `silhouette()` of the result added (pam returns silhouette widths). "
                       "CPU seconds of one thread (fastest of the repetitions), which other load on a shared machine does not inflate; "
@@ -428,7 +429,7 @@ def plot_kmedoids_peer(plt, directory):
     for j, r in enumerate(fast):
         rl, kl = num(r, "R loss"), num(r, "Kestrel loss")
         same = rl is not None and kl is not None and abs(rl - kl) <= 1e-9 * abs(rl)
-        text = f"loss {rl:.6g}\n(both)" if same else f"loss R {rl:.6g}\nKestrel {kl:.6g}" if kl else f"R loss {rl:.6g}"
+        text = f"same loss\n{rl:.6g}" if same else f"loss R {rl:.6g}\nKestrel {kl:.6g}" if kl else f"R loss {rl:.6g}"
         ax.annotate(text, (j, num(r, "R whole call s")), textcoords="offset points", xytext=(0, 4), ha="center",
                     fontsize=6.5)
     ax.set_yscale("log")
@@ -441,8 +442,9 @@ def plot_kmedoids_peer(plt, directory):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=3, frameon=False)
 
     # Right: like-for-like ratios, R time / Kestrel time (1 thread), per algorithm.
-    series = [(f"{v} SWAP vs SWAP", v, "SWAP: R / Kestrel (1 thread)", c, m, "-")
-              for _, v, c, m in KM_VARIANTS] + \
+    peer_names = {"pam": "PAM", "fastpam1": "FastPAM1", "fastpam2": "FastPAM2", "fasterpam": "FasterPAM"}
+    series = [(f"{label} SWAP vs SWAP", peer_names[v], "SWAP: R / Kestrel (1 thread)", c, m, "-")
+              for v, label, c, m in KM_VARIANTS] + \
              [("FasterPAM whole call vs whole call\n(Kestrel + silhouette)", "FasterPAM",
                "whole call: R / Kestrel + silhouette (1 thread)", "#d62728", "D", ":")]
     cases = []
@@ -452,13 +454,25 @@ def plot_kmedoids_peer(plt, directory):
             cases.append(c)
     cases.sort()
     for label, alg, key, colour, marker, ls in series:
-        pts = [(cases.index((int(r["n"]), int(r["k"]))), num(r, key)) for r in rows if r.get("algorithm") == alg]
+        mine = [r for r in rows if r.get("algorithm") == alg]
+        pts = [(cases.index((int(r["n"]), int(r["k"]))), num(r, key)) for r in mine]
         pts = sorted(p for p in pts if p[1])
+        differ = [r for r in mine if num(r, "Kestrel loss") is not None and num(r, "R loss") is not None
+                  and abs(num(r, "Kestrel loss") - num(r, "R loss")) > 1e-9 * abs(num(r, "R loss"))]
+        if differ and "whole" not in label:
+            worst = max(abs(num(r, "Kestrel loss") / num(r, "R loss") - 1) for r in differ)
+            label += f"\n(losses differ, up to {100 * worst:.2g}%)"
         if pts:
             rx.plot([p[0] for p in pts], [p[1] for p in pts], color=colour, marker=marker, ls=ls,
                     mfc="white" if ls == ":" else colour, label=label)
     rx.axhline(1.0, color="gray", lw=0.8)
     rx.set_yscale("log")
+    lo = min([min(l.get_ydata()) for l in rx.lines if len(l.get_ydata())] + [1.0])
+    hi = max([max(l.get_ydata()) for l in rx.lines if len(l.get_ydata())] + [1.0])
+    ticks = [t for t in (0.3, 1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300) if lo / 1.5 <= t <= hi * 1.5]
+    rx.set_yticks(ticks)
+    rx.set_yticklabels([f"{t:g}x" for t in ticks])
+    rx.minorticks_off()
     rx.set_xticks(range(len(cases)))
     rx.set_xticklabels([f"n = {n}\nk = {k}" for n, k in cases], fontsize=8)
     rx.set_ylabel("R time / Kestrel time (1 thread)")

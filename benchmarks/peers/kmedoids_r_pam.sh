@@ -60,7 +60,7 @@ run() {
 run 2000 10 "$reps" 6 3 4 0
 run 2000 100 "$reps" 6 3 4
 run 5000 10 "$reps" 6 3
-run 5000 100 "$reps" 6 3
+run 5000 100 "$reps" 6  # FastPAM1 here: R needs minutes (about a hundred passes of ~0.2 s, each timed twice)
 run 10000 10 2 6
 run 10000 100 2 6
 /usr/bin/python3 - "$dir" "$raw_r" "$raw_k" <<'PY'
