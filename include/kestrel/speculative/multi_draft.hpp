@@ -54,6 +54,10 @@
 // are the kept ones (the draft whose cache to keep). request_stats::independent_accepts is 0
 // (not defined for several candidates). Everything is written after every request is
 // verified; an error leaves the outputs untouched.
+//
+// Sampling parameters: temperature applies to logit rows as in chain.hpp; the sampling filters
+// (top-k, top-p, min-p) are not applied here and a call that asks for them is refused (filter
+// the rows, and draw the drafts, before the call).
 #pragma once
 
 #include <algorithm>
@@ -309,11 +313,24 @@ sibling_outcome verify_siblings(multi_draft_rule rule, bool greedy, const law_re
     return out;
 }
 
+/// Whether the options ask for sampling filters (top-k, top-p, min-p), for option types that
+/// have them; these verifiers do not apply filters yet and refuse them rather than ignore them.
+template <class O>
+auto sampling_filters_requested(const O& o, int) -> decltype(static_cast<bool>(o.filters().active())) {
+    return o.filters().active();
+}
+template <class O>
+bool sampling_filters_requested(const O&, long) {
+    return false;
+}
+
 /// Checks shared by multi-draft and tree verification: options, rule against draft rows.
 template <class T>
 void check_multi_options(const char* fn, const token_rows<T>& draft, multi_draft_rule rule,
                          const verify_options& opt) {
     require_valid_policy(opt.policy, fn);
+    require(!sampling_filters_requested(opt, 0), fn, "options",
+            "top-k, top-p and min-p are not applied by this verifier: filter the rows before the call");
     require(std::isfinite(opt.temperature) && opt.temperature >= 0.0, fn, "options.temperature",
             "must be finite and >= 0, got ", opt.temperature);
     require(std::isfinite(opt.row_sum_tolerance) && opt.row_sum_tolerance >= 0.0 && opt.row_sum_tolerance < 1.0, fn,

@@ -13,7 +13,8 @@
 //
 // Cost: the entropy needs a full read of every tested target row (the rows of positions after
 // the first rejection are not read). Draft rows are not used. Uniforms: purpose::residual at a
-// rejected position and purpose::bonus, only with sample_correction.
+// rejected position and purpose::bonus, only with sample_correction. Sampling filters (top-k,
+// top-p, min-p) are refused, as in multi_draft.hpp.
 #pragma once
 
 #include <cmath>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "chain.hpp"
+#include "multi_draft.hpp"
 
 namespace kestrel {
 namespace speculative {
@@ -113,6 +115,8 @@ void verify_typical_with(const token_rows<T>& target, const draft_batch& drafts,
             topt.epsilon);
     require(std::isfinite(topt.delta) && topt.delta >= 0.0, fn, "typical.delta", "must be finite and >= 0, got ",
             topt.delta);
+    require(!detail::sampling_filters_requested(opt, 0), fn, "options",
+            "top-k, top-p and min-p are not applied by this verifier: filter the rows before the call");
     detail::check_batch(fn, target, static_cast<const token_rows<T>*>(nullptr), drafts, out, opt, 1);
     verify_workspace local;
     verify_workspace& ws = workspace ? *workspace : local;
