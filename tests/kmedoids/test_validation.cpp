@@ -592,6 +592,30 @@ TEST_CASE("the SWAP routines' folded check finds the first bad entry in row orde
                 none.max_iter = 0;  // no pass: the rows are checked at the end
                 CHECK_THROWS_WITH(km::fasterpam(dm, start, none), Contains(want));
             }
+    // Other sources: the same fold (a condensed triangle: the bad value sits at (i, j) and
+    // (j, i); a metric on points that returns a negative value for one pair).
+    for (int t : {1, 2}) {
+        std::vector<double> cond;
+        for (std::size_t i = 0; i < 700; ++i)
+            for (std::size_t j = i + 1; j < 700; ++j) cond.push_back(i == 321 && j == 654 ? nan_v : in.matrix[i * 700 + j]);
+        const km::condensed_dissimilarity<double> dc(kestrel::vector_view<const double>(cond), 700);
+        km::swap_options o;
+        o.policy = kestrel::exec_policy{t};
+        CHECK_THROWS_WITH(km::fasterpam(dc, start, o), Catch::Contains("kestrel::fasterpam") && Catch::Contains("entry (321, 654)"));
+        CHECK_THROWS_WITH(km::fastpam1(dc, start, o), Catch::Contains("entry (321, 654)"));
+        struct odd_metric {
+            double operator()(const double* a, const double* b, std::size_t dim) const {
+                const double v = km::euclidean()(a, b, dim);
+                return a[0] == b[1] ? -v : v;  // never true on these points: no error expected
+            }
+        };
+        const km::point_dissimilarity<double, odd_metric> dp(kestrel::matrix_view<const double>(in.points.data(), 700, 3));
+        CHECK_NOTHROW(km::fasterpam(dp, start, o));
+        std::vector<double> pts = in.points;
+        pts[3 * 500 + 1] = pts[3 * 200 + 0];  // now d(200, 500) (and only it, in row 200) is negative
+        const km::point_dissimilarity<double, odd_metric> dq(kestrel::matrix_view<const double>(pts.data(), 700, 3));
+        CHECK_THROWS_WITH(km::fasterpam(dq, start, o), Catch::Contains("entry (200, 500)"));
+    }
     // Float matrices too.
     std::vector<float> mf(in.matrix.begin(), in.matrix.end());
     mf[250 * 700 + 3] = std::numeric_limits<float>::quiet_NaN();

@@ -533,10 +533,10 @@ public:
         if (!opt.validate_input) return;
         bool medoid_rows_ok = true;
         for (std::size_t m : medoids) medoid_rows_ok = medoid_rows_ok && row_ok(d, m);
-        // A bad medoid row: the search cannot start; report the first bad row of all.
-        if (!medoid_rows_ok || opt.full_symmetry_check || !has_rows<D>::value) {
-            // Full mode checks everything up front (one read); custom sources are checked
-            // up front too, since their first pass may not read every value.
+        // A bad medoid row: the search cannot start; report the first bad row of all. Full
+        // mode checks everything up front (one read). Otherwise the first pass does, for any
+        // source (on points, that spares a pass of metric evaluations).
+        if (!medoid_rows_ok || opt.full_symmetry_check) {
             check_all_rows(d, opt.policy, function);
         } else {
             active_ = true;
