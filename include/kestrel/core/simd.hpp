@@ -164,6 +164,51 @@ KESTREL_ALWAYS_INLINE unsigned compress_lanes(unsigned m, std::uint32_t o, std::
     for (; m; m &= m - 1) idx[c++] = o + lowest_bit(m);
     return c;
 }
+/// Lane mask of a comparison of two batches (xsimd::batch_bool; bool in the scalar build).
+template <class T>
+using mask = xsimd::batch_bool<T>;
+/// Lanes of a where m is set, of b elsewhere.
+template <class T>
+KESTREL_ALWAYS_INLINE batch<T> vselect(const mask<T>& m, const batch<T>& a, const batch<T>& b) noexcept {
+    return xsimd::select(m, a, b);
+}
+/// e^x lane by lane, in the batch's precision (xsimd's exp: about 1 ulp in double).
+template <class T>
+KESTREL_ALWAYS_INLINE batch<T> vexp(const batch<T>& x) noexcept { return xsimd::exp(x); }
+/// The lane numbers 0, 1, ..., width<double> - 1 as doubles.
+KESTREL_ALWAYS_INLINE batch<double> lane_numbers() noexcept {
+    alignas(64) double v[width<double>];
+    for (std::size_t j = 0; j < width<double>; ++j) v[j] = static_cast<double>(j);
+    return batch<double>::load_aligned(v);
+}
+/// width<double> consecutive values from p, converted exactly to double: a float row read
+/// into double lanes (half a float register per double register).
+template <class T>
+KESTREL_ALWAYS_INLINE batch<double> load_widened(const T* p) noexcept {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "float or double rows");
+    // D is double, spelled so that it depends on T: the branches for other register sizes
+    // are then not instantiated.
+    using D = std::conditional_t<sizeof(T) != 0, double, T>;
+    using reg [[maybe_unused]] = typename xsimd::batch<D>::register_type;
+    constexpr std::size_t lanes = batch<D>::size;
+    if constexpr (std::is_same<T, double>::value) {
+        return batch<D>::load_unaligned(p);
+    } else {
+#if defined(__AVX512F__)
+        if constexpr (sizeof(reg) == 64 && lanes == 8) return batch<D>(_mm512_cvtps_pd(_mm256_loadu_ps(p)));
+#endif
+#if defined(__AVX__)
+        if constexpr (sizeof(reg) == 32 && lanes == 4) return batch<D>(_mm256_cvtps_pd(_mm_loadu_ps(p)));
+#endif
+#if defined(__SSE2__)
+        if constexpr (sizeof(reg) == 16 && lanes == 2)
+            return batch<D>(_mm_cvtps_pd(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)))));
+#endif
+        alignas(64) D v[lanes];
+        for (std::size_t j = 0; j < lanes; ++j) v[j] = static_cast<D>(p[j]);
+        return batch<D>::load_aligned(v);
+    }
+}
 #else
 // Scalar fallback: a "batch" of one element, with the same operation sequence.
 template <class T>
@@ -198,6 +243,15 @@ KESTREL_ALWAYS_INLINE unsigned compress_lanes(unsigned m, std::uint32_t o, std::
     *idx = o;
     return m & 1u;
 }
+template <class T>
+using mask = bool;
+template <class T>
+KESTREL_ALWAYS_INLINE T vselect(bool m, T a, T b) noexcept { return m ? a : b; }
+template <class T>
+KESTREL_ALWAYS_INLINE T vexp(T x) noexcept { return std::exp(x); }
+KESTREL_ALWAYS_INLINE double lane_numbers() noexcept { return 0.0; }
+KESTREL_ALWAYS_INLINE double load_widened(const double* p) noexcept { return *p; }
+KESTREL_ALWAYS_INLINE double load_widened(const float* p) noexcept { return static_cast<double>(*p); }
 #endif
 
 /// Hints that the cache line holding p will be read soon: long rows cross 4 KiB pages, where
