@@ -28,11 +28,11 @@ namespace detail {
 template <class T, class Source>
 void block_request(const char* fn, const token_rows<T>& target, const token_rows<T>& draft, const draft_batch& d,
                    std::size_t b, const verify_options& opt, const Source& uniforms, std::vector<double>& sums,
-                   request_result& res) {
+                   request_result& res, sampling_workspace* filter_ws = nullptr) {
     const std::size_t k = d.lengths[b];
     const std::uint64_t req = d.request_ids[b], pos0 = d.positions[b];
     const bool has_draft = draft.present();
-    const law_reader<T> rd{fn, b, 1.0 / opt.temperature, opt.row_sum_tolerance};
+    const law_reader<T> rd{fn, b, 1.0 / opt.temperature, opt.row_sum_tolerance, opt.filters(), filter_ws};
     res.tokens.clear();
     res.flags.clear();
     res.stats = request_stats{};
@@ -58,8 +58,8 @@ void block_request(const char* fn, const token_rows<T>& target, const token_rows
         const auto x = static_cast<std::size_t>(d.tokens(b, i));
         row_check pc, qc;
         m[i] = residual_chunk_sums<T>(P[i], has_draft ? &Q[i] : nullptr, x, c[i], row_sums[i], pc, qc);
-        rd.check_full(pc, i, "target", !P[i].logits);
-        if (has_draft) rd.check_full(qc, i, "draft", !Q[i].logits);
+        rd.check_full(pc, i, "target", P[i]);
+        if (has_draft) rd.check_full(qc, i, "draft", Q[i]);
         const double den = m[i] + 1.0 - c[i];
         h[i] = den > 0.0 ? m[i] / den : 1.0;
     }
@@ -85,8 +85,8 @@ void block_request(const char* fn, const token_rows<T>& target, const token_rows
         if (tau == 0) {
             row_check pc, qc;
             z = residual_chunk_sums<T>(P[0], has_draft ? &Q[0] : nullptr, x, 1.0, sums, pc, qc);
-            rd.check_full(pc, 0, "target", !P[0].logits);
-            if (has_draft) rd.check_full(qc, 0, "draft", !Q[0].logits);
+            rd.check_full(pc, 0, "target", P[0]);
+            if (has_draft) rd.check_full(qc, 0, "draft", Q[0]);
         } else {
             sums = row_sums[tau];
             z = m[tau];
@@ -122,7 +122,8 @@ void verify_block_with(const token_rows<T>& target, const token_rows<T>& draft, 
     verify_workspace& ws = workspace ? *workspace : local;
     detail::run_batch(drafts.lengths.size(), opt, ws, out,
                       [&](std::size_t b, std::vector<double>& sums, detail::request_result& r) {
-                          detail::block_request(fn, target, draft, drafts, b, opt, uniforms, sums, r);
+                          detail::block_request(fn, target, draft, drafts, b, opt, uniforms, sums, r,
+                                                &ws.filters[static_cast<std::size_t>(current_loop_slot())]);
                       });
 }
 

@@ -34,13 +34,18 @@ namespace kestrel {
 namespace speculative {
 namespace detail {
 
-/// Reads rows of one request as laws, checking what it reads; errors name request and position.
+/// Reads rows of one request as laws (after the sampling filters, if any), checking what it
+/// reads; errors name request and position.
 template <class T>
 struct law_reader {
     const char* fn;
     std::size_t b;
     double inv_t;
     double tol;
+    sampling_filters filters = {};
+    sampling_workspace* filter_ws = nullptr;  // required when a filter is on
+
+    bool filtering() const noexcept { return filter_ws != nullptr && filters.active(); }
 
     row_law<T> law(const token_rows<T>& rows, std::size_t i, const char* which) const {
         row_law<T> L;
@@ -48,11 +53,49 @@ struct law_reader {
         L.n = rows.vocab;
         L.logits = rows.kind == row_kind::logits;
         L.inv_temperature = inv_t;
+        const bool filt = filtering();
         if (L.logits) {
-            L.log_z = rows.log_normalizers ? rows.log_normalizers[b * rows.positions + i] : log_sum_exp(L.v, L.n, inv_t);
+            L.log_z = rows.log_normalizers && !filt ? rows.log_normalizers[b * rows.positions + i]
+                                                    : log_sum_exp(L.v, L.n, inv_t);
             if (!std::isfinite(L.log_z))
                 fail_argument(fn, which, "request ", b, ", position ", i, ": log-normalizer is ", L.log_z,
                               " (NaN or infinite logits)");
+        }
+        if (!filt) return L;
+        double total = 0.0;
+        if (L.logits) {
+            for (std::size_t y = 0; y < L.n; ++y) total += std::exp(static_cast<double>(L.v[y]) * inv_t - L.log_z);
+        } else {
+            // The filters read the whole row: check it now.
+            double s = 0.0;
+            for (std::size_t y = 0; y < L.n; ++y) {
+                const double x = static_cast<double>(L.v[y]);
+                if (!(x >= 0.0 && x <= 1e300))
+                    fail_argument(fn, which, "request ", b, ", position ", i, ": token ", y, " has probability ", x,
+                                  " (negative, NaN or infinite)");
+                s += x;
+            }
+            if (!(std::fabs(s - 1.0) <= tol))
+                fail_argument(fn, which, "request ", b, ", position ", i, ": the row sums to ", s, " (more than ", tol,
+                              " from 1)");
+            total = s;
+        }
+        const kept_set k = L.logits ? apply_filters(L.v, L.n, filters, total,
+                                                    [&](std::size_t y) {
+                                                        return std::exp(static_cast<double>(L.v[y]) * inv_t - L.log_z);
+                                                    },
+                                                    *filter_ws)
+                                    : apply_filters(L.v, L.n, filters, total,
+                                                    [&](std::size_t y) { return static_cast<double>(L.v[y]); },
+                                                    *filter_ws);
+        if (!k.all) {
+            L.filtered = true;
+            L.threshold = k.threshold;
+            L.tie_id = k.tie_id;
+            if (L.logits)
+                L.log_z += std::log(k.kept_mass);
+            else
+                L.scale = 1.0 / k.kept_mass;
         }
         return L;
     }
@@ -65,18 +108,33 @@ struct law_reader {
                           " (outside [0, 1])");
         if (is_draft && !(v > 0.0))
             fail_argument(fn, which, "request ", b, ", position ", i, ": the drafted token ", x,
-                          " has draft probability 0 (it cannot have been drawn from this row)");
+                          " has draft probability 0", L.filtered ? " after the sampling filters" : "",
+                          " (it cannot have been drawn from this row)");
         return v;
     }
 
-    /// After a full read of probability rows: values and sums.
+    /// After a full read of a row: its values and the sum of its law.
+    void check_full(const row_check& c, std::size_t i, const char* which, const row_law<T>& L) const {
+        if (c.bad()) {
+            if (L.logits)
+                fail_argument(fn, which, "request ", b, ", position ", i,
+                              ": the row holds a NaN or +infinite logit (or its log-normalizer is too small)");
+            fail_argument(fn, which, "request ", b, ", position ", i, ": the row holds a negative, NaN or infinite value");
+        }
+        if (!(std::fabs(c.sum - 1.0) <= tol)) {
+            if (L.logits)
+                fail_argument(fn, which, "request ", b, ", position ", i, ": the row's law sums to ", c.sum,
+                              " under its log-normalizer (more than ", tol, " from 1)");
+            fail_argument(fn, which, "request ", b, ", position ", i, ": the row sums to ", c.sum, " (more than ", tol,
+                          " from 1)");
+        }
+    }
+
+    /// The same checks for a probability row only (probabilities == false: nothing checked).
     void check_full(const row_check& c, std::size_t i, const char* which, bool probabilities) const {
         if (!probabilities) return;
-        if (c.bad)
-            fail_argument(fn, which, "request ", b, ", position ", i, ": the row holds a negative, NaN or infinite value");
-        if (!(std::fabs(c.sum - 1.0) <= tol))
-            fail_argument(fn, which, "request ", b, ", position ", i, ": the row sums to ", c.sum,
-                          " (more than ", tol, " from 1)");
+        row_law<T> L;
+        check_full(c, i, which, L);
     }
 
     /// Greedy: argmax of a row, refusing NaN.
@@ -94,7 +152,7 @@ std::size_t draw_from_target(const law_reader<T>& rd, const row_law<T>& P, std::
                              std::vector<double>& sums) {
     row_check pc, qc;
     const double z = residual_chunk_sums<T>(P, nullptr, P.n, 1.0, sums, pc, qc);
-    rd.check_full(pc, i, "target", !P.logits);
+    rd.check_full(pc, i, "target", P);
     if (!(z > 0.0)) fail_argument(rd.fn, "target", "request ", rd.b, ", position ", i, ": the row has no mass");
     return residual_inverse_cdf<T>(P, nullptr, P.n, 1.0, sums, z, u);
 }
@@ -102,11 +160,12 @@ std::size_t draw_from_target(const law_reader<T>& rd, const row_law<T>& P, std::
 template <class T, class Source>
 void chain_request(const char* fn, const token_rows<T>& target, const token_rows<T>& draft, const draft_batch& d,
                    std::size_t b, const verify_options& opt, const Source& uniforms, std::vector<double>& sums,
-                   request_result& res) {
+                   request_result& res, sampling_workspace* filter_ws = nullptr) {
     const std::size_t k = d.lengths[b];
     const std::uint64_t req = d.request_ids[b], pos0 = d.positions[b];
     const bool greedy = opt.temperature == 0.0, has_draft = draft.present();
-    const law_reader<T> rd{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance};
+    const law_reader<T> rd{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance, opt.filters(),
+                           filter_ws};
     // Statistics after a rejection need p(x) and q(x) without reading whole rows.
     const bool cheap = (target.kind == row_kind::probabilities || target.log_normalizers) &&
                        (!has_draft || draft.kind == row_kind::probabilities || draft.log_normalizers);
@@ -150,8 +209,8 @@ void chain_request(const char* fn, const token_rows<T>& target, const token_rows
         }
         row_check pc, qc;
         const double z = residual_chunk_sums<T>(P, has_draft ? &Q : nullptr, x, 1.0, sums, pc, qc);
-        rd.check_full(pc, i, "target", !P.logits);
-        if (has_draft) rd.check_full(qc, i, "draft", !Q.logits);
+        rd.check_full(pc, i, "target", P);
+        if (has_draft) rd.check_full(qc, i, "draft", Q);
         const double u2 = uniforms(uniform_key{req, pos0 + i, purpose::residual, 0});
         std::size_t y;
         if (z > 0.0) {
@@ -183,6 +242,7 @@ void run_batch(std::size_t batch, const verify_options& opt, verify_workspace& w
                PerRequest&& one) {
     ws.results.resize(batch);
     ws.chunk_sums.resize(static_cast<std::size_t>(effective_threads(opt.policy)));
+    ws.filters.resize(ws.chunk_sums.size());
     parallel_for(batch, opt.policy, [&](std::size_t b) {
         one(b, ws.chunk_sums[static_cast<std::size_t>(current_loop_slot())], ws.results[b]);
     });
@@ -203,7 +263,8 @@ void verify_chain_with(const token_rows<T>& target, const token_rows<T>& draft, 
     verify_workspace& ws = workspace ? *workspace : local;
     detail::run_batch(drafts.lengths.size(), opt, ws, out,
                       [&](std::size_t b, std::vector<double>& sums, detail::request_result& r) {
-                          detail::chain_request(fn, target, draft, drafts, b, opt, uniforms, sums, r);
+                          detail::chain_request(fn, target, draft, drafts, b, opt, uniforms, sums, r,
+                                                &ws.filters[static_cast<std::size_t>(current_loop_slot())]);
                       });
 }
 

@@ -16,6 +16,7 @@
 #include "../core/view.hpp"
 #include "randomness.hpp"
 #include "rows.hpp"
+#include "sampling_params.hpp"
 
 namespace kestrel {
 namespace speculative {
@@ -33,6 +34,16 @@ struct verify_options {
     /// as given). 0 = greedy: a drafted token is kept iff it is the target's argmax (ties: the
     /// lowest id), and the correction or bonus is that argmax.
     double temperature = 1.0;
+    /// Filters applied after the temperature, in this order, to the target rows and to the
+    /// draft rows alike (the draft must have been sampled with the same filters): top-k
+    /// (0 = off), top-p in (0, 1] (1 = off), min-p in [0, 1] (0 = off). See
+    /// sampling_params.hpp for their meaning and the tie rule. With a filter on, every row
+    /// the verifier uses is read in full (the kept set needs the whole row) and
+    /// log_normalizers are not read.
+    std::size_t top_k = 0;
+    double top_p = 1.0;
+    double min_p = 0.0;
+    sampling_filters filters() const noexcept { return {top_k, top_p, min_p}; }
     /// When every drafted token is kept, emit a bonus token from the target row after them.
     /// false lets a caller verify a request in chunks (PEARL): the next chunk continues.
     bool emit_bonus = true;
@@ -73,6 +84,7 @@ std::size_t check_batch(const char* fn, const token_rows<T>& target, const token
             "must be finite and >= 0, got ", opt.temperature);
     require(std::isfinite(opt.row_sum_tolerance) && opt.row_sum_tolerance >= 0.0 && opt.row_sum_tolerance < 1.0, fn,
             "options.row_sum_tolerance", "must lie in [0, 1), got ", opt.row_sum_tolerance);
+    check_filters(opt.filters(), 0, fn);
     const std::size_t batch = d.lengths.size();
     require(d.tokens.rows() == batch, fn, "drafts.tokens", "has ", d.tokens.rows(), " rows for a batch of ", batch);
     require(d.request_ids.size() == batch, fn, "drafts.request_ids", "size ", d.request_ids.size(),
@@ -88,6 +100,15 @@ std::size_t check_batch(const char* fn, const token_rows<T>& target, const token
         if (d.positions[b] >= max_position || k + 1 > max_position - d.positions[b])
             fail_argument(fn, "drafts.positions", "request ", b, ": position ", d.positions[b], " beyond 2^40");
         longest = k > longest ? k : longest;
+    }
+    for (std::size_t b = 0; b < batch; ++b) {
+        const std::size_t k = d.lengths[b];
+        if (k + target_extra_rows > target.positions)
+            fail_argument(fn, "target", "request ", b, ", position ", target.positions, ": draft length ", k, " needs ",
+                          k + target_extra_rows, " target rows per request, the rows hold ", target.positions);
+        if (draft && draft->present() && k > draft->positions)
+            fail_argument(fn, "draft", "request ", b, ", position ", draft->positions, ": draft length ", k,
+                          " needs ", k, " draft rows per request, the rows hold ", draft->positions);
     }
     check_rows_shape(target, fn, "target", batch, longest + target_extra_rows);
     if (draft && draft->present()) {
@@ -135,6 +156,7 @@ inline void write_results(const std::vector<request_result>& results, const veri
 struct verify_workspace {
     std::vector<detail::request_result> results;
     std::vector<std::vector<double>> chunk_sums;  // per thread slot
+    std::vector<sampling_workspace> filters;      // per thread slot (sampling filters)
 };
 
 }  // namespace speculative

@@ -1,13 +1,21 @@
 // Internal: reading one row as a law, and inverse-CDF draws from a row or from a residual
 // without materializing it.
 //
-// A row's law is p(y) = v[y] for probability rows and p(y) = exp(v[y] / temperature - log Z)
-// for logit rows. A residual is r(y) = max(0, c * p(y) - q(y)) with q a draft row or a point
-// mass (q(y) = [y == x]); c = 1 except in block verification. Draws use double partial sums
-// over fixed chunks of `chunk` entries (independent of threads): one pass computes the chunk
-// sums, the chunk holding u * Z is found by a scan of them and re-read (it is in cache), and
-// a sequential double scan inside it finds the token. The result is monotone in u, so a test
-// can recover the exact law of the implementation by sweeping u.
+// A row's law is p(y) = v[y] * scale for probability rows and p(y) = exp(v[y] / temperature -
+// log Z) for logit rows, 0 outside the kept set of the sampling filters (sampling_params.hpp;
+// scale and log Z then renormalize over the kept set). A residual is r(y) = max(0, c * p(y) -
+// q(y)) with q a draft law or a point mass (q(y) = [y == x]); c = 1 except in block
+// verification. Draws use double partial sums over fixed chunks of `chunk` entries
+// (independent of threads): one pass computes the chunk sums, the chunk holding u * Z is
+// found by a scan of them, its residual values are recomputed (it is in cache) and a
+// sequential double scan from the chunk's start finds the token. The result is monotone in u, so a test can recover
+// the exact law of the implementation by sweeping u.
+//
+// Precision: every probability, residual and sum is in double (float rows are widened
+// exactly; exp is xsimd's double exp, about 1 ulp, or std::exp in the scalar build), so no
+// token with positive probability loses its share of [0, 1) to float rounding. The pass runs
+// in SIMD lanes of doubles: for float rows that is half the float width, still faster than
+// memory.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +26,7 @@
 #include <vector>
 
 #include "../../core/error.hpp"
+#include "../../core/simd.hpp"
 #include "../rows.hpp"
 
 namespace kestrel {
@@ -26,7 +35,9 @@ namespace detail {
 
 inline constexpr std::size_t chunk = 4096;
 
-/// One row read as a law.
+namespace sd = ::kestrel::simd::detail;
+
+/// One row read as a law, after the sampling filters (sampling_params.hpp).
 template <class T>
 struct row_law {
     const T* v = nullptr;
@@ -34,9 +45,159 @@ struct row_law {
     bool logits = false;
     double inv_temperature = 1.0;
     double log_z = 0.0;  // logits: p(y) = exp(v[y] * inv_temperature - log_z)
+    double scale = 1.0;  // probabilities: p(y) = v[y] * scale (1 unless filtered)
+    // Kept set: y is kept iff !filtered, or v[y] > threshold, or v[y] == threshold and y <= tie_id.
+    bool filtered = false;
+    double threshold = 0.0;
+    std::size_t tie_id = 0;
 
+    bool kept(std::size_t y) const noexcept {
+        if (!filtered) return true;
+        const double x = static_cast<double>(v[y]);
+        return x > threshold || (x == threshold && y <= tie_id);
+    }
     double prob(std::size_t y) const noexcept {
-        return logits ? std::exp(static_cast<double>(v[y]) * inv_temperature - log_z) : static_cast<double>(v[y]);
+        if (!kept(y)) return 0.0;
+        return logits ? std::exp(static_cast<double>(v[y]) * inv_temperature - log_z) : static_cast<double>(v[y]) * scale;
+    }
+};
+
+/// The laws of a row, lane by lane (SIMD over double lanes; one lane in the scalar build).
+/// Mode: what a law reads; each pass is instantiated per pair of modes so the inner loop has
+/// no branches.
+enum class law_mode { probabilities, logits, none };
+
+template <class T, law_mode M, bool Filtered>
+struct lane_law {
+    const T* v;
+    sd::batch<double> inv_t, neg_log_z, scale, threshold, tie;
+    explicit lane_law(const row_law<T>& L)
+        : v(L.v),
+          inv_t(sd::splat(L.inv_temperature)),
+          neg_log_z(sd::splat(-L.log_z)),
+          scale(sd::splat(L.scale)),
+          threshold(sd::splat(L.threshold)),
+          tie(sd::splat(static_cast<double>(L.tie_id))) {}
+    /// Raw values (as double) at [i, i + width) and their probabilities under the law.
+    KESTREL_ALWAYS_INLINE sd::batch<double> raw(std::size_t i) const noexcept { return sd::load_widened(v + i); }
+    KESTREL_ALWAYS_INLINE sd::batch<double> prob(const sd::batch<double>& x, const sd::batch<double>& idx) const noexcept {
+        sd::batch<double> p;
+        if constexpr (M == law_mode::logits)
+            p = sd::vexp(sd::fmadd(x, inv_t, neg_log_z));
+        else
+            p = x * scale;
+        if constexpr (Filtered) {
+            const sd::mask<double> keep = (x > threshold) | ((x == threshold) & (idx <= tie));
+            p = sd::vselect(keep, p, sd::splat(0.0));
+        }
+        return p;
+    }
+};
+
+/// Statistics of a fully read row, for validation at no extra pass.
+struct row_check {
+    double sum = 0.0;  // of the law's probabilities
+    double min = 0.0;  // of the raw values (probability rows)
+    bool bad() const noexcept { return !(min >= 0.0) || !std::isfinite(sum); }
+};
+
+/// One chunk [b, e) of r(y) = max(0, c p(y) - q(y)): returns its sum in double and adds the
+/// two laws' sums and minima to the checks; if `values` is given, also writes r(b..e-1) there
+/// (the same lane arithmetic as the sum). q: a draft law, or a point mass at `point` (no
+/// draft: point >= n). The ragged end goes through one padded batch, so every element is
+/// computed by the same operations.
+template <class T, law_mode PM, bool PF, law_mode QM, bool QF>
+double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t point, double c, std::size_t b,
+                      std::size_t e, row_check& pc, row_check& qc, double* values) noexcept {
+    constexpr std::size_t W = sd::width<double>;
+    const lane_law<T, PM, PF> lp(P);
+    const lane_law<T, QM == law_mode::none ? law_mode::probabilities : QM, QF> lq(Q ? *Q : P);
+    const sd::batch<double> cb = sd::splat(c), zero = sd::splat(0.0), one = sd::splat(1.0),
+                            pt = sd::splat(static_cast<double>(point)), step = sd::splat(static_cast<double>(W));
+    sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
+    sd::batch<double> acc0 = zero, acc1 = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
+    auto lane = [&](const sd::batch<double>& xp, const sd::batch<double>& xq, const sd::batch<double>& at,
+                    sd::batch<double>& acc, double* out) {
+        const sd::batch<double> p = lp.prob(xp, at);
+        sd::batch<double> q;
+        if constexpr (QM == law_mode::none) {
+            q = sd::vselect<double>(at == pt, one, zero);
+        } else {
+            q = lq.prob(xq, at);
+            qs = qs + q;
+            if constexpr (QM == law_mode::probabilities) qmin = sd::vmin(qmin, xq);
+        }
+        const sd::batch<double> r = sd::vmax(sd::fmadd(cb, p, -q), zero);
+        acc = acc + r;
+        ps = ps + p;
+        if constexpr (PM == law_mode::probabilities) pmin = sd::vmin(pmin, xp);
+        if (out) sd::store(out, r);
+    };
+    std::size_t i = b;
+    for (; i + 2 * W <= e; i += 2 * W) {
+        const sd::batch<double> i1 = idx + step;
+        lane(lp.raw(i), QM == law_mode::none ? zero : lq.raw(i), idx, acc0, values ? values + (i - b) : nullptr);
+        lane(lp.raw(i + W), QM == law_mode::none ? zero : lq.raw(i + W), i1, acc1,
+             values ? values + (i + W - b) : nullptr);
+        idx = i1 + step;
+    }
+    double s;
+    if (i < e) {
+        // Padded batch: p pads with a value of probability 0 (0, or -inf logits), q likewise;
+        // lanes past e are then masked out.
+        alignas(64) double bp[W], bq[W], out[W];
+        const double pad_p = PM == law_mode::logits ? -std::numeric_limits<double>::infinity() : 0.0;
+        const double pad_q = QM == law_mode::logits ? -std::numeric_limits<double>::infinity() : 0.0;
+        while (i < e) {
+            const std::size_t r = std::min(W, e - i);
+            for (std::size_t j = 0; j < W; ++j) {
+                bp[j] = j < r ? static_cast<double>(P.v[i + j]) : pad_p;
+                bq[j] = QM != law_mode::none && j < r ? static_cast<double>(Q->v[i + j]) : pad_q;
+            }
+            // Past-the-end lanes get an index beyond every tie id and the point.
+            const sd::batch<double> at = idx;
+            sd::batch<double> a = zero;
+            lane(sd::load(bp), sd::load(bq), at, a, out);
+            // Masked lanes contribute p = 0 (and q >= 0), so r = 0 there; only the point-mass
+            // q could be 1 at an index past e, which cannot equal a valid point inside [b, e).
+            acc0 = acc0 + a;
+            if (values)
+                for (std::size_t j = 0; j < r; ++j) values[i + j - b] = out[j];
+            i += r;
+            idx = idx + step;
+        }
+    }
+    s = sd::hsum<double>(acc0 + acc1);
+    alignas(64) double lanes[W];
+    pc.sum += sd::hsum<double>(ps);
+    qc.sum += sd::hsum<double>(qs);
+    if constexpr (PM == law_mode::probabilities) {
+        sd::store(lanes, pmin);
+        for (std::size_t j = 0; j < W; ++j) pc.min = lanes[j] < pc.min || lanes[j] != lanes[j] ? lanes[j] : pc.min;
+    }
+    if constexpr (QM == law_mode::probabilities) {
+        sd::store(lanes, qmin);
+        for (std::size_t j = 0; j < W; ++j) qc.min = lanes[j] < qc.min || lanes[j] != lanes[j] ? lanes[j] : qc.min;
+    }
+    return s;
+}
+
+template <class T>
+struct residual_kernel {
+    using fn = double (*)(const row_law<T>&, const row_law<T>*, std::size_t, double, std::size_t, std::size_t,
+                          row_check&, row_check&, double*);
+    template <law_mode PM, bool PF>
+    static fn pick_q(const row_law<T>* Q) noexcept {
+        if (!Q) return &residual_chunk<T, PM, PF, law_mode::none, false>;
+        if (Q->logits)
+            return Q->filtered ? &residual_chunk<T, PM, PF, law_mode::logits, true>
+                               : &residual_chunk<T, PM, PF, law_mode::logits, false>;
+        return Q->filtered ? &residual_chunk<T, PM, PF, law_mode::probabilities, true>
+                           : &residual_chunk<T, PM, PF, law_mode::probabilities, false>;
+    }
+    static fn pick(const row_law<T>& P, const row_law<T>* Q) noexcept {
+        if (P.logits) return P.filtered ? pick_q<law_mode::logits, true>(Q) : pick_q<law_mode::logits, false>(Q);
+        return P.filtered ? pick_q<law_mode::probabilities, true>(Q) : pick_q<law_mode::probabilities, false>(Q);
     }
 };
 
@@ -44,21 +205,55 @@ struct row_law {
 /// L1), in double. Returns NaN if any value is NaN, +inf if any is +inf.
 template <class T>
 double log_sum_exp(const T* v, std::size_t n, double inv_t) noexcept {
-    double m = -std::numeric_limits<double>::infinity(), s = 0.0;
+    constexpr std::size_t W = sd::width<double>;
+    const double ninf = -std::numeric_limits<double>::infinity();
+    const sd::batch<double> it = sd::splat(inv_t);
+    double m = ninf, s = 0.0;
     for (std::size_t b = 0; b < n; b += chunk) {
         const std::size_t e = std::min(n, b + chunk);
-        double cm = -std::numeric_limits<double>::infinity();
-        bool nan = false;
-        for (std::size_t y = b; y < e; ++y) {
-            const double x = static_cast<double>(v[y]) * inv_t;
-            cm = x > cm ? x : cm;
-            nan |= x != x;
+        // Chunk maximum and a NaN/inf probe ((x - x) is 0 for finite x, NaN otherwise).
+        sd::batch<double> mx0 = sd::splat(ninf), mx1 = mx0, probe = sd::splat(0.0);
+        std::size_t y = b;
+        for (; y + 2 * W <= e; y += 2 * W) {
+            const sd::batch<double> x0 = sd::load_widened(v + y) * it, x1 = sd::load_widened(v + y + W) * it;
+            mx0 = sd::vmax(mx0, x0);
+            mx1 = sd::vmax(mx1, x1);
+            probe = probe + ((x0 - x0) + (x1 - x1));
         }
-        if (nan) return std::numeric_limits<double>::quiet_NaN();
-        if (cm == std::numeric_limits<double>::infinity()) return cm;
-        if (cm == -std::numeric_limits<double>::infinity()) continue;
-        double cs = 0.0;
-        for (std::size_t y = b; y < e; ++y) cs += std::exp(static_cast<double>(v[y]) * inv_t - cm);
+        alignas(64) double lanes[W];
+        sd::store(lanes, sd::vmax(mx0, mx1));
+        double cm = ninf, pr = sd::hsum<double>(probe);
+        for (std::size_t j = 0; j < W; ++j) cm = lanes[j] > cm ? lanes[j] : cm;
+        for (std::size_t z = y; z < e; ++z) {
+            const double x = static_cast<double>(v[z]) * inv_t;
+            cm = x > cm ? x : cm;
+            pr += x - x;
+        }
+        if (pr != 0.0) {  // NaN or an infinity somewhere in the chunk
+            for (std::size_t z = b; z < e; ++z) {
+                const double x = static_cast<double>(v[z]) * inv_t;
+                if (x != x) return std::numeric_limits<double>::quiet_NaN();
+            }
+            for (std::size_t z = b; z < e; ++z)
+                if (static_cast<double>(v[z]) * inv_t == std::numeric_limits<double>::infinity())
+                    return std::numeric_limits<double>::infinity();
+            // Only -inf values (probability 0): the maximum of the rest.
+            cm = ninf;
+            for (std::size_t z = b; z < e; ++z) {
+                const double x = static_cast<double>(v[z]) * inv_t;
+                cm = x > cm ? x : cm;
+            }
+        }
+        if (cm == ninf) continue;
+        const sd::batch<double> neg = sd::splat(-cm);
+        sd::batch<double> s0 = sd::splat(0.0), s1 = s0;
+        y = b;
+        for (; y + 2 * W <= e; y += 2 * W) {
+            s0 = s0 + sd::vexp(sd::fmadd(sd::load_widened(v + y), it, neg));
+            s1 = s1 + sd::vexp(sd::fmadd(sd::load_widened(v + y + W), it, neg));
+        }
+        double cs = sd::hsum<double>(s0 + s1);
+        for (; y < e; ++y) cs += std::exp(static_cast<double>(v[y]) * inv_t - cm);
         if (cm > m) {
             s = s * std::exp(m - cm) + cs;
             m = cm;
@@ -69,69 +264,8 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t) noexcept {
     return m + std::log(s);
 }
 
-/// Statistics of a fully read probability row, for validation at no extra pass.
-struct row_check {
-    double sum = 0.0;
-    bool bad = false;  // a NaN, an infinity or a negative value
-};
-
-/// Sum over [b, e) of max(0, c * p(y) - q(y)) in double, for probability rows; also checks
-/// the values it reads. q may be null (point mass at `point`, or no draft: q = 0 when
-/// point >= n).
-template <class T>
-double residual_range_prob(const T* p, const T* q, std::size_t point, double c, std::size_t b, std::size_t e,
-                           row_check& pc, row_check& qc) noexcept {
-    // Eight independent accumulators so the compiler vectorizes the widening loop.
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, ps[8] = {0, 0, 0, 0, 0, 0, 0, 0}, qs[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    bool bad = false, qbad = false;
-    std::size_t y = b;
-    if (q) {
-        for (; y + 8 <= e; y += 8)
-            for (int j = 0; j < 8; ++j) {
-                const double pv = static_cast<double>(p[y + j]), qv = static_cast<double>(q[y + j]);
-                const double r = c * pv - qv;
-                acc[j] += r > 0.0 ? r : 0.0;
-                ps[j] += pv;
-                qs[j] += qv;
-                bad |= !(pv >= 0.0 && pv <= 1e300);
-                qbad |= !(qv >= 0.0 && qv <= 1e300);
-            }
-    } else {
-        for (; y + 8 <= e; y += 8)
-            for (int j = 0; j < 8; ++j) {
-                const double pv = static_cast<double>(p[y + j]);
-                acc[j] += c * pv;
-                ps[j] += pv;
-                bad |= !(pv >= 0.0 && pv <= 1e300);
-            }
-    }
-    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    double sp = ((ps[0] + ps[1]) + (ps[2] + ps[3])) + ((ps[4] + ps[5]) + (ps[6] + ps[7]));
-    double sq = ((qs[0] + qs[1]) + (qs[2] + qs[3])) + ((qs[4] + qs[5]) + (qs[6] + qs[7]));
-    for (; y < e; ++y) {
-        const double pv = static_cast<double>(p[y]), qv = q ? static_cast<double>(q[y]) : 0.0;
-        const double r = c * pv - qv;
-        s += r > 0.0 ? r : 0.0;
-        sp += pv;
-        sq += qv;
-        bad |= !(pv >= 0.0 && pv <= 1e300);
-        qbad |= !(qv >= 0.0 && qv <= 1e300);
-    }
-    if (!q && point >= b && point < e) {
-        // The point mass removes min(c p(x), 1) from the residual at x.
-        const double pv = c * static_cast<double>(p[point]);
-        s -= pv;
-        s += pv > 1.0 ? pv - 1.0 : 0.0;
-        if (s < 0.0) s = 0.0;
-    }
-    pc.sum += sp;
-    pc.bad |= bad;
-    qc.sum += sq;
-    qc.bad |= qbad;
-    return s;
-}
-
-/// The residual value at y (the same arithmetic as the sums, one entry).
+/// The residual value at y in scalar arithmetic (the passes above compute it lane by lane;
+/// results may differ in the last bit where the SIMD exp or a fused multiply-add is used).
 template <class T>
 inline double residual_at(const row_law<T>& p, const row_law<T>* q, std::size_t point, double c,
                           std::size_t y) noexcept {
@@ -141,22 +275,17 @@ inline double residual_at(const row_law<T>& p, const row_law<T>* q, std::size_t 
 }
 
 /// Chunk sums of the residual r = max(0, c p - q) over the whole row into `sums` (resized to
-/// the chunk count); returns their total Z. Probability rows also fill the row checks.
+/// the chunk count); returns their total Z, and fills the row checks of both laws.
 template <class T>
 double residual_chunk_sums(const row_law<T>& p, const row_law<T>* q, std::size_t point, double c,
                            std::vector<double>& sums, row_check& pc, row_check& qc) {
     const std::size_t n = p.n, chunks = (n + chunk - 1) / chunk;
     sums.resize(chunks);
+    const auto fn = residual_kernel<T>::pick(p, q);
     double z = 0.0;
     for (std::size_t k = 0; k < chunks; ++k) {
         const std::size_t b = k * chunk, e = std::min(n, b + chunk);
-        double s;
-        if (!p.logits && (!q || !q->logits)) {
-            s = residual_range_prob(p.v, q ? q->v : static_cast<const T*>(nullptr), q ? n : point, c, b, e, pc, qc);
-        } else {
-            s = 0.0;
-            for (std::size_t y = b; y < e; ++y) s += residual_at(p, q, q ? n : point, c, y);
-        }
+        const double s = fn(p, q, q ? n : point, c, b, e, pc, qc, nullptr);
         sums[k] = s;
         z += s;
     }
@@ -179,20 +308,31 @@ std::size_t residual_inverse_cdf(const row_law<T>& p, const row_law<T>* q, std::
         if (target < before + sums[k]) break;
         before += sums[k];
     }
-    if (k == chunks) k = last_with_mass;
+    if (k == chunks) {
+        k = last_with_mass;
+        before = 0.0;
+        for (std::size_t j = 0; j < k; ++j) before += sums[j];
+    }
     const std::size_t b = k * chunk, e = std::min(p.n, b + chunk);
-    double cum = before;
+    // The chunk's residual values, by the same lane arithmetic as its sum (from cache).
+    alignas(64) double values[chunk];
+    row_check pc, qc;
+    residual_kernel<T>::pick(p, q)(p, q, q ? p.n : point, c, b, e, pc, qc, values);
+    // Inside the chunk, positions are measured from its start: u * Z - before in one rounding
+    // (fused multiply-add) against a running sum that starts at 0, so each token's share is
+    // rounded at the scale of the chunk's mass, not of the whole row's (the row's TV error
+    // shrinks by about the chunk count).
+    const double local = std::fma(u, z, -before);
+    double cum = 0.0;
     std::size_t last_positive = b;
-    bool any = false;
     for (std::size_t y = b; y < e; ++y) {
-        const double r = residual_at(p, q, q ? p.n : point, c, y);
+        const double r = values[y - b];
         if (r > 0.0) {
             cum += r;
-            last_positive = y, any = true;
-            if (target < cum) return y;
+            last_positive = y;
+            if (local < cum) return y;
         }
     }
-    (void)any;
     return last_positive;  // u * Z rounded past this chunk's in-order sum: its last token with mass
 }
 
