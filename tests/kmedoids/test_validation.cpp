@@ -233,8 +233,6 @@ TEST_CASE("every k-medoids entry point refuses bad input, naming the function an
             const dense m = f.bad_column(4, bad);
             rows.push_back({name, "dissimilarity", "a column of " + std::to_string(bad), [m, call] { call(m, 3); }});
         }
-        const dense diag = f.with(6, 6, 2.0);  // read when 6 is a medoid or in a sample
-        (void)diag;
     }
     rows.push_back({"assign_to_medoids", "medoids", "no medoid", [&] { km::assign_to_medoids(d, {}); }});
     rows.push_back({"assign_to_medoids", "medoids", "a duplicate", [&] { km::assign_to_medoids(d, {1, 4, 1}); }});
