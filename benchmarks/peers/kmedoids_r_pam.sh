@@ -18,7 +18,9 @@
 # processes on a shared machine do not inflate; the raw files keep wall times too.
 # Writes <dir>/peer_kmedoids_r_pam.csv for benchmarks/report.py.
 # usage: kmedoids_r_pam.sh <bench-output-dir>
-#   KESTREL_PEER_REPS   repetitions at n <= 5000 (default 3; n = 10000 runs 2)
+#   KESTREL_PEER_REPS   repetitions at n <= 5000 (default 2; n = 10000 runs half as many, at least 1)
+# Takes about 5 minutes of CPU time with the defaults (R's whole pam() call alone costs about
+# 12 s at n = 10000, k = 10).
 set -uo pipefail
 dir=${1:?usage: $0 <bench-output-dir>}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +33,8 @@ if ! ls "$dir"/kmedoids_n*.bin >/dev/null 2>&1; then
   echo "skipped: run the kmedoids benchmarks first (they write the matrices)"
   exit 0
 fi
-reps=${KESTREL_PEER_REPS:-3}
+reps=${KESTREL_PEER_REPS:-2}
+reps_big=$(( reps / 2 > 0 ? reps / 2 : 1 ))
 calls="$dir/kmedoids_kestrel_calls.bin"   # *.bin: removed with the matrices by benchmark.sh
 cxx=${CXX:-g++}
 if ! "$cxx" -std=c++17 -O3 -DNDEBUG -march=native -fopenmp -I "${KESTREL_PEER_INCLUDE:-$root/include}" \
@@ -61,8 +64,8 @@ run 2000 10 "$reps" 6 3 4 0
 run 2000 100 "$reps" 6 3 4
 run 5000 10 "$reps" 6 3
 run 5000 100 "$reps" 6  # FastPAM1 here: R needs minutes (about a hundred passes of ~0.2 s, each timed twice)
-run 10000 10 2 6
-run 10000 100 2 6
+run 10000 10 "$reps_big" 6
+run 10000 100 "$reps_big" 6
 /usr/bin/python3 - "$dir" "$raw_r" "$raw_k" <<'PY'
 import csv, sys
 d, raw_r, raw_k = sys.argv[1:4]
