@@ -384,6 +384,8 @@ def plot_kmedoids(plt, directory, entries):
             ax.grid(True, alpha=0.3)
             ax.set_title(f"n = {n}")
             ax.set_xlabel("k (medoids)")
+        lo, hi = axes[0][0].get_ylim()
+        axes[0][0].set_ylim(lo, hi * 1.8)  # room for the ratio labels above the top points
         axes[0][0].set_ylabel("one SWAP pass (s)")
         legend_all(axes[0])
         fig.suptitle("k-medoids: one SWAP pass finding the same best swap, original PAM against FastPAM1\n"
