@@ -138,7 +138,8 @@ void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const 
     const bool distinct_siblings =
         rule == multi_draft_rule::recursive_without_replacement || rule == multi_draft_rule::point_mass;
     std::size_t deepest = 0;
-    std::vector<std::size_t> depth, count;
+    std::vector<std::size_t> depth, count, last_child, previous_sibling;
+    const std::size_t none = ~std::size_t(0);
     for (std::size_t b = 0; b < batch; ++b) {
         const std::size_t n = trees.sizes[b];
         if (trees.parents(b, 0) != -1)
@@ -146,6 +147,8 @@ void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const 
                           trees.parents(b, 0));
         depth.assign(n, 0);
         count.assign(n, 0);
+        last_child.assign(n, none);
+        previous_sibling.assign(n, none);
         for (std::size_t v = 1; v < n; ++v) {
             const std::int32_t p = trees.parents(b, v);
             if (p < 0 || static_cast<std::size_t>(p) >= v)
@@ -159,12 +162,16 @@ void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const 
             deepest = std::max(deepest, depth[v]);
             if (++count[static_cast<std::size_t>(p)] >= (std::size_t(1) << 16))
                 fail_argument(fn, "trees.parents", "request ", b, ", node ", p, ": more than 2^16 - 1 children");
+            // Earlier siblings through a per-parent list: the check costs sum (siblings^2).
+            const auto pu = static_cast<std::size_t>(p);
             if (distinct_siblings)
-                for (std::size_t w = 1; w < v; ++w)
-                    if (trees.parents(b, w) == p && trees.tokens(b, w) == x)
+                for (std::size_t w = last_child[pu]; w != none; w = previous_sibling[w])
+                    if (trees.tokens(b, w) == x)
                         fail_argument(fn, "trees.tokens", "request ", b, ", nodes ", w, " and ", v,
                                       ": siblings with the same token ", x,
                                       " (the rule needs distinct siblings; merge them)");
+            previous_sibling[v] = last_child[pu];
+            last_child[pu] = v;
         }
         if (trees.positions[b] >= max_position || deepest + 1 > max_position - trees.positions[b])
             fail_argument(fn, "trees.positions", "request ", b, ": position ", trees.positions[b], " beyond 2^40");
