@@ -1,6 +1,8 @@
 // Speculative verification benchmarks (../shared/BENCHMARKS.md):
 //   speculative/chain_verify/{kestrel,baseline}/rows:{probabilities,logits,logits_lse}/k:K/n:V/batch:64/threads:t
 //   speculative/block_verify/kestrel/rows:.../k:K/n:V/batch:64/threads:t
+//   speculative/kseq_verify/kestrel/rows:probabilities/k:4/n:V/batch:64/threads:t
+//   speculative/tree_verify/kestrel/rows:probabilities/nodes:64/n:V/batch:16/threads:t
 // n is the vocabulary; logits_lse are logit rows with caller-supplied log-normalizers (what a
 // softmax kernel returns beside its output), logits without. Rows are float; each request's target rows are a Zipf-like law
 // (weight (r + 1)^-1.1 of rank r) rotated by a per-row offset, and its draft rows mix 0.8 of
@@ -216,6 +218,207 @@ void bench_baseline(benchmark::State& state, std::size_t B, std::size_t K, std::
     kestrel_bench::report_limits(state, read_once_bytes(d, o, false), double(B) * double(V));
 }
 
+// ---- K-SEQ (k i.i.d. candidates for one position) and tree verification -----------------
+// K-SEQ reads both rows in full for rho*; the bound is those two rows plus the bonus row when a
+// candidate is kept. The tree (64 nodes: root, 4 children, 3 grandchildren each, then 4 leaves
+// under each but the last grandchild, which has 3) uses the K-SEQ rule among siblings drawn
+// i.i.d. from the parent's draft row; the bound is both rows of every node the walk judges
+// children at, plus the bonus row of a leaf it reaches.
+
+/// A row pair like the chain data: target = base rotated, draft = 0.8 target + 0.2 other rotation.
+struct row_maker {
+    std::size_t V;
+    std::vector<double> base, cum;
+    std::vector<float> fbase;
+    kestrel::counter_rng rng;
+    std::uint64_t ctr = 0;
+    explicit row_maker(std::size_t v) : V(v), base(v), cum(v), fbase(v), rng(bench_seed, 7) {
+        double s = 0;
+        for (std::size_t r = 0; r < V; ++r) s += (base[r] = std::pow(double(r + 1), -1.1));
+        double c = 0;
+        for (std::size_t r = 0; r < V; ++r) base[r] /= s, cum[r] = (c += base[r]), fbase[r] = float(base[r]);
+    }
+    std::size_t shift() { return static_cast<std::size_t>(rng.uniform_double(ctr++) * double(V)) % V; }
+    void target(float* out, std::size_t sp) {
+        std::copy(fbase.begin() + long(sp), fbase.end(), out);
+        std::copy(fbase.begin(), fbase.begin() + long(sp), out + (V - sp));
+    }
+    void draft(float* out, std::size_t sp, std::size_t sq) {
+        for (std::size_t y = 0; y < V; ++y) out[y] = float(0.8 * base[(y + sp) % V] + 0.2 * base[(y + sq) % V]);
+    }
+    std::int32_t draw(std::size_t sp, std::size_t sq) {  // a token from the draft row (sp, sq)
+        const std::size_t sh = rng.uniform_double(ctr++) < 0.8 ? sp : sq;
+        const double u = rng.uniform_double(ctr++);
+        std::size_t r = static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
+        r = r < V ? r : V - 1;
+        return static_cast<std::int32_t>((r + V - sh) % V);
+    }
+};
+
+struct kseq_data {
+    std::size_t B, k, V;
+    std::vector<float> target, draft;
+    std::vector<std::int32_t> tokens;
+    std::vector<std::uint32_t> counts, lengths;
+    std::vector<std::uint64_t> ids, pos;
+};
+
+const kseq_data& kseq_data_for(std::size_t B, std::size_t k, std::size_t V) {
+    // Layout of multi_draft.hpp with L = 1: target rows j * 2 + t, draft rows j; the candidates
+    // share the prompt, so only target row 0, draft row 0 and the kept draft's row j * 2 + 1
+    // are read (the others are left zero).
+    static std::unique_ptr<kseq_data> cur;
+    if (cur && cur->B == B && cur->k == k && cur->V == V) return *cur;
+    cur.reset();
+    const std::size_t TP = 2 * k, DP = k;
+    auto d = std::make_unique<kseq_data>(kseq_data{B, k, V, std::vector<float>(B * TP * V, 0.0f),
+                                                   std::vector<float>(B * DP * V, 0.0f), std::vector<std::int32_t>(B * k),
+                                                   std::vector<std::uint32_t>(B, std::uint32_t(k)),
+                                                   std::vector<std::uint32_t>(B, 1), std::vector<std::uint64_t>(B),
+                                                   std::vector<std::uint64_t>(B)});
+    row_maker rm(V);
+    for (std::size_t b = 0; b < B; ++b) {
+        const std::size_t sp = rm.shift(), sq = rm.shift();
+        rm.target(&d->target[(b * TP) * V], sp);
+        rm.draft(&d->draft[(b * DP) * V], sp, sq);
+        for (std::size_t j = 0; j < k; ++j) {
+            d->tokens[b * k + j] = rm.draw(sp, sq);
+            rm.target(&d->target[(b * TP + j * 2 + 1) * V], rm.shift());
+        }
+        d->ids[b] = 77 * b + 5, d->pos[b] = 1000 + b;
+    }
+    cur = std::move(d);
+    return *cur;
+}
+
+void bench_kseq(benchmark::State& state, std::size_t B, std::size_t k, std::size_t V, int threads) {
+    const kseq_data& d = kseq_data_for(B, k, V);
+    const std::size_t TP = 2 * k, DP = k;
+    const auto& target = d.target;
+    const auto& draft = d.draft;
+    const auto& tokens = d.tokens;
+    const auto& counts = d.counts;
+    const auto& lengths = d.lengths;
+    const auto& ids = d.ids;
+    const auto& pos = d.pos;
+    const auto T = ks::probability_rows(target.data(), B, TP, V);
+    const auto D = ks::probability_rows(draft.data(), B, DP, V);
+    const ks::multi_draft_batch db{kestrel::matrix_view<const std::int32_t>(tokens.data(), B, k), k, 1,
+                                   kestrel::vector_view<const std::uint32_t>(counts.data(), B),
+                                   kestrel::vector_view<const std::uint32_t>(lengths.data(), B),
+                                   kestrel::vector_view<const std::uint64_t>(ids.data(), B),
+                                   kestrel::vector_view<const std::uint64_t>(pos.data(), B)};
+    std::vector<std::int32_t> out(B * 2);
+    std::vector<ks::request_stats> stats(B);
+    const ks::multi_draft_outputs mo{kestrel::matrix_view<std::int32_t>(out.data(), B, 2),
+                                     kestrel::vector_view<ks::request_stats>(stats.data(), B)};
+    ks::verify_options opt;
+    opt.policy = kestrel::exec_policy{threads};
+    ks::multi_draft_workspace ws;
+    auto run = [&] { ks::verify_multi_draft(ks::multi_draft_rule::k_seq, T, D, db, bench_seed, mo, opt, &ws); };
+    run();
+    double rows = 0, acc = 0;
+    for (const auto& st : stats) rows += 2.0 + (st.accepted ? 1.0 : 0.0), acc += st.accepted;
+    for (auto _ : state) {
+        run();
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.counters["accepted"] = acc / double(B);
+    kestrel_bench::report_limits(state, rows * double(V) * sizeof(float), double(B) * double(V));
+}
+
+struct tree_data {
+    std::size_t B, V, N;
+    std::vector<float> target, draft;
+    std::vector<std::int32_t> parents, tokens;
+    std::vector<std::uint32_t> sizes;
+    std::vector<std::uint64_t> ids, pos;
+    std::vector<bool> leaf;
+};
+
+const tree_data& tree_data_for(std::size_t B, std::size_t V) {
+    static std::unique_ptr<tree_data> cur;
+    if (cur && cur->B == B && cur->V == V) return *cur;
+    cur.reset();
+    // 64 nodes: 0 root; 1..4 its children; 5..16 three under each; 17..63 four under each of
+    // 5..15 and three under 16.
+    std::vector<std::int32_t> parent{-1, 0, 0, 0, 0};
+    for (std::int32_t c = 1; c <= 4; ++c)
+        for (int j = 0; j < 3; ++j) parent.push_back(c);
+    for (std::int32_t g = 5; g <= 16; ++g)
+        for (int j = 0; j < (g == 16 ? 3 : 4); ++j) parent.push_back(g);
+    const std::size_t N = parent.size();  // 64
+    auto d = std::make_unique<tree_data>();
+    d->B = B, d->V = V, d->N = N;
+    d->target.resize(B * N * V);
+    d->draft.assign(B * N * V, 0.0f);
+    d->parents.resize(B * N);
+    d->tokens.assign(B * N, 0);
+    d->sizes.assign(B, std::uint32_t(N));
+    d->ids.resize(B), d->pos.resize(B);
+    d->leaf.assign(N, true);
+    for (std::size_t v = 1; v < N; ++v) d->leaf[std::size_t(parent[v])] = false;
+    row_maker rm(V);
+    for (std::size_t b = 0; b < B; ++b) {
+        std::vector<std::size_t> sp(N), sq(N);
+        for (std::size_t v = 0; v < N; ++v) {
+            sp[v] = rm.shift(), sq[v] = rm.shift();
+            rm.target(&d->target[(b * N + v) * V], sp[v]);
+            if (!d->leaf[v]) rm.draft(&d->draft[(b * N + v) * V], sp[v], sq[v]);
+            d->parents[b * N + v] = parent[v];
+            if (v > 0) d->tokens[b * N + v] = rm.draw(sp[std::size_t(parent[v])], sq[std::size_t(parent[v])]);
+        }
+        d->ids[b] = 31 * b + 3, d->pos[b] = 500 + b;
+    }
+    cur = std::move(d);
+    return *cur;
+}
+
+void bench_tree(benchmark::State& state, std::size_t B, std::size_t V, int threads) {
+    const tree_data& d = tree_data_for(B, V);
+    const std::size_t N = d.N;
+    const auto& target = d.target;
+    const auto& draft = d.draft;
+    const auto& parents = d.parents;
+    const auto& tokens = d.tokens;
+    const auto& sizes = d.sizes;
+    const auto& ids = d.ids;
+    const auto& pos = d.pos;
+    const auto& leaf = d.leaf;
+    const auto T = ks::probability_rows(target.data(), B, N, V);
+    const auto D = ks::probability_rows(draft.data(), B, N, V);
+    const ks::tree_batch tb{kestrel::matrix_view<const std::int32_t>(parents.data(), B, N),
+                            kestrel::matrix_view<const std::int32_t>(tokens.data(), B, N),
+                            kestrel::vector_view<const std::uint32_t>(sizes.data(), B),
+                            kestrel::vector_view<const std::uint64_t>(ids.data(), B),
+                            kestrel::vector_view<const std::uint64_t>(pos.data(), B)};
+    std::vector<std::int32_t> out(B * 4), nodes(B * 3);
+    std::vector<ks::request_stats> stats(B);
+    const ks::tree_outputs to{kestrel::matrix_view<std::int32_t>(out.data(), B, 4),
+                              kestrel::vector_view<ks::request_stats>(stats.data(), B),
+                              kestrel::matrix_view<std::int32_t>(nodes.data(), B, 3)};
+    ks::verify_options opt;
+    opt.policy = kestrel::exec_policy{threads};
+    ks::multi_draft_workspace ws;
+    auto run = [&] { ks::verify_tree(ks::multi_draft_rule::k_seq, T, D, tb, bench_seed, to, opt, &ws); };
+    run();
+    double rows = 0, acc = 0;
+    for (std::size_t b = 0; b < B; ++b) {
+        const std::size_t a = stats[b].accepted;
+        const bool at_leaf = a > 0 && leaf[std::size_t(nodes[b * 3 + a - 1])];
+        rows += at_leaf ? 2.0 * double(a) + 1.0 : 2.0 * double(a + 1);
+        acc += double(a);
+    }
+    for (auto _ : state) {
+        run();
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.counters["accepted"] = acc / double(B);
+    kestrel_bench::report_limits(state, rows * double(V) * sizeof(float), double(B) * double(V));
+}
+
 const bool registered = [] {
     const bool quick = kestrel_bench::quick_mode();
     const std::size_t B = quick ? 8 : 64;
@@ -249,6 +452,23 @@ const bool registered = [] {
             }
         }
     }
+    // K-SEQ, k = 4 candidates for one position, the same batch; tree: 64 nodes, batch 16
+    // (each request holds 128 rows).
+    for (std::size_t V : vs)
+        for (int t : kestrel_bench::thread_counts())
+            benchmark::RegisterBenchmark(("speculative/kseq_verify/kestrel/rows:probabilities/k:4/n:" + std::to_string(V) +
+                                          "/batch:" + std::to_string(B) + "/threads:" + std::to_string(t)).c_str(),
+                                         [=](benchmark::State& s) { bench_kseq(s, B, 4, V, t); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+    const std::size_t tree_batch = quick ? 4 : 16;
+    for (std::size_t V : quick ? std::vector<std::size_t>{32768} : std::vector<std::size_t>{32768, 131072})
+        for (int t : kestrel_bench::thread_counts())
+            benchmark::RegisterBenchmark(("speculative/tree_verify/kestrel/rows:probabilities/nodes:64/n:" + std::to_string(V) +
+                                          "/batch:" + std::to_string(tree_batch) + "/threads:" + std::to_string(t)).c_str(),
+                                         [=](benchmark::State& s) { bench_tree(s, tree_batch, V, t); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
     return true;
 }();
 

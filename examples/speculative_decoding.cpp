@@ -1,9 +1,11 @@
 // Speculative decoding with a toy target and draft model over a 1000-token vocabulary:
 // each model is a fixed random next-token table (the law of the next token given the last
 // one). The draft proposes K = 4 tokens, Kestrel verifies them against the target (chain
-// rule, then block verification), and decoding continues from what was kept, until 2000
-// tokens are emitted. Printed: tokens per verification beside the analytic expectation,
-// and a histogram check that the emitted tokens follow the target.
+// rule, then block verification, then SpecTr's K-SEQ with 2 drafted sequences), and
+// decoding continues from what was kept, until 2000 tokens are emitted. Printed: tokens per
+// verification beside the analytic expectation (for K-SEQ: its acceptance with 2 candidates
+// and the optimal rate any 2-draft verifier could reach), and a histogram check that the
+// emitted tokens follow the target.
 //
 // The tables are built so the acceptance rate is the same in every context: the target row
 // of context t is one random law rotated by a random shift s_t, the draft row the draft's
@@ -49,45 +51,61 @@ int main() {
 
     std::vector<std::size_t> rank_counts_total(V, 0);
     std::size_t emitted_total = 0;
-    for (int method = 0; method < 2; ++method) {
+    for (int method = 0; method < 3; ++method) {
         std::vector<std::int32_t> text{0};  // context: token 0
         std::size_t verifications = 0, drafted_kept = 0;
-        std::vector<float> target((K + 1) * V), draft(K * V);
-        std::vector<std::int32_t> drafts(K), out(K + 1);
+        // K-SEQ: 2 drafted sequences; draft j's rows at j * (K + 1) + t (target), j * K + t (draft).
+        const std::size_t n_drafts = method == 2 ? 2 : 1;
+        std::vector<float> target(n_drafts * (K + 1) * V), draft(n_drafts * K * V);
+        std::vector<std::int32_t> drafts(n_drafts * K), out(K + 1);
         std::vector<std::size_t> rank_counts(V, 0);
         ks::verify_workspace ws;
         std::uint64_t draw = 0;
         const kestrel::counter_rng draft_rng(7 + method, 1);
         while (text.size() < length + 1) {
-            // Draft K tokens from the draft table, keeping the rows the verifier needs.
-            std::size_t ctx = static_cast<std::size_t>(text.back());
-            for (std::size_t i = 0; i < K; ++i) {
-                row(q_base, ctx, draft.data() + i * V);
-                row(p_base, ctx, target.data() + i * V);
-                const double u = draft_rng.uniform_double(draw++);
-                double cum = 0;
-                std::size_t x = 0;
-                for (; x + 1 < V; ++x)
-                    if (u < (cum += double(draft[i * V + x]))) break;
-                drafts[i] = static_cast<std::int32_t>(x);
-                ctx = x;
+            // Draft K tokens from the draft table (n_drafts independent sequences), keeping the
+            // rows the verifier needs.
+            for (std::size_t j = 0; j < n_drafts; ++j) {
+                std::size_t ctx = static_cast<std::size_t>(text.back());
+                for (std::size_t i = 0; i < K; ++i) {
+                    row(q_base, ctx, draft.data() + (j * K + i) * V);
+                    row(p_base, ctx, target.data() + (j * (K + 1) + i) * V);
+                    const double u = draft_rng.uniform_double(draw++);
+                    double cum = 0;
+                    std::size_t x = 0;
+                    for (; x + 1 < V; ++x)
+                        if (u < (cum += double(draft[(j * K + i) * V + x]))) break;
+                    drafts[j * K + i] = static_cast<std::int32_t>(x);
+                    ctx = x;
+                }
+                row(p_base, ctx, target.data() + (j * (K + 1) + K) * V);  // bonus row after all K drafts
             }
-            row(p_base, ctx, target.data() + K * V);  // bonus row: the context after all K drafts
-            const std::uint32_t len = K;
+            const std::uint32_t len = K, count = static_cast<std::uint32_t>(n_drafts);
             const std::uint64_t id = 1, pos = text.size();
             ks::request_stats st;
-            const ks::draft_batch db{kestrel::matrix_view<const std::int32_t>(drafts.data(), 1, K),
-                                     kestrel::vector_view<const std::uint32_t>(&len, 1),
-                                     kestrel::vector_view<const std::uint64_t>(&id, 1),
-                                     kestrel::vector_view<const std::uint64_t>(&pos, 1)};
-            const ks::verify_outputs vo{kestrel::matrix_view<std::int32_t>(out.data(), 1, K + 1),
-                                        kestrel::vector_view<ks::request_stats>(&st, 1)};
-            const auto T = ks::probability_rows(target.data(), 1, K + 1, V);
-            const auto D = ks::probability_rows(draft.data(), 1, K, V);
-            if (method == 0)
-                ks::verify_chain(T, D, db, /*seed=*/99, vo, {}, &ws);
-            else
-                ks::verify_block(T, D, db, /*seed=*/99, vo, {}, &ws);
+            const auto D = ks::probability_rows(draft.data(), 1, n_drafts * K, V);
+            const auto T = ks::probability_rows(target.data(), 1, n_drafts * (K + 1), V);
+            if (method == 2) {
+                const ks::multi_draft_batch mb{kestrel::matrix_view<const std::int32_t>(drafts.data(), 1, n_drafts * K),
+                                               n_drafts, K, kestrel::vector_view<const std::uint32_t>(&count, 1),
+                                               kestrel::vector_view<const std::uint32_t>(&len, 1),
+                                               kestrel::vector_view<const std::uint64_t>(&id, 1),
+                                               kestrel::vector_view<const std::uint64_t>(&pos, 1)};
+                const ks::multi_draft_outputs mo{kestrel::matrix_view<std::int32_t>(out.data(), 1, K + 1),
+                                                 kestrel::vector_view<ks::request_stats>(&st, 1)};
+                ks::verify_multi_draft(ks::multi_draft_rule::k_seq, T, D, mb, /*seed=*/99, mo);
+            } else {
+                const ks::draft_batch db{kestrel::matrix_view<const std::int32_t>(drafts.data(), 1, K),
+                                         kestrel::vector_view<const std::uint32_t>(&len, 1),
+                                         kestrel::vector_view<const std::uint64_t>(&id, 1),
+                                         kestrel::vector_view<const std::uint64_t>(&pos, 1)};
+                const ks::verify_outputs vo{kestrel::matrix_view<std::int32_t>(out.data(), 1, K + 1),
+                                            kestrel::vector_view<ks::request_stats>(&st, 1)};
+                if (method == 0)
+                    ks::verify_chain(T, D, db, /*seed=*/99, vo, {}, &ws);
+                else
+                    ks::verify_block(T, D, db, /*seed=*/99, vo, {}, &ws);
+            }
             ++verifications;
             drafted_kept += st.accepted;
             for (std::uint32_t j = 0; j < st.emitted; ++j) {
@@ -99,13 +117,25 @@ int main() {
         }
         const std::size_t emitted = text.size() - 1;
         const double per = double(emitted) / double(verifications);
-        std::printf("%s verification: %zu tokens in %zu verifications: %.3f tokens per verification", method == 0 ? "chain" : "block",
+        const char* names[] = {"chain", "block", "K-SEQ, 2 drafts,"};
+        std::printf("%s verification: %zu tokens in %zu verifications: %.3f tokens per verification", names[method],
                     emitted, verifications, per);
-        if (method == 0)
+        if (method == 0) {
             std::printf(" (expected %.3f = (1 - a^(K+1)) / (1 - a))\n", ks::expected_emitted_tokens(a, K));
-        else
+        } else if (method == 1) {
             std::printf(" (expected >= %.3f, the chain rule's)\n", ks::expected_emitted_tokens(a, K));
-        std::printf("  drafted tokens kept: %.1f%%\n", 100.0 * double(drafted_kept) / double(verifications * K));
+        } else {
+            // While both drafts agree on the kept prefix, 2 candidates compete: K-SEQ keeps one
+            // with probability sum min(rho* q, p); the best any 2-draft verifier can do is
+            // the optimal rate. With one candidate left it is the chain rule (a).
+            const kestrel::vector_view<const float> pv(fp.data(), V), qv(fq.data(), V);
+            const double a2 = ks::k_seq_rho(pv, qv, 2).acceptance;
+            const double best = ks::optimal_multi_draft_acceptance(pv, qv, 2, ks::draft_sampling::with_replacement);
+            std::printf("\n  (first-token acceptance with 2 candidates: K-SEQ %.4f, optimal %.4f, one draft %.4f;\n"
+                        "   %.3f tokens per verification if every position had K-SEQ's rate)\n",
+                        a2, best, a, ks::expected_emitted_tokens(a2, K));
+        }
+        std::printf("  drafted tokens kept: %.1f%% of the draft length\n", 100.0 * double(drafted_kept) / double(verifications * K));
         for (std::size_t r = 0; r < V; ++r) rank_counts_total[r] += rank_counts[r];
         emitted_total += emitted;
     }
