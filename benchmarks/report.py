@@ -182,6 +182,10 @@ def save(plt, fig, path, extra=()):
     print(f"wrote {path}")
 
 
+BASELINE_NOTES = {"core": " (whole-array operations with temporaries, 1 thread)",
+                  "diffusion": " (diffusers' expressions as whole-array operations, 1 thread)"}
+
+
 def size_label(n):
     for unit, scale in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
         if n >= scale and n % scale == 0:
@@ -223,7 +227,7 @@ def plot_speedup(plt, directory, family, pts):
         ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("speedup over baseline (x)")
-    fig.suptitle(f"{family}: Kestrel speedup over the baseline (1-thread whole-array operations)")
+    fig.suptitle(f"{family}: Kestrel speedup over the baseline" + BASELINE_NOTES.get(family, ""))
     legend_outside(axes[0][-1])
     save(plt, fig, os.path.join(directory, f"{family}_speedup.png"))
 
