@@ -153,6 +153,7 @@ struct toy_model {
     std::size_t V;
     std::uint64_t seed;
     double sharpness;  // larger = peakier rows
+    std::size_t top_k = 0;  // > 0: the row restricted to its top_k tokens (ties: lower id), renormalized
     std::vector<double> row(const std::vector<std::int32_t>& prefix) const {
         std::uint64_t h = seed * 0x9e3779b97f4a7c15ULL + 17;
         for (auto t : prefix) h = (h ^ std::uint64_t(t + 1)) * 0x100000001b3ULL + 0x51ed27;
@@ -164,8 +165,18 @@ struct toy_model {
             s += p[y];
         }
         for (auto& v : p) v /= s;
+        if (top_k > 0 && top_k < V) {
+            std::vector<std::size_t> order(V);
+            for (std::size_t y = 0; y < V; ++y) order[y] = y;
+            std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return p[a] > p[b]; });
+            double kept = 0;
+            for (std::size_t i = 0; i < top_k; ++i) kept += p[order[i]];
+            for (std::size_t i = top_k; i < V; ++i) p[order[i]] = 0.0;
+            for (auto& v : p) v /= kept;
+        }
         return p;
     }
+    toy_model unfiltered() const { return toy_model{V, seed, sharpness}; }
 };
 
 /// The target's joint law of `length` tokens.

@@ -47,6 +47,7 @@ std::vector<outcome> enumerate_iid(const toy_model& q, std::size_t k, std::size_
         }
         const auto r = q.row(d[j]);
         for (std::size_t y = 0; y < q.V; ++y) {
+            if (!(r[y] > 0)) continue;  // never drafted
             d[j].push_back(static_cast<std::int32_t>(y));
             rec(d, j, w * r[y]);
             d[j].pop_back();
@@ -68,6 +69,7 @@ std::vector<outcome> enumerate_without(const toy_model& q, std::size_t k, std::s
             return;
         }
         for (std::size_t y = 0; y < q.V; ++y) {
+            if (!(r0[y] > 0)) continue;
             bool taken = false;
             for (auto& s : d) taken |= s[0] == static_cast<std::int32_t>(y);
             if (taken) continue;
@@ -91,6 +93,7 @@ std::vector<outcome> enumerate_without(const toy_model& q, std::size_t k, std::s
             }
             const auto r = q.row(dd[j]);
             for (std::size_t y = 0; y < q.V; ++y) {
+                if (!(r[y] > 0)) continue;
                 dd[j].push_back(static_cast<std::int32_t>(y));
                 cont(dd, j, w * r[y]);
                 dd[j].pop_back();
@@ -123,6 +126,7 @@ struct md_setup {
     std::size_t V, k, L;
     bool logits = false;
     bool use_float = false;
+    std::size_t top_k = 0;  // options.top_k (the rows given are unfiltered)
 };
 
 /// The rows of one request laid out as verify_multi_draft reads them; rows of a draft that
@@ -195,6 +199,7 @@ signature md_case<T>::run(const scripted_source& src) const {
                               didx};
     ks::verify_options opt;
     opt.policy = kestrel::exec_policy{threads};
+    opt.top_k = s.top_k;
     auto source = [&src](const ks::uniform_key& key) { return key.request == 7 ? src(key) : 0.25; };
     ks::verify_multi_draft_with(s.rule, TR, DR, mb, source, o, opt, &ws);
     signature r(out.begin() + static_cast<long>(row * (L + 1)),
@@ -301,6 +306,27 @@ TEST_CASE("multi-draft verification is exact with logit rows and float rows") {
             const law emitted = emitted_law(outcomes_for(rule, q, k, 1), [&](const drafts_t& d) { return prepare(s, p, q, d); });
             const law got = complete_with_target(emitted, p, 2);
             CHECK(max_abs_difference(got, target_joint(p, 2)) < (s.use_float ? 1e-6 : 1e-12));
+        }
+    }
+}
+
+TEST_CASE("multi-draft verification with top-k follows the filtered target law exactly") {
+    // The kernel reads the unfiltered rows with options.top_k = 3; the drafts are drawn from
+    // the filtered draft law; the emitted tokens must follow the filtered target law.
+    const std::size_t V = 5, top_k = 3;
+    const toy_model pf{V, 77, 1.0, top_k}, qf{V, 78, 1.0, top_k};
+    for (rule_t rule : {rule_t::k_seq, rule_t::recursive_with_replacement, rule_t::recursive_without_replacement,
+                        rule_t::point_mass}) {
+        for (std::size_t L : {1u, 2u}) {
+            md_setup s{rule, V, 2, L};
+            s.top_k = top_k;
+            s.logits = L == 2;
+            INFO("rule " << rule_name(rule) << " L " << L);
+            const law got = complete_with_target(
+                emitted_law(outcomes_for(rule, qf, 2, L),
+                            [&](const drafts_t& d) { return prepare(s, pf.unfiltered(), qf.unfiltered(), d); }),
+                pf, L + 1);
+            CHECK(max_abs_difference(got, target_joint(pf, L + 1)) < 1e-12);
         }
     }
 }

@@ -55,9 +55,10 @@
 // (not defined for several candidates). Everything is written after every request is
 // verified; an error leaves the outputs untouched.
 //
-// Sampling parameters: temperature applies to logit rows as in chain.hpp; the sampling filters
-// (top-k, top-p, min-p) are not applied here and a call that asks for them is refused (filter
-// the rows, and draw the drafts, before the call).
+// Sampling parameters (verify_options): temperature and the sampling filters (top-k, top-p,
+// min-p; sampling_params.hpp) apply to the target and draft rows alike, as in chain.hpp: the
+// output follows the filtered target law when the candidates were drawn from the filtered
+// draft law. With a filter on, every row used is read in full.
 #pragma once
 
 #include <algorithm>
@@ -107,7 +108,15 @@ struct sibling_scratch {
     std::vector<std::int32_t> distinct, candidates;
     std::vector<double> px, qx;
     std::vector<std::size_t> ids, next_ids, order, offsets, children;
+    sampling_workspace filters;
 };
+
+template <class T>
+law_reader<T> make_reader(const char* fn, std::size_t b, const verify_options& opt, sibling_scratch& s) {
+    const bool greedy = opt.temperature == 0.0;
+    return law_reader<T>{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance, opt.filters(),
+                         &s.filters};
+}
 
 struct sibling_outcome {
     std::size_t token = 0;
@@ -133,17 +142,17 @@ double k_seq_rho_of_rows(const law_reader<T>& rd, const row_law<T>& P, const row
         qbad |= !(q >= 0.0 && q <= 1e300);
         acc.add(p, q);
     }
-    auto check = [&](bool bad, double sum, std::size_t row, const char* which, bool probabilities) {
-        if (!probabilities && !bad) return;
+    // The law's values and sum (for logit rows: under the log-normalizer in use).
+    auto check = [&](bool bad, double sum, std::size_t row, const char* which) {
         if (bad)
             fail_argument(rd.fn, which, "request ", rd.b, ", position ", row,
                           ": the row holds a negative, NaN or infinite value");
         if (!(std::fabs(sum - 1.0) <= rd.tol))
-            fail_argument(rd.fn, which, "request ", rd.b, ", position ", row, ": the row sums to ", sum,
+            fail_argument(rd.fn, which, "request ", rd.b, ", position ", row, ": the row's law sums to ", sum,
                           " (more than ", rd.tol, " from 1)");
     };
-    check(pbad, sp, prow, "target", !P.logits);
-    check(qbad, sq, qrow, "draft", !Q.logits);
+    check(pbad, sp, prow, "target");
+    check(qbad, sq, qrow, "draft");
     return k_seq_solve(acc);
 }
 
@@ -154,7 +163,7 @@ std::size_t draw_excluding(const law_reader<T>& rd, const row_law<T>& P, std::si
                            const std::vector<std::int32_t>& excluded, double u, sibling_scratch& s, bool& fallback) {
     row_check pc, qc;
     residual_chunk_sums<T>(P, nullptr, P.n, 1.0, s.sums, pc, qc);
-    rd.check_full(pc, prow, "target", !P.logits);
+    rd.check_full(pc, prow, "target", P);
     for (auto c : excluded) {
         auto& cs = s.sums[static_cast<std::size_t>(c) / chunk];
         cs -= P.prob(static_cast<std::size_t>(c));
@@ -268,8 +277,8 @@ sibling_outcome verify_siblings(multi_draft_rule rule, bool greedy, const law_re
         c = 1.0 / rho;
         row_check pc, qc;
         z = residual_chunk_sums<T>(P, &Q, P.n, c, s.sums, pc, qc);
-        rd.check_full(pc, prow, "target", !P.logits);
-        rd.check_full(qc, qrow, "draft", !Q.logits);
+        rd.check_full(pc, prow, "target", P);
+        rd.check_full(qc, qrow, "draft", Q);
     } else {
         const bool without = rule == multi_draft_rule::recursive_without_replacement;
         bool first = true;
@@ -292,8 +301,8 @@ sibling_outcome verify_siblings(multi_draft_rule rule, bool greedy, const law_re
             first = false;
             row_check pc, qc;
             z = residual_chunk_sums<T>(P, &Q, P.n, c, s.sums, pc, qc);
-            rd.check_full(pc, prow, "target", !P.logits);
-            rd.check_full(qc, qrow, "draft", !Q.logits);
+            rd.check_full(pc, prow, "target", P);
+            rd.check_full(qc, qrow, "draft", Q);
             if (!(z > 0.0)) break;  // nothing left to correct with (rounding): fall back below
             if (without) {
                 m -= s.qx[i];
@@ -313,24 +322,12 @@ sibling_outcome verify_siblings(multi_draft_rule rule, bool greedy, const law_re
     return out;
 }
 
-/// Whether the options ask for sampling filters (top-k, top-p, min-p), for option types that
-/// have them; these verifiers do not apply filters yet and refuse them rather than ignore them.
-template <class O>
-auto sampling_filters_requested(const O& o, int) -> decltype(static_cast<bool>(o.filters().active())) {
-    return o.filters().active();
-}
-template <class O>
-bool sampling_filters_requested(const O&, long) {
-    return false;
-}
-
 /// Checks shared by multi-draft and tree verification: options, rule against draft rows.
 template <class T>
 void check_multi_options(const char* fn, const token_rows<T>& draft, multi_draft_rule rule,
                          const verify_options& opt) {
     require_valid_policy(opt.policy, fn);
-    require(!sampling_filters_requested(opt, 0), fn, "options",
-            "top-k, top-p and min-p are not applied by this verifier: filter the rows before the call");
+    check_filters(opt.filters(), 0, fn);
     require(std::isfinite(opt.temperature) && opt.temperature >= 0.0, fn, "options.temperature",
             "must be finite and >= 0, got ", opt.temperature);
     require(std::isfinite(opt.row_sum_tolerance) && opt.row_sum_tolerance >= 0.0 && opt.row_sum_tolerance < 1.0, fn,
@@ -363,7 +360,7 @@ void multi_draft_request(const char* fn, multi_draft_rule rule, const token_rows
     const std::size_t k = d.counts[b], L = k ? d.lengths[b] : 0, Lmax = d.max_length;
     const std::uint64_t req = d.request_ids[b], pos0 = d.positions[b];
     const bool greedy = opt.temperature == 0.0;
-    const law_reader<T> rd{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance};
+    const law_reader<T> rd = make_reader<T>(fn, b, opt, s);
     res.tokens.clear();
     res.flags.clear();
     res.stats = request_stats{};

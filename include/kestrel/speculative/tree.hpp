@@ -18,7 +18,8 @@
 // tokens are allowed and stay separate trials), without replacement for
 // recursive_without_replacement (sibling tokens must differ); no draft rows for point_mass
 // (sibling tokens must differ). The output follows the target's law when the children were
-// drawn as the rule assumes. Row errors name the node as "position".
+// drawn as the rule assumes. Row errors name the node as "position". Temperature and sampling
+// filters apply as in multi_draft.hpp.
 //
 // Uniforms: at absolute position trees.positions[b] + depth of the children being judged (the
 // first drafted token is at trees.positions[b]), with the purposes and indices of
@@ -71,7 +72,7 @@ void tree_request(const char* fn, multi_draft_rule rule, const token_rows<T>& ta
                   sibling_scratch& s, request_result& res, std::vector<std::int32_t>& path) {
     const std::uint64_t req = t.request_ids[b], pos0 = t.positions[b];
     const bool greedy = opt.temperature == 0.0;
-    const law_reader<T> rd{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance};
+    const law_reader<T> rd = make_reader<T>(fn, b, opt, s);
     res.tokens.clear();
     res.flags.clear();
     res.stats = request_stats{};

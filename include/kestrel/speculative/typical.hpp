@@ -13,8 +13,9 @@
 //
 // Cost: the entropy needs a full read of every tested target row (the rows of positions after
 // the first rejection are not read). Draft rows are not used. Uniforms: purpose::residual at a
-// rejected position and purpose::bonus, only with sample_correction. Sampling filters (top-k,
-// top-p, min-p) are refused, as in multi_draft.hpp.
+// rejected position and purpose::bonus, only with sample_correction. Temperature and the
+// sampling filters (top-k, top-p, min-p) define p_i, as in chain.hpp; the argmax is unchanged
+// by them.
 #pragma once
 
 #include <cmath>
@@ -23,7 +24,6 @@
 #include <vector>
 
 #include "chain.hpp"
-#include "multi_draft.hpp"
 
 namespace kestrel {
 namespace speculative {
@@ -58,11 +58,12 @@ double typical_entropy(const law_reader<T>& rd, const row_law<T>& P, std::size_t
 template <class T, class Source>
 void typical_request(const char* fn, const token_rows<T>& target, const draft_batch& d, std::size_t b,
                      const typical_options& topt, const verify_options& opt, const Source& uniforms,
-                     std::vector<double>& sums, request_result& res) {
+                     std::vector<double>& sums, request_result& res, sampling_workspace* filter_ws) {
     const std::size_t k = d.lengths[b];
     const std::uint64_t req = d.request_ids[b], pos0 = d.positions[b];
     const bool greedy = opt.temperature == 0.0;
-    const law_reader<T> rd{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance};
+    const law_reader<T> rd{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance, opt.filters(),
+                           filter_ws};
     res.tokens.clear();
     res.flags.clear();
     res.stats = request_stats{};
@@ -115,14 +116,13 @@ void verify_typical_with(const token_rows<T>& target, const draft_batch& drafts,
             topt.epsilon);
     require(std::isfinite(topt.delta) && topt.delta >= 0.0, fn, "typical.delta", "must be finite and >= 0, got ",
             topt.delta);
-    require(!detail::sampling_filters_requested(opt, 0), fn, "options",
-            "top-k, top-p and min-p are not applied by this verifier: filter the rows before the call");
     detail::check_batch(fn, target, static_cast<const token_rows<T>*>(nullptr), drafts, out, opt, 1);
     verify_workspace local;
     verify_workspace& ws = workspace ? *workspace : local;
     detail::run_batch(drafts.lengths.size(), opt, ws, out,
                       [&](std::size_t b, std::vector<double>& sums, detail::request_result& r) {
-                          detail::typical_request(fn, target, drafts, b, topt, opt, uniforms, sums, r);
+                          detail::typical_request(fn, target, drafts, b, topt, opt, uniforms, sums, r,
+                                                  &ws.filters[static_cast<std::size_t>(current_loop_slot())]);
                       });
 }
 
