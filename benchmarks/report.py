@@ -81,7 +81,13 @@ RESULT_COUNTERS = (("loss", "loss", "{:.6g}"), ("medoid_silhouette", "medoid sil
                    ("swap_iterations", "passes", "{:.0f}"), ("swaps", "swaps", "{:.0f}"), ("draws", "draws", "{:.0f}"),
                    ("paired_speedup", "all threads vs 1, median of paired runs", "{:.2f}x"),
                    ("paired_speedup_min", "lowest pair", "{:.2f}x"), ("paired_speedup_max", "highest", "{:.2f}x"),
-                   ("paired_identical", "identical results", "{:.0f}"))
+                   ("paired_identical", "identical results", "{:.0f}"),
+                   ("validated_over_unvalidated", "default-validated / unvalidated, median of paired runs", "{:.3f}"),
+                   ("ratio_min", "lowest pair", "{:.3f}"), ("ratio_max", "highest", "{:.3f}"),
+                   ("contended_slowdown", "one core busy: all threads / 1 thread (target <= 1.2), median", "{:.2f}"),
+                   ("contended_slowdown_min", "lowest pair", "{:.2f}"),
+                   ("contended_slowdown_max", "highest", "{:.2f}"),
+                   ("idle_speedup", "idle: 1 thread / all threads", "{:.2f}x"))
 
 
 PEER_NOTES = {
@@ -575,6 +581,26 @@ def main():
             out(f"- read stream (read-only kernels' bound), {t} thread(s): {read_bw[t] / 1e9:.1f} GB/s out of cache")
         for t in sorted(peak):
             out(f"- peak FMA arithmetic, {t} thread(s): {peak[t] / 1e9:.1f} GFLOP/s (double)")
+        out()
+
+    # Threads on a shared machine (benchmarks/contention.cpp): one table across families.
+    contended = [e for e in entries if "contended_slowdown" in e["counters"]]
+    if contended:
+        out("## Threads on a shared machine")
+        out()
+        out("Each kernel at 1 thread and at all threads, paired back to back, on the idle machine and while a "
+            "child process keeps one core busy. Target: with one core busy, all threads at most 1.2x slower than "
+            "1 thread.")
+        out()
+        out("| kernel | args | one core busy: all / 1 thread (median, range) | idle: speedup of all threads | target |")
+        out("|---|---|---|---|---|")
+        for e in contended:
+            c = e["counters"]
+            argstr = "/".join(f"{k}:{v}" for k, v in sorted(e["args"].items()))
+            ok = "met" if c["contended_slowdown"] <= 1.2 else "NOT met"
+            out(f"| {e['family']}/{e['kernel']} | {argstr} | {c['contended_slowdown']:.2f} "
+                f"({c.get('contended_slowdown_min', float('nan')):.2f}-{c.get('contended_slowdown_max', float('nan')):.2f}) "
+                f"| {c.get('idle_speedup', float('nan')):.2f}x | {ok} |")
         out()
 
     speedups = defaultdict(list)
