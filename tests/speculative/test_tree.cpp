@@ -68,6 +68,7 @@ void enumerate_trees(const tree_shape& t, rule_t rule, const toy_model& q,
         double used = 0;
         for (auto e : earlier) used += qr[static_cast<std::size_t>(e)];
         for (std::size_t y = 0; y < q.V; ++y) {
+            if (!(qr[y] > 0)) continue;  // never drafted
             double wy = w * qr[y];
             if (rule == rule_t::recursive_without_replacement) {
                 if (std::find(earlier.begin(), earlier.end(), static_cast<std::int32_t>(y)) != earlier.end()) continue;
@@ -84,7 +85,7 @@ void enumerate_trees(const tree_shape& t, rule_t rule, const toy_model& q,
 /// returns emitted tokens, -1, accepted count. The rows are built once (make_tree_runner).
 signature run_tree_rows(rule_t rule, const tree_shape& t, const std::vector<std::int32_t>& tokens, std::size_t V,
                         const std::vector<double>& target, const std::vector<double>& draft, bool logits,
-                        const scripted_source& src) {
+                        std::size_t top_k, const scripted_source& src) {
     const std::size_t n = t.parents.size(), batch = 2;
     std::vector<std::int32_t> parents(batch * n, 0), toks(batch * n, 0);
     parents[0] = -1;
@@ -105,6 +106,7 @@ signature run_tree_rows(rule_t rule, const tree_shape& t, const std::vector<std:
         DR = logits ? ks::logit_rows(draft.data(), batch, n, V) : ks::probability_rows(draft.data(), batch, n, V);
     ks::verify_options opt;
     opt.policy = kestrel::exec_policy{1};
+    opt.top_k = top_k;
     auto source = [&src](const ks::uniform_key& k) { return k.request == 7 ? src(k) : 0.5; };
     static thread_local ks::multi_draft_workspace ws;  // kept across the audit's many runs
     ks::verify_tree_with(rule, TR, DR, tb, source, o, opt, &ws);
@@ -130,15 +132,19 @@ std::function<signature(const scripted_source&)> make_tree_runner(rule_t rule, c
     const std::size_t n = t.parents.size(), V = p.V, batch = 2;
     auto target = std::make_shared<std::vector<double>>(batch * n * V, logits ? 0.0 : 1.0 / double(V));
     auto draft = std::make_shared<std::vector<double>>(batch * n * V, logits ? 0.0 : 1.0 / double(V));
+    // The kernel reads unfiltered rows; a model's top_k becomes options.top_k.
     for (std::size_t v = 0; v < n; ++v) {
         const signature path = path_of(t.parents, tokens, v);
-        const auto pr = p.row(path), qr = q.row(path);
+        const auto pr = p.unfiltered().row(path), qr = q.unfiltered().row(path);
         for (std::size_t y = 0; y < V; ++y) {
             (*target)[(n + v) * V + y] = logits ? std::log(pr[y]) - 0.7 : pr[y];
             (*draft)[(n + v) * V + y] = logits ? std::log(qr[y]) + 0.3 : qr[y];
         }
     }
-    return [=](const scripted_source& src) { return run_tree_rows(rule, t, tokens, V, *target, *draft, logits, src); };
+    const std::size_t top_k = p.top_k;
+    return [=](const scripted_source& src) {
+        return run_tree_rows(rule, t, tokens, V, *target, *draft, logits, top_k, src);
+    };
 }
 
 std::size_t tree_depth(const tree_shape& t) {
@@ -191,6 +197,18 @@ TEST_CASE("tree verification follows the target law exactly, by enumeration of t
         INFO("rule " << int(c.rule) << " nodes " << c.shape->parents.size() << " V " << c.V);
         const law got = complete_with_target(tree_emitted_law(c.rule, *c.shape, p, q, c.logits), p, D + 1);
         CHECK(max_abs_difference(got, target_joint(p, D + 1)) < 1e-12);
+    }
+}
+
+TEST_CASE("tree verification with top-k follows the filtered target law exactly") {
+    const tree_shape chain_and_fan{{-1, 0, 0, 0, 1}};
+    const std::size_t V = 5, top_k = 3;
+    const toy_model p{V, 801, 1.0, top_k}, q{V, 802, 1.0, top_k};
+    for (rule_t rule : {rule_t::recursive_with_replacement, rule_t::k_seq, rule_t::recursive_without_replacement,
+                        rule_t::point_mass}) {
+        INFO("rule " << int(rule));
+        const law got = complete_with_target(tree_emitted_law(rule, chain_and_fan, p, q, false), p, 3);
+        CHECK(max_abs_difference(got, target_joint(p, 3)) < 1e-12);
     }
 }
 
