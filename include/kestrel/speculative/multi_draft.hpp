@@ -124,8 +124,8 @@ struct sibling_outcome {
     bool fallback = false;
 };
 
-/// The row's law read in full once more, for K-SEQ's rho*: fills the accumulator and checks
-/// the values of probability rows.
+/// The rows' laws read in full, for K-SEQ's rho*: fills the accumulator and checks the values
+/// and sums of both laws (logit rows: under their log-normalizer).
 template <class T>
 double k_seq_rho_of_rows(const law_reader<T>& rd, const row_law<T>& P, const row_law<T>& Q, std::size_t prow,
                          std::size_t qrow, std::size_t n, sibling_scratch& s) {
