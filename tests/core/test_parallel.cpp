@@ -176,7 +176,7 @@ TEST_CASE("a negative thread count is refused, naming the argument") {
     CHECK_NOTHROW(kestrel::require_valid_policy(kestrel::exec_policy{0}, "my_kernel"));
 }
 
-TEST_CASE("parallel_chunks covers [0, n) with aligned chunks at any thread count") {
+TEST_CASE("parallel_chunks covers 0 to n with aligned chunks at any thread count") {
     for (int threads : thread_counts) {
         for (std::size_t n : {std::size_t(1), std::size_t(1000), std::size_t(1) << 15, (std::size_t(1) << 20) + 13}) {
             std::vector<std::atomic<int>> cover(n);
