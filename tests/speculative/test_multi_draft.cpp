@@ -823,3 +823,38 @@ TEST_CASE("multi-draft verification refuses bad input naming request and positio
         CHECK(std::all_of(out.begin(), out.end(), [](std::int32_t v) { return v == -5; }));
     }
 }
+
+TEST_CASE("typical acceptance refuses bad input naming request and position, outputs untouched") {
+    const std::size_t V = 4, K = 2, batch = 2;
+    std::vector<double> rows(batch * (K + 1) * V, 0.25);
+    std::vector<std::int32_t> toks{0, 1, 2, 3};
+    std::vector<std::uint32_t> lengths{2, 2};
+    std::vector<std::uint64_t> ids{1, 2}, pos{0, 0};
+    const ks::draft_batch db{kestrel::matrix_view<const std::int32_t>(toks.data(), batch, K), lengths, ids, pos};
+    auto attempt = [&](const std::vector<double>& r, const ks::typical_options& to, const std::string& must_contain) {
+        std::vector<std::int32_t> out(batch * (K + 1), -5);
+        std::vector<ks::request_stats> st(batch);
+        st[1].accepted = 9;
+        std::string msg;
+        try {
+            ks::verify_typical(ks::probability_rows(r.data(), batch, K + 1, V), db, 1,
+                               ks::verify_outputs{kestrel::matrix_view<std::int32_t>(out.data(), batch, K + 1), st}, to);
+        } catch (const kestrel::invalid_argument& e) {
+            msg = e.what();
+        }
+        INFO("message: " << msg);
+        CHECK(msg.find("verify_typical") != std::string::npos);
+        CHECK(msg.find(must_contain) != std::string::npos);
+        CHECK(std::all_of(out.begin(), out.end(), [](std::int32_t v) { return v == -5; }));
+        CHECK(st[1].accepted == 9u);
+    };
+    std::vector<double> bad = rows;
+    bad[(1 * (K + 1) + 0) * V + 3] = 0.5;  // request 1, position 0 sums to 1.25
+    attempt(bad, {}, "request 1, position 0");
+    bad = rows;
+    bad[(1 * (K + 1) + 0) * V + 2] = std::nan("");
+    attempt(bad, {}, "request 1, position 0");
+    ks::typical_options neg;
+    neg.epsilon = -1;
+    attempt(rows, neg, "typical.epsilon");
+}
