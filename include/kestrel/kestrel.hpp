@@ -4,3 +4,4 @@
 #include "core.hpp"
 #include "diffusion.hpp"
 #include "kmedoids.hpp"
+#include "speculative.hpp"

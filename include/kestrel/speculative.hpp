@@ -11,6 +11,7 @@
 #include "speculative/multi_draft.hpp"
 #include "speculative/randomness.hpp"
 #include "speculative/rows.hpp"
+#include "speculative/sampling_params.hpp"
 #include "speculative/tree.hpp"
 #include "speculative/typical.hpp"
 #include "speculative/verification.hpp"
