@@ -3,6 +3,8 @@
 // the public function and the argument, (c) the outputs still hold their sentinel values.
 #include <catch2/catch.hpp>
 
+#include "validation_table.hpp"
+
 #include <kestrel/core.hpp>
 
 #include <cfloat>
@@ -52,20 +54,7 @@ void run_table(const std::vector<bad_case>& table, outputs& out) {
     for (const bad_case& row : table) {
         out.reset();
         INFO("entry point " << row.function << ", argument " << row.argument << ": " << row.what);
-        std::string message;
-        bool threw_right_type = false;
-        try {
-            row.call();
-        } catch (const kestrel::invalid_argument& e) {
-            threw_right_type = true;
-            message = e.what();
-        } catch (const std::exception& e) {
-            message = std::string("wrong exception type: ") + e.what();
-        }
-        INFO("message: " << message);
-        CHECK(threw_right_type);
-        CHECK(message.find(std::string("kestrel::") + row.function + ":") != std::string::npos);
-        CHECK(message.find(std::string("argument '") + row.argument) != std::string::npos);
+        kestrel_test::check_refusal(row.function, row.argument, row.call);
         CHECK(out.untouched());
     }
 }
