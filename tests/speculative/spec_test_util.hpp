@@ -179,45 +179,39 @@ struct toy_model {
     toy_model unfiltered() const { return toy_model{V, seed, sharpness}; }
 };
 
-/// The target's joint law of `length` tokens.
-inline law target_joint(const toy_model& p, std::size_t length) {
-    law out;
+/// Calls f(sequence, weight) for every continuation of `prefix` to `length` tokens, weighted
+/// by the model's probability of the continuation times `weight`.
+template <class F>
+void for_each_sequence(const toy_model& m, signature prefix, std::size_t length, double weight, F&& f) {
     std::function<void(signature&, double)> rec = [&](signature& s, double w) {
-        if (s.size() == length) {
-            out[s] += w;
+        if (s.size() >= length) {
+            f(s, w);
             return;
         }
-        const auto r = p.row(s);
-        for (std::size_t y = 0; y < p.V; ++y) {
+        const auto r = m.row(s);
+        for (std::size_t y = 0; y < m.V; ++y) {
             s.push_back(static_cast<std::int32_t>(y));
             rec(s, w * r[y]);
             s.pop_back();
         }
     };
-    signature s;
-    rec(s, 1.0);
+    rec(prefix, weight);
+}
+
+/// The target's joint law of `length` tokens.
+inline law target_joint(const toy_model& p, std::size_t length) {
+    law out;
+    for_each_sequence(p, {}, length, 1.0, [&](const signature& s, double w) { out[s] += w; });
     return out;
 }
 
 /// Completes each emitted prefix of `emitted` to `length` tokens with exact target sampling.
 inline law complete_with_target(const law& emitted, const toy_model& p, std::size_t length) {
     law out;
-    for (const auto& [prefix, w] : emitted) {
-        std::function<void(signature&, double)> rec = [&](signature& s, double ww) {
-            if (s.size() >= length) {
-                out[signature(s.begin(), s.begin() + static_cast<long>(length))] += ww;
-                return;
-            }
-            const auto r = p.row(s);
-            for (std::size_t y = 0; y < p.V; ++y) {
-                s.push_back(static_cast<std::int32_t>(y));
-                rec(s, ww * r[y]);
-                s.pop_back();
-            }
-        };
-        signature s = prefix;
-        rec(s, w);
-    }
+    for (const auto& [prefix, w] : emitted)
+        for_each_sequence(p, prefix, length, w, [&](const signature& s, double ww) {
+            out[signature(s.begin(), s.begin() + static_cast<long>(length))] += ww;
+        });
     return out;
 }
 

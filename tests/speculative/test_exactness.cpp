@@ -112,22 +112,11 @@ using runner = std::function<signature(const request_rows&, const signature&, co
 law verified_joint(const toy_model& p, const toy_model& q, std::size_t K, bool logits, const runner& run,
                    law* emitted_out = nullptr) {
     law emitted;
-    std::function<void(signature&, double)> rec = [&](signature& drafts, double w) {
-        if (drafts.size() == K) {
-            const request_rows rr = rows_for(p, q, drafts, logits);
-            const law l = tokens_only(audit_law([&](const scripted_source& s) { return run(rr, drafts, s); }));
-            for (const auto& [t, lw] : l) emitted[t] += w * lw;
-            return;
-        }
-        const auto qr = q.row(drafts);
-        for (std::size_t y = 0; y < q.V; ++y) {
-            drafts.push_back(static_cast<std::int32_t>(y));
-            rec(drafts, w * qr[y]);
-            drafts.pop_back();
-        }
-    };
-    signature d;
-    rec(d, 1.0);
+    for_each_sequence(q, {}, K, 1.0, [&](const signature& drafts, double w) {
+        const request_rows rr = rows_for(p, q, drafts, logits);
+        const law l = tokens_only(audit_law([&](const scripted_source& s) { return run(rr, drafts, s); }));
+        for (const auto& [t, lw] : l) emitted[t] += w * lw;
+    });
     if (emitted_out) *emitted_out = emitted;
     return complete_with_target(emitted, p, K + 1);
 }
