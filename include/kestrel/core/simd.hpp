@@ -552,7 +552,7 @@ T block_extreme(const T* a, std::size_t begin, std::size_t end) noexcept {
 template <class T, bool Greater>
 T extreme(const T* a, std::size_t n, exec_policy policy) {
     const reduction_blocks rb(n);
-    T partial[reduction_blocks::max_blocks];
+    T partial[reduction_blocks::max_blocks] = {};  // callers refuse n = 0; initialized all the same
     if (n < parallel_threshold) policy = exec_policy::serial();
     parallel_for(rb.count, policy, [&](std::size_t b) {
         const std::size_t begin = b * rb.block, end = std::min(n, begin + rb.block);
