@@ -154,7 +154,9 @@ TEST_CASE("chain and block verification follow the target law exactly, by enumer
 }
 
 TEST_CASE("block verification keeps at least as many tokens as the chain rule in expectation") {
-    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    // Six random pairs of laws (two in Debug and sanitizer builds: see spec_test_util.hpp).
+    const std::uint64_t seeds = full_enumeration ? 6 : 2;
+    for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
         const std::size_t V = 4, K = 3;
         const toy_model p{V, seed, 1.2}, q{V, seed + 1000, 0.8};
         law ec, eb;
