@@ -469,13 +469,7 @@ void verify_multi_draft_with(multi_draft_rule rule, const token_rows<T>& target,
                                       "recursive_without_replacement needs distinct candidates)");
                 }
     }
-    require(out.stats.size() == batch, fn, "outputs.stats", "size ", out.stats.size(), " does not match the batch (",
-            batch, ")");
-    require(out.tokens.rows() == batch && out.tokens.cols() >= longest + 1, fn, "outputs.tokens", "must be at least ",
-            batch, " x ", longest + 1, ", got ", out.tokens.rows(), " x ", out.tokens.cols());
-    require(out.accept_flags.data() == nullptr ||
-                (out.accept_flags.rows() == batch && out.accept_flags.cols() >= longest),
-            fn, "outputs.accept_flags", "must be empty or at least ", batch, " x ", longest);
+    detail::check_output_shapes(fn, out, batch, longest);
     require(out.draft_index.data() == nullptr || out.draft_index.size() == batch, fn, "outputs.draft_index",
             "must be empty or of size ", batch, ", got ", out.draft_index.size());
 

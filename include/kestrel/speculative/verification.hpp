@@ -74,6 +74,19 @@ struct verify_outputs {
 
 namespace detail {
 
+/// The outputs every batch verifier shares: stats [batch], tokens [batch][>= longest + 1],
+/// accept_flags empty or [batch][>= longest].
+template <class Outputs>
+void check_output_shapes(const char* fn, const Outputs& out, std::size_t batch, std::size_t longest) {
+    require(out.stats.size() == batch, fn, "outputs.stats", "size ", out.stats.size(), " does not match the batch (",
+            batch, ")");
+    require(out.tokens.rows() == batch && out.tokens.cols() >= longest + 1, fn, "outputs.tokens", "must be at least ",
+            batch, " x ", longest + 1, ", got ", out.tokens.rows(), " x ", out.tokens.cols());
+    require(out.accept_flags.data() == nullptr ||
+                (out.accept_flags.rows() == batch && out.accept_flags.cols() >= longest),
+            fn, "outputs.accept_flags", "must be empty or at least ", batch, " x ", longest);
+}
+
 /// Shape checks shared by the batch verifiers; returns the longest draft.
 template <class T>
 std::size_t check_batch(const char* fn, const token_rows<T>& target, const token_rows<T>* draft,
@@ -123,13 +136,7 @@ std::size_t check_batch(const char* fn, const token_rows<T>& target, const token
                 fail_argument(fn, "drafts.tokens", "request ", b, ", position ", i, ": token id ", x,
                               " outside [0, ", target.vocab, ")");
         }
-    require(out.stats.size() == batch, fn, "outputs.stats", "size ", out.stats.size(), " does not match the batch (",
-            batch, ")");
-    require(out.tokens.rows() == batch && out.tokens.cols() >= longest + 1, fn, "outputs.tokens", "must be at least ",
-            batch, " x ", longest + 1, ", got ", out.tokens.rows(), " x ", out.tokens.cols());
-    require(out.accept_flags.data() == nullptr ||
-                (out.accept_flags.rows() == batch && out.accept_flags.cols() >= longest),
-            fn, "outputs.accept_flags", "must be empty or at least ", batch, " x ", longest);
+    check_output_shapes(fn, out, batch, longest);
     return longest;
 }
 
