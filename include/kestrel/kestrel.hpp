@@ -3,5 +3,7 @@
 
 #include "core.hpp"
 #include "diffusion.hpp"
+#include "fixed_point.hpp"
 #include "kmedoids.hpp"
+#include "sensitivity.hpp"
 #include "speculative.hpp"

@@ -1,0 +1,6 @@
+// Fixed-point iteration: parallel evaluation of sequential computations (Jacobi, Gauss-Seidel,
+// block GS-Jacobi, Jacobi decoding, Picard windows for diffusion), accelerated fixed-point
+// solvers (Krasnoselskii-Mann, Halpern, Anderson) and relaxation for sparse linear systems.
+#pragma once
+
+// (headers are added here as they land)

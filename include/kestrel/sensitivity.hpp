@@ -1,0 +1,5 @@
+// Sensitivity sampling: weighted-sampling primitives, k-means / k-median coresets, leverage
+// scores and l_p Lewis weights, weighted least squares from few samples, distortion evaluation.
+#pragma once
+
+// (headers are added here as they land)
