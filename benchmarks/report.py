@@ -542,7 +542,7 @@ def main():
 
     # Kernels that only read their large inputs (speculative verification reads rows and writes
     # a few tokens) are bounded by the read stream, not the triad, when the run measured it.
-    read_only_families = ("speculative",)
+    read_only_families = ("speculative", "sensitivity")
 
     def limit(e):
         best, why = 0.0, ""
