@@ -10,7 +10,7 @@ set_name=${1:-test}
 packages=(g++ make cmake libeigen3-dev libxsimd-dev catch2 libbenchmark-dev python3 python3-matplotlib)
 case "$set_name" in
   test) ;;
-  bench) packages+=(r-base-core r-cran-cluster) ;;
+  bench) packages+=(r-base-core r-cran-cluster libsundials-dev) ;;
   *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
 esac
 
