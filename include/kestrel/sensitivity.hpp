@@ -3,3 +3,5 @@
 #pragma once
 
 // (headers are added here as they land)
+#include "sensitivity/sampling_weights.hpp"
+#include "sensitivity/alias_table.hpp"

@@ -1,0 +1,166 @@
+// With-replacement sampling from unnormalised weights by Vose's alias method (M. D. Vose, "A
+// linear algorithm for generating random numbers with a given distribution", IEEE TSE 17(9),
+// 1991; Walker's alias method with an O(n) two-worklist build).
+//
+// Build (O(n), serial after a parallel validation pass, deterministic): the scaled weights
+// q_i = w_i * n / W are split into "small" (q < 1) and "large" (q >= 1) worklists; a small s is
+// paired with a large l: column s keeps s with probability q_s and otherwise gives l, and l
+// loses 1 - q_s of its mass. Leftover columns (rounding) keep their own item with probability
+// 1; a zero-weight item never becomes anyone's alias and its own column gives it probability 0.
+//
+// Draw number j (a pure function of (seed, stream, j)): one Philox block of the counter_rng;
+// words 0,1 pick the column c = floor(b * n / 2^64) (multiply-high of a 64-bit word), words
+// 2,3 give u in [0,1) with 53 bits; the draw is c if u < prob[c], else alias[c].
+//
+// Exactness: the law drawn is P(i) = (prob_i + sum_{c: alias_c = i} (1 - prob_c)) / n for the
+// table's doubles (implied_probabilities() computes it). It equals w_i / W up to the double
+// rounding of the build (a few ulps of q per pairing, so about 1e-15 relative to 1/n per
+// column); the column choice has relative bias at most n / 2^64 and the coin u < prob has
+// resolution 2^-53. Zero weights are never drawn.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/random.hpp"
+#include "../core/view.hpp"
+#include "sampling_weights.hpp"
+
+namespace kestrel::sensitivity {
+
+namespace detail {
+/// floor(a * b / 2^64): the high word of the 128-bit product.
+inline std::uint64_t mulhi64(std::uint64_t a, std::uint64_t b) noexcept {
+#if defined(__SIZEOF_INT128__)
+    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(a) * b) >> 64);
+#else
+    const std::uint64_t a_lo = a & 0xffffffffu, a_hi = a >> 32, b_lo = b & 0xffffffffu, b_hi = b >> 32;
+    const std::uint64_t p0 = a_lo * b_lo, p1 = a_lo * b_hi, p2 = a_hi * b_lo, p3 = a_hi * b_hi;
+    const std::uint64_t mid = (p0 >> 32) + (p1 & 0xffffffffu) + (p2 & 0xffffffffu);
+    return p3 + (p1 >> 32) + (p2 >> 32) + (mid >> 32);
+#endif
+}
+}  // namespace detail
+
+/// A built alias table; owns 16 bytes per item (probability in double, alias index).
+class alias_table {
+public:
+    struct entry {
+        double prob;          ///< probability that column c yields c itself
+        std::uint64_t alias;  ///< what column c yields otherwise
+    };
+
+    alias_table() = default;
+
+    /// Builds the table of `weights` (validated: finite, >= 0, not all zero).
+    template <class T>
+    explicit alias_table(vector_view<const T> weights, exec_policy policy = {}) {
+        build(weights, policy, "alias_table");
+    }
+    template <class T>
+    explicit alias_table(const std::vector<T>& weights, exec_policy policy = {})
+        : alias_table(vector_view<const T>(weights), policy) {}
+
+    /// Rebuilds from new weights; on a bad argument throws and keeps the previous table.
+    template <class T>
+    void assign(vector_view<const T> weights, exec_policy policy = {}) {
+        build(weights, policy, "alias_table::assign");
+    }
+
+    std::size_t size() const noexcept { return entries_.size(); }
+    bool empty() const noexcept { return entries_.empty(); }
+    /// The total weight the table was built from (double).
+    double total() const noexcept { return total_; }
+    const std::vector<entry>& entries() const noexcept { return entries_; }
+
+    /// Draw number j of `rng` (unchecked: the table must be non-empty).
+    KESTREL_ALWAYS_INLINE std::size_t draw(std::uint64_t j, const counter_rng& rng) const noexcept {
+        const auto b = rng.block(j);
+        const std::uint64_t c = detail::mulhi64(counter_rng::join(b[0], b[1]), entries_.size());
+        const double u = random_conversion::u53_to_double(counter_rng::join(b[2], b[3]));
+        const entry& e = entries_[c];
+        return u < e.prob ? static_cast<std::size_t>(c) : static_cast<std::size_t>(e.alias);
+    }
+
+    /// The exact law the table draws (up to the n / 2^64 column bias and 2^-53 coin
+    /// resolution): out[i] = (prob_i + sum over columns c aliased to i of (1 - prob_c)) / n.
+    std::vector<double> implied_probabilities() const {
+        const std::size_t n = entries_.size();
+        std::vector<double> p(n, 0.0);
+        for (std::size_t c = 0; c < n; ++c) {
+            p[c] += entries_[c].prob;
+            if (entries_[c].prob < 1.0) p[entries_[c].alias] += 1.0 - entries_[c].prob;
+        }
+        for (double& v : p) v /= static_cast<double>(n);
+        return p;
+    }
+
+private:
+    template <class T>
+    void build(vector_view<const T> weights, exec_policy policy, const char* function) {
+        const sampling_weight_summary s = summarize_sampling_weights(weights, function, policy);
+        const std::size_t n = weights.size();
+        std::vector<entry> e(n);
+        std::vector<std::uint64_t> work(n);  // smalls grow from the front, larges from the back
+        const double scale = static_cast<double>(n) / s.total;
+        std::size_t ns = 0, nl = 0, fallback = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const double q = static_cast<double>(weights[i]) * scale;
+            e[i].prob = q;
+            e[i].alias = i;
+            if (weights[i] > weights[fallback]) fallback = i;
+            if (q < 1.0) work[ns++] = i;
+            else work[n - 1 - nl++] = i;
+        }
+        // Vose's pairing: a small column is filled up by the current large item.
+        while (ns > 0 && nl > 0) {
+            const std::uint64_t sm = work[--ns];
+            const std::uint64_t lg = work[n - nl];  // top of the large worklist
+            e[sm].alias = lg;
+            e[lg].prob -= 1.0 - e[sm].prob;  // Schwarz's ordering: subtract the deficit
+            if (e[lg].prob < 1.0) {
+                --nl;
+                work[ns++] = lg;
+            }
+        }
+        // Leftovers differ from 1 only by rounding: they keep their item; a zero-weight leftover
+        // (impossible unless rounding reached a whole unit) goes to the heaviest item instead.
+        for (std::size_t k = 0; k < nl; ++k) e[work[n - 1 - k]].prob = 1.0;
+        for (std::size_t k = 0; k < ns; ++k) {
+            const std::uint64_t i = work[k];
+            if (weights[i] > T(0)) e[i].prob = 1.0;
+            else e[i].prob = 0.0, e[i].alias = fallback;
+        }
+        entries_.swap(e);
+        total_ = s.total;
+    }
+
+    std::vector<entry> entries_;
+    double total_ = 0.0;
+};
+
+/// out[j] = table.draw(first_draw + j, rng) for j < m: m independent draws with replacement,
+/// in parallel over fixed blocks of draws (identical at any thread count). Requires a built
+/// table and out.size() == m.
+inline void sample_with_replacement(const alias_table& table, std::size_t m, const counter_rng& rng,
+                                    vector_view<std::size_t> out, exec_policy policy = {},
+                                    std::uint64_t first_draw = 0) {
+    const char* f = "sample_with_replacement";
+    require_valid_policy(policy, f);
+    require(!table.empty(), f, "table", "is empty (default-constructed; build it from weights first)");
+    require_size(out.size(), m, f, "out_indices", "m");
+    require(m <= UINT64_MAX - first_draw, f, "first_draw", first_draw, " + ", m,
+            " draws wrap around the stream's 2^64 counter (draws would repeat)");
+    constexpr std::size_t block = 8192;
+    const std::size_t nb = (m + block - 1) / block;
+    parallel_for(nb, detail::small_serial(m, policy), [&](std::size_t b) {
+        const std::size_t j0 = b * block, j1 = std::min(m, j0 + block);
+        for (std::size_t j = j0; j < j1; ++j) out[j] = table.draw(first_draw + j, rng);
+    });
+}
+
+}  // namespace kestrel::sensitivity

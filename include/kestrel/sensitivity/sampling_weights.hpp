@@ -1,0 +1,104 @@
+// Validation of user sampling weights, shared by every sampler of the family.
+//
+// A weight vector is valid when it is non-empty, every entry is finite and >= 0, and the
+// total (summed in double) is finite and > 0. The total is summed in fixed blocks of
+// `sampling_block` entries (left to right inside a block, blocks in index order), so it is
+// the same double at any thread count. A refusal names the smallest offending index.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/view.hpp"
+
+namespace kestrel::sensitivity {
+
+/// Block length of every parallel pass over weights in this family. Block boundaries depend on
+/// n only, which is what makes sums and samples independent of the thread count.
+inline constexpr std::size_t sampling_block = std::size_t(1) << 15;
+
+/// What validation learns in its one pass.
+struct sampling_weight_summary {
+    double total = 0.0;          ///< sum of the weights in double (block order, see above)
+    std::size_t positive = 0;    ///< number of entries > 0
+};
+
+namespace detail {
+
+inline std::size_t sampling_blocks(std::size_t n) noexcept { return (n + sampling_block - 1) / sampling_block; }
+
+/// Below this size a pass runs on the calling thread (waking helpers costs more).
+inline constexpr std::size_t parallel_threshold = std::size_t(1) << 16;
+
+inline exec_policy small_serial(std::size_t n, exec_policy policy) noexcept {
+    return n < parallel_threshold ? exec_policy::serial() : policy;
+}
+
+}  // namespace detail
+
+/// Validates `weights` for the public function `function` and returns their total and the
+/// number of positive entries. Throws kestrel::invalid_argument naming `function` and
+/// `argument` on: an empty vector, a negative, NaN or infinite entry (the smallest such index
+/// is named), all entries zero, or a total that overflows double. Reads the weights once.
+template <class T>
+sampling_weight_summary summarize_sampling_weights(vector_view<const T> weights, const char* function,
+                                                   exec_policy policy = {}, const char* argument = "weights") {
+    static_assert(std::is_floating_point_v<T>, "sampling weights are float or double");
+    require_valid_policy(policy, function);
+    const std::size_t n = weights.size();
+    require(n > 0, function, argument, "is empty");
+    const std::size_t nb = detail::sampling_blocks(n);
+    struct partial {
+        double sum = 0.0;
+        std::size_t positive = 0;
+        std::size_t bad = SIZE_MAX;  // first bad index in the block
+    };
+    std::vector<partial> parts(nb);
+    parallel_for(nb, detail::small_serial(n, policy), [&](std::size_t b) {
+        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
+        double s = 0.0;
+        std::size_t pos = 0;
+        bool ok = true;
+        for (std::size_t i = i0; i < i1; ++i) {
+            const T v = weights[i];
+            ok &= (v >= T(0)) & (v <= std::numeric_limits<T>::max());  // false for NaN, inf, < 0
+            s += static_cast<double>(v);
+            pos += v > T(0);
+        }
+        partial p{s, pos, SIZE_MAX};
+        if (!ok)
+            for (std::size_t i = i0; i < i1; ++i)
+                if (!(weights[i] >= T(0) && weights[i] <= std::numeric_limits<T>::max())) {
+                    p.bad = i;
+                    break;
+                }
+        parts[b] = p;
+    });
+    sampling_weight_summary out;
+    for (const partial& p : parts) {
+        if (p.bad != SIZE_MAX)
+            fail_argument(function, argument, "entry ", p.bad, " is ", weights[p.bad],
+                          " (weights must be finite and >= 0)");
+        out.total += p.sum;
+        out.positive += p.positive;
+    }
+    require(out.total > 0.0, function, argument, "all ", n, " weights are zero (nothing can be sampled)");
+    require(std::isfinite(out.total), function, argument, "the total weight overflows double (", out.total, ")");
+    return out;
+}
+
+/// Validates `weights` (see summarize_sampling_weights) and returns their total in double.
+template <class T>
+double validate_sampling_weights(vector_view<const T> weights, const char* function, exec_policy policy = {},
+                                 const char* argument = "weights") {
+    return summarize_sampling_weights(weights, function, policy, argument).total;
+}
+
+}  // namespace kestrel::sensitivity
