@@ -5,3 +5,7 @@
 // (headers are added here as they land)
 #include "sensitivity/sampling_weights.hpp"
 #include "sensitivity/alias_table.hpp"
+#include "sensitivity/without_replacement.hpp"
+#include "sensitivity/poisson_sampling.hpp"
+#include "sensitivity/systematic_sampling.hpp"
+#include "sensitivity/weighted_reservoir.hpp"

@@ -43,25 +43,25 @@ inline exec_policy small_serial(std::size_t n, exec_policy policy) noexcept {
 
 }  // namespace detail
 
-/// Validates `weights` for the public function `function` and returns their total and the
-/// number of positive entries. Throws kestrel::invalid_argument naming `function` and
-/// `argument` on: an empty vector, a negative, NaN or infinite entry (the smallest such index
-/// is named), all entries zero, or a total that overflows double. Reads the weights once.
+namespace detail {
+
+/// The validation pass: fills `block_sums` (one per sampling_block, in double) and returns the
+/// summary. Throws as summarize_sampling_weights does.
 template <class T>
-sampling_weight_summary summarize_sampling_weights(vector_view<const T> weights, const char* function,
-                                                   exec_policy policy = {}, const char* argument = "weights") {
+sampling_weight_summary weight_blocks(vector_view<const T> weights, const char* function, exec_policy policy,
+                                      const char* argument, std::vector<double>& block_sums) {
     static_assert(std::is_floating_point_v<T>, "sampling weights are float or double");
     require_valid_policy(policy, function);
     const std::size_t n = weights.size();
     require(n > 0, function, argument, "is empty");
-    const std::size_t nb = detail::sampling_blocks(n);
+    const std::size_t nb = sampling_blocks(n);
     struct partial {
-        double sum = 0.0;
         std::size_t positive = 0;
         std::size_t bad = SIZE_MAX;  // first bad index in the block
     };
     std::vector<partial> parts(nb);
-    parallel_for(nb, detail::small_serial(n, policy), [&](std::size_t b) {
+    block_sums.assign(nb, 0.0);
+    parallel_for(nb, small_serial(n, policy), [&](std::size_t b) {
         const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
         double s = 0.0;
         std::size_t pos = 0;
@@ -72,7 +72,7 @@ sampling_weight_summary summarize_sampling_weights(vector_view<const T> weights,
             s += static_cast<double>(v);
             pos += v > T(0);
         }
-        partial p{s, pos, SIZE_MAX};
+        partial p{pos, SIZE_MAX};
         if (!ok)
             for (std::size_t i = i0; i < i1; ++i)
                 if (!(weights[i] >= T(0) && weights[i] <= std::numeric_limits<T>::max())) {
@@ -80,18 +80,33 @@ sampling_weight_summary summarize_sampling_weights(vector_view<const T> weights,
                     break;
                 }
         parts[b] = p;
+        block_sums[b] = s;
     });
     sampling_weight_summary out;
-    for (const partial& p : parts) {
+    for (std::size_t b = 0; b < nb; ++b) {
+        const partial& p = parts[b];
         if (p.bad != SIZE_MAX)
             fail_argument(function, argument, "entry ", p.bad, " is ", weights[p.bad],
                           " (weights must be finite and >= 0)");
-        out.total += p.sum;
+        out.total += block_sums[b];
         out.positive += p.positive;
     }
     require(out.total > 0.0, function, argument, "all ", n, " weights are zero (nothing can be sampled)");
     require(std::isfinite(out.total), function, argument, "the total weight overflows double (", out.total, ")");
     return out;
+}
+
+}  // namespace detail
+
+/// Validates `weights` for the public function `function` and returns their total and the
+/// number of positive entries. Throws kestrel::invalid_argument naming `function` and
+/// `argument` on: an empty vector, a negative, NaN or infinite entry (the smallest such index
+/// is named), all entries zero, or a total that overflows double. Reads the weights once.
+template <class T>
+sampling_weight_summary summarize_sampling_weights(vector_view<const T> weights, const char* function,
+                                                   exec_policy policy = {}, const char* argument = "weights") {
+    std::vector<double> block_sums;
+    return detail::weight_blocks(weights, function, policy, argument, block_sums);
 }
 
 /// Validates `weights` (see summarize_sampling_weights) and returns their total in double.

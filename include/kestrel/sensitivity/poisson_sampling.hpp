@@ -1,0 +1,236 @@
+// Independent (Poisson) inclusion sampling: item i is kept with probability
+// pi_i = min(1, c * w_i), independently of the others; the user weights a kept item by 1/pi_i
+// (Horvitz-Thompson) for unbiased sums. Two choices of c:
+//   poisson_sample:             c = m / W (pi_i = min(1, m p_i) with p = w / W); the expected
+//                               size sum_i pi_i is at most m, and below m when some m p_i > 1
+//                               (poisson_expected_size gives it);
+//   poisson_sample_calibrated:  c solves sum_i min(1, c w_i) = m, so the expected size is m.
+//                               c is found without sorting: a selection (nth_element) on the
+//                               capping thresholds 1 / w_i, halving the candidate range each
+//                               round (O(n) expected), then c = (m - #capped) / (sum of the
+//                               uncapped weights).
+//
+// Randomness: item i is kept iff u_i < pi_i with u_i the 53-bit uniform of index i of the
+// counter stream: Philox block floor(i / 2), words 0,1 for even i and words 2,3 for odd i (one
+// block serves two items). So the sample is a pure function of (seed, stream, weights), the
+// same at any thread count; P(u_i < pi) = ceil(pi 2^53) / 2^53, pi = 1 always keeps, 0 never.
+// Output: the kept indices in increasing order with their pi_i. Reads the weights twice (one
+// validation pass, which also yields W, then the sampling pass).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/random.hpp"
+#include "../core/view.hpp"
+#include "sampling_weights.hpp"
+
+namespace kestrel::sensitivity {
+
+/// A Poisson sample: kept indices (increasing) and their inclusion probabilities.
+struct poisson_sample_result {
+    std::vector<std::size_t> indices;
+    std::vector<double> inclusion_probabilities;
+    double scale = 0.0;          ///< c in pi_i = min(1, c w_i) (+infinity: every positive weight kept)
+    double expected_size = 0.0;  ///< sum_i pi_i
+};
+
+/// Scratch kept across calls (per-block kept lists); optional.
+struct poisson_workspace {
+    std::vector<std::vector<std::size_t>> kept;
+    std::vector<double> partial;
+    std::vector<double> thresholds;
+};
+
+namespace detail {
+
+/// The uniform of item i: 53 bits from half of Philox block i / 2 (see the header comment).
+KESTREL_ALWAYS_INLINE double poisson_uniform(const counter_rng& rng, std::uint64_t i) noexcept {
+    const auto b = rng.block(i >> 1);
+    return (i & 1) ? random_conversion::u53_to_double(counter_rng::join(b[2], b[3]))
+                   : random_conversion::u53_to_double(counter_rng::join(b[0], b[1]));
+}
+
+template <class T>
+KESTREL_ALWAYS_INLINE double inclusion(double c, T w) noexcept {
+    return w > T(0) ? std::min(1.0, c * static_cast<double>(w)) : 0.0;
+}
+
+/// sum_i min(1, c w_i) in fixed block order.
+template <class T>
+double expected_size_with_scale(vector_view<const T> w, double c, exec_policy policy, std::vector<double>& partial) {
+    const std::size_t n = w.size(), nb = sampling_blocks(n);
+    partial.assign(nb, 0.0);
+    parallel_for(nb, small_serial(n, policy), [&](std::size_t b) {
+        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
+        double s = 0.0;
+        for (std::size_t i = i0; i < i1; ++i) s += inclusion(c, w[i]);
+        partial[b] = s;
+    });
+    double s = 0.0;
+    for (double p : partial) s += p;
+    return s;
+}
+
+/// Keeps item i iff poisson_uniform(i) < min(1, c w_i); weights already validated.
+template <class T>
+void poisson_sample_with_scale(vector_view<const T> w, double c, const counter_rng& rng, exec_policy policy,
+                               poisson_workspace& ws, poisson_sample_result& out) {
+    const std::size_t n = w.size(), nb = sampling_blocks(n);
+    ws.kept.resize(nb);
+    ws.partial.assign(nb, 0.0);
+    parallel_for(nb, small_serial(n, policy), [&](std::size_t b) {
+        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);  // i0 even
+        std::vector<std::size_t>& kept = ws.kept[b];
+        kept.clear();
+        double expected = 0.0;
+        std::size_t i = i0;
+        for (; i + 1 < i1; i += 2) {
+            const auto blk = rng.block(i >> 1);
+            const double u0 = random_conversion::u53_to_double(counter_rng::join(blk[0], blk[1]));
+            const double u1 = random_conversion::u53_to_double(counter_rng::join(blk[2], blk[3]));
+            const double p0 = inclusion(c, w[i]), p1 = inclusion(c, w[i + 1]);
+            expected += p0;
+            expected += p1;
+            if (u0 < p0) kept.push_back(i);
+            if (u1 < p1) kept.push_back(i + 1);
+        }
+        if (i < i1) {
+            const double p = inclusion(c, w[i]);
+            expected += p;
+            if (poisson_uniform(rng, i) < p) kept.push_back(i);
+        }
+        ws.partial[b] = expected;
+    });
+    std::vector<std::size_t> offset(nb + 1, 0);
+    double expected = 0.0;
+    for (std::size_t b = 0; b < nb; ++b) {
+        offset[b + 1] = offset[b] + ws.kept[b].size();
+        expected += ws.partial[b];
+    }
+    out.indices.resize(offset[nb]);
+    out.inclusion_probabilities.resize(offset[nb]);
+    parallel_for(nb, small_serial(n, policy), [&](std::size_t b) {
+        std::size_t o = offset[b];
+        for (std::size_t i : ws.kept[b]) {
+            out.indices[o] = i;
+            out.inclusion_probabilities[o] = inclusion(c, w[i]);
+            ++o;
+        }
+    });
+    out.scale = c;
+    out.expected_size = expected;
+}
+
+template <class T>
+void require_target_size(double m, const char* f) {
+    require(std::isfinite(m) && m > 0.0, f, "m", "must be finite and > 0, got ", m);
+}
+
+}  // namespace detail
+
+/// The exact expected size of poisson_sample(weights, m, ...): sum_i min(1, (m / W) w_i), summed
+/// in double in fixed block order (the same sum the sampler reports as expected_size).
+template <class T>
+double poisson_expected_size(vector_view<const T> weights, double m, exec_policy policy = {}) {
+    const char* f = "poisson_expected_size";
+    const double total = validate_sampling_weights(weights, f, policy);
+    detail::require_target_size<T>(m, f);
+    std::vector<double> partial;
+    return detail::expected_size_with_scale(weights, m / total, policy, partial);
+}
+
+/// Independent inclusion with pi_i = min(1, c w_i), c = m / W (so pi_i = min(1, m p_i)).
+template <class T>
+void poisson_sample(vector_view<const T> weights, double m, const counter_rng& rng, poisson_sample_result& out,
+                    exec_policy policy, poisson_workspace& ws) {
+    const char* f = "poisson_sample";
+    const double total = validate_sampling_weights(weights, f, policy);
+    detail::require_target_size<T>(m, f);
+    detail::poisson_sample_with_scale(weights, m / total, rng, policy, ws, out);
+}
+template <class T>
+poisson_sample_result poisson_sample(vector_view<const T> weights, double m, const counter_rng& rng,
+                                     exec_policy policy = {}) {
+    poisson_sample_result out;
+    poisson_workspace ws;
+    poisson_sample(weights, m, rng, out, policy, ws);
+    return out;
+}
+
+/// The c > 0 with sum_i min(1, c w_i) = m, for 0 < m <= (number of positive weights); when m
+/// equals that number every positive weight has pi = 1 and c = +infinity. Sort-free: selection
+/// on the positive weights (a copy, 8 bytes each, kept in ws.thresholds), O(n) expected.
+namespace detail {
+template <class T>
+double calibrate_scale(vector_view<const T> weights, double m, exec_policy policy, poisson_workspace& ws, const char* f) {
+    const sampling_weight_summary s = summarize_sampling_weights(weights, f, policy);
+    detail::require_target_size<T>(m, f);
+    require(m <= static_cast<double>(s.positive), f, "m", m, " exceeds the number of positive weights (",
+            s.positive, "): no inclusion probabilities <= 1 sum to it");
+    if (m == static_cast<double>(s.positive)) return std::numeric_limits<double>::infinity();
+    std::vector<double>& a = ws.thresholds;
+    a.clear();
+    a.reserve(s.positive);
+    for (std::size_t i = 0; i < weights.size(); ++i)
+        if (weights[i] > T(0)) a.push_back(static_cast<double>(weights[i]));
+    // Invariant: items in [0, lo) are capped (c w >= 1), items in [hi, size) uncapped with sum
+    // `rest`. f(c) = sum min(1, c w) is increasing; at c = 1 / p (p a pivot weight) the items
+    // with w >= p are exactly capped, so f(1/p) <= m tells that c >= 1/p.
+    std::size_t lo = 0, hi = a.size(), capped = 0;
+    double rest = 0.0;
+    while (lo < hi) {
+        const std::size_t mid = lo + (hi - lo) / 2;
+        std::nth_element(a.begin() + static_cast<std::ptrdiff_t>(lo), a.begin() + static_cast<std::ptrdiff_t>(mid),
+                         a.begin() + static_cast<std::ptrdiff_t>(hi), std::greater<double>());
+        const double p = a[mid];
+        double low_sum = 0.0;  // weights in (mid, hi), all <= p
+        for (std::size_t k = mid + 1; k < hi; ++k) low_sum += a[k];
+        const double f_at = static_cast<double>(capped + (mid - lo + 1)) + (rest + low_sum) / p;
+        if (f_at <= m) {  // c >= 1/p: [lo, mid] capped
+            capped += mid - lo + 1;
+            lo = mid + 1;
+        } else {  // c < 1/p: everything <= p uncapped
+            rest += low_sum + p;
+            hi = mid;
+        }
+    }
+    return (m - static_cast<double>(capped)) / rest;
+}
+}  // namespace detail
+
+template <class T>
+double calibrate_poisson_scale(vector_view<const T> weights, double m, exec_policy policy, poisson_workspace& ws) {
+    return detail::calibrate_scale(weights, m, policy, ws, "calibrate_poisson_scale");
+}
+template <class T>
+double calibrate_poisson_scale(vector_view<const T> weights, double m, exec_policy policy = {}) {
+    poisson_workspace ws;
+    return calibrate_poisson_scale(weights, m, policy, ws);
+}
+
+/// Independent inclusion with pi_i = min(1, c w_i), c = calibrate_poisson_scale(weights, m):
+/// the expected size is m (up to rounding).
+template <class T>
+void poisson_sample_calibrated(vector_view<const T> weights, double m, const counter_rng& rng,
+                               poisson_sample_result& out, exec_policy policy, poisson_workspace& ws) {
+    const double c = detail::calibrate_scale(weights, m, policy, ws, "poisson_sample_calibrated");
+    detail::poisson_sample_with_scale(weights, c, rng, policy, ws, out);
+}
+template <class T>
+poisson_sample_result poisson_sample_calibrated(vector_view<const T> weights, double m, const counter_rng& rng,
+                                                exec_policy policy = {}) {
+    poisson_sample_result out;
+    poisson_workspace ws;
+    poisson_sample_calibrated(weights, m, rng, out, policy, ws);
+    return out;
+}
+
+}  // namespace kestrel::sensitivity

@@ -1,0 +1,129 @@
+// Weighted sampling without replacement by exponential keys (P. S. Efraimidis and P. G.
+// Spirakis, "Weighted random sampling with a reservoir", IPL 97(5), 2006, algorithm A-Res, in
+// the exponential form): item i gets the key k_i = E_i / w_i with E_i a standard exponential,
+// and the m smallest keys win. Since k_i ~ Exp(rate w_i) independently, the item with the
+// smallest key is i with probability w_i / W, and by memorylessness the order of the keys is
+// successive sampling: P(i_1, ..., i_m in this order) = prod_j w_{i_j} / (W - w_{i_1} - ... -
+// w_{i_{j-1}}). (k_i = E_i / w_i is -log of the paper's u_i^(1/w_i), so "largest u^(1/w)" and
+// "smallest E / w" select the same items.)
+//
+// Randomness: E_i = counter_rng::exponential(i) (draw i of the stream decides item i), so the
+// sample is a pure function of (seed, stream, weights). Zero weights have key +infinity and are
+// never chosen; m must not exceed the number of positive weights.
+//
+// Selection without sorting all n: the weights are cut into fixed blocks (sampling_block);
+// each block keeps its min(m, block) smallest (key, index) pairs in a bounded max-heap (O(B)
+// with O(m log(B/m) log m) expected heap updates), blocks run in parallel; the candidates are
+// then reduced by nth_element to the m smallest and only those m are sorted. Keys tie only with
+// probability ~2^-53; ties are broken by the smaller index, so the order is total and the result
+// is the same at any thread count.
+//
+// Output order: increasing key, which is the order of selection of successive sampling
+// (out[0] is the first item drawn).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/random.hpp"
+#include "../core/view.hpp"
+#include "sampling_weights.hpp"
+
+namespace kestrel::sensitivity {
+
+/// One selected item: its exponential key E_i / w_i and its index.
+struct keyed_item {
+    double key;
+    std::size_t index;
+    friend bool operator<(const keyed_item& a, const keyed_item& b) noexcept {
+        return a.key < b.key || (a.key == b.key && a.index < b.index);
+    }
+    friend bool operator==(const keyed_item& a, const keyed_item& b) noexcept {
+        return a.key == b.key && a.index == b.index;
+    }
+};
+
+/// The exponential key of item i (weight w > 0) under `rng`: exponential(i) / w, in double.
+inline double exponential_key(const counter_rng& rng, std::uint64_t i, double w) noexcept {
+    return rng.exponential(i) / w;
+}
+
+/// Scratch kept across calls (candidate buffer); optional.
+struct without_replacement_workspace {
+    std::vector<keyed_item> candidates;
+    std::vector<std::size_t> block_count;
+};
+
+/// Draws m distinct indices from `weights` (probabilities of successive sampling, see above)
+/// into out_indices (size m), in order of selection; out_keys, if non-empty (size m), receives
+/// their keys. Refuses m < 1, m greater than the number of positive weights, wrong output sizes
+/// and bad weights, before writing anything.
+template <class T>
+void sample_without_replacement(vector_view<const T> weights, std::size_t m, const counter_rng& rng,
+                                vector_view<std::size_t> out_indices, exec_policy policy,
+                                without_replacement_workspace& ws, vector_view<double> out_keys = {}) {
+    const char* f = "sample_without_replacement";
+    const sampling_weight_summary s = summarize_sampling_weights(weights, f, policy);
+    require(m >= 1, f, "m", "must be >= 1, got ", m);
+    require(m <= s.positive, f, "m", m, " exceeds the number of positive weights (", s.positive,
+            "): a sample without replacement cannot be that large");
+    require_size(out_indices.size(), m, f, "out_indices", "m");
+    require(out_keys.empty() || out_keys.size() == m, f, "out_keys", "size ", out_keys.size(),
+            " must be 0 (not wanted) or m (", m, ")");
+
+    const std::size_t n = weights.size(), nb = detail::sampling_blocks(n);
+    const std::size_t cap = std::min(m, sampling_block);
+    ws.candidates.resize(nb * cap);
+    ws.block_count.assign(nb, 0);
+    parallel_for(nb, detail::small_serial(n, policy), [&](std::size_t b) {
+        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
+        keyed_item* heap = ws.candidates.data() + b * cap;  // max-heap of the cap smallest so far
+        std::size_t size = 0;
+        for (std::size_t i = i0; i < i1; ++i) {
+            const T w = weights[i];
+            if (!(w > T(0))) continue;
+            const keyed_item it{exponential_key(rng, i, static_cast<double>(w)), i};
+            if (size < cap) {
+                heap[size++] = it;
+                std::push_heap(heap, heap + size);
+            } else if (it < heap[0]) {
+                std::pop_heap(heap, heap + size);
+                heap[size - 1] = it;
+                std::push_heap(heap, heap + size);
+            }
+        }
+        ws.block_count[b] = size;
+    });
+    // Compact the blocks' candidates (in block order), keep the m smallest, sort those.
+    std::size_t total = 0;
+    for (std::size_t b = 0; b < nb; ++b) {
+        const keyed_item* src = ws.candidates.data() + b * cap;
+        if (total != b * cap) std::copy(src, src + ws.block_count[b], ws.candidates.data() + total);
+        total += ws.block_count[b];
+    }
+    auto first = ws.candidates.begin(), last = first + static_cast<std::ptrdiff_t>(total);
+    auto mth = first + static_cast<std::ptrdiff_t>(m);
+    if (total > m) std::nth_element(first, mth, last);
+    std::sort(first, mth);
+    for (std::size_t j = 0; j < m; ++j) {
+        out_indices[j] = ws.candidates[j].index;
+        if (!out_keys.empty()) out_keys[j] = ws.candidates[j].key;
+    }
+}
+
+/// The same with a temporary workspace.
+template <class T>
+void sample_without_replacement(vector_view<const T> weights, std::size_t m, const counter_rng& rng,
+                                vector_view<std::size_t> out_indices, exec_policy policy = {},
+                                vector_view<double> out_keys = {}) {
+    without_replacement_workspace ws;
+    sample_without_replacement(weights, m, rng, out_indices, policy, ws, out_keys);
+}
+
+}  // namespace kestrel::sensitivity
