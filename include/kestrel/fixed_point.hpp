@@ -4,3 +4,6 @@
 #pragma once
 
 // (headers are added here as they land)
+#include "fixed_point/triangular_system.hpp"
+#include "fixed_point/jacobi_decoding.hpp"
+#include "fixed_point/picard_diffusion.hpp"

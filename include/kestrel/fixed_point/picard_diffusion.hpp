@@ -1,0 +1,285 @@
+// Picard-window sampling of diffusion models (Shih, Belkhale, Ermon, Sadigh & Anari 2023,
+// "Parallel Sampling of Diffusion Models", ParaDiGMS, Algorithm 1) over this library's
+// deterministic one-step solvers: DDIM (eta = 0) and Euler (diffusion/ddim.hpp, euler.hpp).
+//
+// A one-step solver maps the state at grid point i to the state at i + 1: x_{i+1} = Phi_i(x_i)
+// = c_x x_i + c_m m_i(x_i), with m the model output converted to the solver's prediction. With
+// the drift d_i(x) = Phi_i(x) - x, the trajectory is the fixed point of the Picard map
+//
+//   x_{i+1}^{k+1} = x_begin + sum_{j = begin}^{i} d_j(x_j^k),     begin <= i < end,
+//
+// over a window of w = end - begin steps: one batched model call per round evaluates every step
+// of the window at the previous iterate, then a prefix sum gives the new iterate. The fixed point
+// is the sequential trajectory (the sum telescopes).
+//
+// Stopping (ParaDiGMS Sec. 3, and its reference implementation): state x_g, g = begin+1..end, is
+// accepted when, for every sample of the batch, ||x_g^{k+1} - x_g^k||^2 <= tau^2 d v_g, d the
+// elements per sample and v_g the variance of the noise a DDPM (eta = 1) step from grid point g
+// would add, v_g = sigma_{g+1}^2 (1 - exp(-2 (lambda_{g+1} - lambda_g))) (DDIM eq. 16; 0 for the
+// step into a clean point, whose state must then be computed from final inputs). The window
+// slides to the first state that is not accepted: that state was computed from accepted inputs,
+// so it becomes the new x_begin (every round advances at least one step; rounds <= steps). New
+// window entries start from the last state of the old window. tau = 0 accepts only states that
+// no longer change at all.
+//
+//   model(kestrel::matrix_view<const T> states,                       // L x n: states of the window
+//         kestrel::vector_view<const kestrel::diffusion::grid_point> points,  // their L grid points
+//         kestrel::matrix_view<T> out)                                // L x n model outputs
+//
+// Row r of `out` is the model's output (of kind options.model_prediction) at states row r and
+// points[r]; evaluate the rows as one batch on your hardware. Outputs are checked for NaN and inf
+// after every call, before use. The model may throw: the exception reaches the caller.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/view.hpp"
+#include "../diffusion/ddim.hpp"
+#include "../diffusion/euler.hpp"
+#include "../diffusion/grid.hpp"
+#include "../diffusion/parameterization.hpp"
+
+namespace kestrel {
+namespace fixed_point {
+
+/// The one-step solver whose trajectory Picard iteration computes.
+enum class picard_solver {
+    ddim,   // deterministic DDIM: the same steps as diffusion::sample with solver_kind::ddim, eta = 0
+    euler   // k-diffusion Euler: diffusion::sample with solver_kind::euler
+};
+
+struct picard_options {
+    picard_solver solver = picard_solver::ddim;
+    diffusion::prediction model_prediction = diffusion::prediction::noise;
+    std::size_t window = 16;  // steps evaluated per round (the model's batch is window x batch samples)
+    double tolerance = 0.1;   // tau of the stopping rule (>= 0)
+    std::size_t max_rounds = 0;  // 0 = none (at most `steps` rounds are needed)
+    std::size_t batch = 1;       // samples in x (each is checked against the tolerance on its own)
+    exec_policy policy{};        // threads of the update pass
+};
+
+struct picard_report {
+    static constexpr std::size_t never = std::numeric_limits<std::size_t>::max();
+    std::size_t steps = 0;              // grid.size() - 1
+    std::size_t rounds = 0;             // model calls: the sequential depth
+    std::size_t model_evaluations = 0;  // window states evaluated (each a whole batch), summed over rounds;
+                                        // diffusion::sample makes `steps`
+    std::size_t completed_steps = 0;    // x holds the state at grid[completed_steps]
+    /// final_round[g]: the round after which state g (at grid[g]) was accepted (0 for g = 0).
+    std::vector<std::size_t> final_round;
+    bool converged = false;  // false only when max_rounds stopped the run
+};
+
+template <class T>
+struct picard_workspace {
+    std::vector<T> states, out, previous;
+    std::vector<double> sum, partial, k_x, k_m, threshold;
+};
+
+namespace detail {
+
+inline constexpr std::size_t picard_block = 2048;
+
+/// Drift coefficients: d_i(x) = k_x x + k_m m (m the raw model output), checked finite as T.
+template <class T>
+void picard_coefficients(const char* fn, const diffusion::timestep_grid& g, const picard_options& o,
+                         std::vector<double>& kx, std::vector<double>& km) {
+    using diffusion::prediction;
+    const std::size_t steps = g.size() - 1;
+    kx.resize(steps);
+    km.resize(steps);
+    for (std::size_t i = 0; i < steps; ++i) {
+        const diffusion::grid_point &s = g[i], &t = g[i + 1];
+        double cx = 0, cp = 0, a = 0, b = 1;
+        if (o.solver == picard_solver::ddim) {
+            require(s.alpha > 0, fn, "grid", "step ", i, ": DDIM needs alpha > 0 at its start (got alpha = 0)");
+            require(diffusion::conversion_defined(o.model_prediction, prediction::noise, s), fn, "model_prediction",
+                    "cannot be converted to noise at grid point ", i);
+            if (o.model_prediction != prediction::noise) {
+                const auto c = diffusion::noise_coefficients(o.model_prediction, s);
+                a = c.first;
+                b = c.second;
+            }
+            const auto c = diffusion::ddim_coefficients(s, t, 0.0);
+            cx = c[0];
+            cp = c[1];
+        } else {
+            require(diffusion::conversion_defined(o.model_prediction, prediction::data, s), fn, "model_prediction",
+                    "cannot be converted to data at grid point ", i);
+            if (o.model_prediction != prediction::data) {
+                const auto c = diffusion::data_coefficients(o.model_prediction, s);
+                a = c.first;
+                b = c.second;
+            }
+            const auto c = diffusion::euler_coefficients(s, t);
+            cx = c[0];
+            cp = c[1];
+        }
+        kx[i] = cx - 1.0 + cp * a;
+        km[i] = cp * b;
+        require(finite_as<T>(kx[i]) && finite_as<T>(km[i]), fn, "grid", "step ", i, " (t = ", s.t, " -> ", t.t,
+                ") has a coefficient that is not finite", sizeof(T) < sizeof(double) ? " as float" : "", " (", kx[i],
+                ", ", km[i], ")");
+    }
+}
+
+}  // namespace detail
+
+/// Samples by Picard iteration over a sliding window; x holds the initial state (at grid.front())
+/// on entry and the final state (at grid.back()) on exit. When max_rounds stops the run, x holds
+/// the accepted state at grid[report.completed_steps] and converged is false.
+template <class T, class Model>
+picard_report picard_sample(Model&& model, const diffusion::timestep_grid& grid, vector_view<T> x,
+                            picard_workspace<T>& ws, const picard_options& opt = {}) {
+    static_assert(std::is_floating_point_v<T>, "picard_sample works on float or double states");
+    const char* fn = "fixed_point::picard_sample";
+    require_valid_policy(opt.policy, fn);
+    diffusion::validate_grid(grid, fn);
+    const std::size_t n = x.size();
+    require(n >= 1, fn, "x", "is empty");
+    require(opt.batch >= 1 && n % opt.batch == 0, fn, "options.batch", "must divide the state size ", n, ", got ",
+            opt.batch);
+    require(opt.window >= 1, fn, "options.window", "must be >= 1, got ", opt.window);
+    require(std::isfinite(opt.tolerance) && opt.tolerance >= 0, fn, "options.tolerance", "must be finite and >= 0, got ",
+            opt.tolerance);
+    require(opt.solver == picard_solver::ddim || opt.solver == picard_solver::euler, fn, "options.solver",
+            "is not a picard_solver (", static_cast<int>(opt.solver), ")");
+    require(opt.model_prediction == diffusion::prediction::noise || opt.model_prediction == diffusion::prediction::data ||
+                opt.model_prediction == diffusion::prediction::velocity ||
+                opt.model_prediction == diffusion::prediction::flow_velocity,
+            fn, "options.model_prediction", "is not a prediction kind (", static_cast<int>(opt.model_prediction), ")");
+    for (std::size_t e = 0; e < n; ++e)
+        require(std::isfinite(x[e]), fn, "x", "element ", e, " is ", x[e]);
+    const std::size_t steps = grid.size() - 1;
+    detail::picard_coefficients<T>(fn, grid, opt, ws.k_x, ws.k_m);
+
+    const std::size_t d = n / opt.batch, B = opt.batch;
+    const std::size_t w = std::min(opt.window, steps);
+    const std::size_t rows = checked_product(w + 1, n, fn, "options.window");
+    // Thresholds tau^2 d v_g for states g = 0..steps (the last never consulted).
+    ws.threshold.assign(steps + 1, 0.0);
+    const double tau2 = opt.tolerance * opt.tolerance;
+    for (std::size_t g = 1; g < steps; ++g) {
+        const double h = grid[g + 1].lambda - grid[g].lambda;
+        const double v = grid[g + 1].sigma * grid[g + 1].sigma * -std::expm1(-2.0 * h);
+        ws.threshold[g] = tau2 * double(d) * v;
+    }
+    const std::size_t blocks_per_sample = (d + detail::picard_block - 1) / detail::picard_block;
+    const std::size_t nblocks = blocks_per_sample * B;
+    ws.states.resize(rows);
+    ws.out.resize(checked_product(w, n, fn, "options.window"));
+    ws.previous.resize(n);
+    ws.sum.resize(n);
+    ws.partial.resize(checked_product(w, nblocks, fn, "options.window"));
+
+    picard_report rep;
+    rep.steps = steps;
+    rep.final_round.assign(steps + 1, picard_report::never);
+    rep.final_round[0] = 0;
+    for (std::size_t r = 0; r <= w; ++r) std::copy(x.begin(), x.end(), ws.states.begin() + std::ptrdiff_t(r * n));
+
+    std::size_t begin = 0, end = w;
+    while (begin < steps) {
+        if (opt.max_rounds != 0 && rep.rounds >= opt.max_rounds) {
+            std::copy(ws.states.begin(), ws.states.begin() + std::ptrdiff_t(n), x.begin());
+            rep.completed_steps = begin;
+            return rep;
+        }
+        const std::size_t L = end - begin;
+        const matrix_view<const T> S(ws.states.data(), L, n);
+        const matrix_view<T> out(ws.out.data(), L, n);
+        model(S, vector_view<const diffusion::grid_point>(grid.data() + begin, L), out);
+        ++rep.rounds;
+        rep.model_evaluations += L;
+
+        // Model outputs checked before use (the first bad row is reported).
+        std::size_t first_bad = L;
+        for (std::size_t r = 0; r < L && first_bad == L; ++r) {
+            const T* o = out.row_data(r);
+            bool ok = true;
+            for (std::size_t e = 0; e < n; ++e) ok &= (o[e] - o[e] == T(0));
+            if (!ok) first_bad = r;
+        }
+        if (first_bad < L)
+            fail_argument(fn, "model", "returned NaN or inf for step ", begin + first_bad, " (t = ", grid[begin + first_bad].t,
+                          ")");
+
+        // Picard update and per-(row, block) squared changes, in blocks fixed by the size.
+        T* const st = ws.states.data();
+        const T* const ot = ws.out.data();
+        const double* const kx = ws.k_x.data() + begin;
+        const double* const km = ws.k_m.data() + begin;
+        parallel_for(nblocks, opt.policy, [&](std::size_t blk) {
+            const std::size_t sample = blk / blocks_per_sample, within = blk % blocks_per_sample;
+            const std::size_t lo = sample * d + within * detail::picard_block;
+            const std::size_t hi = std::min(lo + detail::picard_block, sample * d + d);
+            double* const sum = ws.sum.data();
+            T* const prev = ws.previous.data();
+            for (std::size_t e = lo; e < hi; ++e) {
+                sum[e] = double(st[e]);
+                prev[e] = st[e];
+            }
+            for (std::size_t i = 0; i < L; ++i) {
+                const double a = kx[i], b = km[i];
+                const T* const m = ot + i * n;
+                T* const next = st + (i + 1) * n;
+                double acc = 0.0;
+                for (std::size_t e = lo; e < hi; ++e) {
+                    sum[e] += a * double(prev[e]) + b * double(m[e]);
+                    const T old = next[e];
+                    const T v = T(sum[e]);
+                    const double diff = double(v) - double(old);
+                    acc += diff * diff;
+                    next[e] = v;
+                    prev[e] = old;
+                }
+                ws.partial[i * nblocks + blk] = acc;
+            }
+        });
+
+        // The first state not accepted (by every sample) ends the accepted run.
+        std::size_t ind = L;
+        for (std::size_t i = 0; i < L && ind == L; ++i) {
+            const double thr = ws.threshold[begin + i + 1];
+            for (std::size_t s = 0; s < B; ++s) {
+                double err = 0.0;
+                for (std::size_t k = 0; k < blocks_per_sample; ++k) err += ws.partial[i * nblocks + s * blocks_per_sample + k];
+                if (!(err <= thr)) {
+                    ind = i;
+                    break;
+                }
+            }
+        }
+        const std::size_t stride = ind == L ? L : ind + 1;
+        for (std::size_t g = begin + 1; g <= begin + stride; ++g) rep.final_round[g] = rep.rounds;
+        const std::size_t new_begin = begin + stride;
+        const std::size_t new_end = std::min(new_begin + w, steps);
+        // Slide: rows stride..L become rows 0..L-stride; new rows start from the old last row.
+        if (new_begin < steps) {
+            std::copy(ws.states.begin() + std::ptrdiff_t(stride * n), ws.states.begin() + std::ptrdiff_t((L + 1) * n),
+                      ws.states.begin());
+            const T* const last = ws.states.data() + (L - stride) * n;
+            for (std::size_t r = L - stride + 1; r <= new_end - new_begin; ++r)
+                std::copy(last, last + n, ws.states.begin() + std::ptrdiff_t(r * n));
+        } else {
+            std::copy(ws.states.begin() + std::ptrdiff_t(stride * n), ws.states.begin() + std::ptrdiff_t((stride + 1) * n),
+                      ws.states.begin());
+        }
+        begin = new_begin;
+        end = new_end;
+    }
+    std::copy(ws.states.begin(), ws.states.begin() + std::ptrdiff_t(n), x.begin());
+    rep.completed_steps = steps;
+    rep.converged = true;
+    return rep;
+}
+
+}  // namespace fixed_point
+}  // namespace kestrel
