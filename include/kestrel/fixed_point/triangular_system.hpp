@@ -39,6 +39,11 @@
 // D and the guess is wrong everywhere, otherwise in D + 1 rounds (the last one confirms that the
 // depth-D values no longer change); plain sequential evaluation (Gauss-Seidel) takes T rounds.
 //
+// Errors. Arguments are checked before anything is written. An output row with NaN or inf (or a
+// wrong row count) raises kestrel::invalid_argument naming the position, before that round's
+// outputs are used: x then holds the previous round's iterate (for Gauss-Seidel, positions before
+// the refused one are already written).
+//
 // A run that hits options.max_rounds stops with converged = false; x then holds the last iterate,
 // whose positions with final_round[t] != never are exact (or within tolerance).
 #pragma once
@@ -310,7 +315,7 @@ struct triangular_checks {
 template <class V, class Eval>
 triangular_report solve_jacobi(Eval&& eval, matrix_view<V> x, triangular_workspace<V>& ws,
                                const triangular_options& options = {}) {
-    const char* fn = "fixed_point::solve_jacobi";
+    const char* fn = "solve_jacobi";
     detail::validate_triangular(fn, x, 1, options);
     const std::size_t T = x.rows() - 1;
     const std::size_t w = x.cols();
@@ -326,7 +331,7 @@ triangular_report solve_jacobi(Eval&& eval, matrix_view<V> x, triangular_workspa
 template <class V, class Eval>
 triangular_report solve_gauss_seidel(Eval&& eval, matrix_view<V> x, triangular_workspace<V>& ws,
                                      const triangular_options& options = {}) {
-    const char* fn = "fixed_point::solve_gauss_seidel";
+    const char* fn = "solve_gauss_seidel";
     detail::validate_triangular(fn, x, 1, options);
     triangular_options o = options;
     o.window = 1;
@@ -343,7 +348,7 @@ triangular_report solve_gauss_seidel(Eval&& eval, matrix_view<V> x, triangular_w
 template <class V, class Eval>
 triangular_report solve_gs_jacobi(Eval&& eval, matrix_view<V> x, const block_schedule& blocks,
                                   triangular_workspace<V>& ws, const triangular_options& options = {}) {
-    const char* fn = "fixed_point::solve_gs_jacobi";
+    const char* fn = "solve_gs_jacobi";
     detail::validate_triangular(fn, x, 1, options);
     detail::validate_blocks(fn, blocks, x.rows() - 1);
     return detail::solve_blocks(fn, eval, x, 1, blocks.sizes, blocks.max_rounds, blocks.on_limit, options, ws,
