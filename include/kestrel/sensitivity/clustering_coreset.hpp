@@ -1,0 +1,245 @@
+// k-means / k-median coresets by sensitivity sampling, and uniform sampling as the baseline.
+//
+// Sensitivity sampling (Feldman and Langberg 2011; the bound of Langberg and Schulman 2010,
+// as used by Bachem, Lucic and Krause, "Practical coreset constructions for machine
+// learning", 2017, Sec. 3): from an approximate solution B (a bicriteria seeding) with
+// clusters P_b, the sensitivity of point i in cluster b is bounded by
+//     s_i = w_i d(x_i, B)^z / cost(P_b) + gamma * w_i / W(P_b),
+// cost(P_b) = sum_{l in P_b} w_l d(x_l, B)^z, W(P_b) = sum_{l in P_b} w_l (gamma = 1 is the
+// textbook bound; the first term is taken as 0 when cost(P_b) = 0). m points are drawn
+// i.i.d. with p_i = s_i / S, S = sum_i s_i, and weighted w_i / (m p_i), so that for ANY
+// centers C the weighted coreset cost is an unbiased estimate of the full cost.
+// size_term (gamma) > 1 gives every cluster of B, however small or cheap, a larger share of
+// the samples (the 1/|P_b| term the theory has for the small clusters).
+//
+// Uniform sampling: m indices drawn uniformly with replacement, weights w_i * n / m.
+//
+// All points identical (every cost zero for every center set containing that point, and
+// every cost the same multiple of the distance otherwise): every method returns the exact
+// coreset of one point (the first with positive weight) carrying the total weight W.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/random.hpp"
+#include "../core/view.hpp"
+#include "detail/iid_sampling.hpp"
+#include "dz_seeding.hpp"
+#include "kmeans_distances.hpp"
+
+namespace kestrel {
+namespace sensitivity {
+
+/// A weighted subset of the points: row indices (repeats possible: i.i.d. draws) and weights.
+struct coreset {
+    std::vector<std::size_t> indices;
+    std::vector<double> weights;
+    std::size_t size() const noexcept { return indices.size(); }
+};
+
+/// The coreset's rows copied out (size() x d, row-major), for a user who wants them.
+template <class T>
+std::vector<std::remove_cv_t<T>> gather_rows(const_matrix_view<T> points, const coreset& c) {
+    const char* fn = "gather_rows";
+    require(c.weights.size() == c.indices.size(), fn, "coreset", "has ", c.indices.size(), " indices and ",
+            c.weights.size(), " weights");
+    for (std::size_t j = 0; j < c.indices.size(); ++j)
+        require(c.indices[j] < points.rows(), fn, "coreset", "index ", c.indices[j], " at position ", j,
+                " is out of range (n = ", points.rows(), ")");
+    const std::size_t d = points.cols();
+    std::vector<std::remove_cv_t<T>> out(checked_product(c.indices.size(), d, fn, "coreset size * d"));
+    for (std::size_t j = 0; j < c.indices.size(); ++j)
+        std::copy(points.row_data(c.indices[j]), points.row_data(c.indices[j]) + d, out.begin() + j * d);
+    return out;
+}
+
+/// How the sensitivity coreset finds its approximate solution.
+enum class seeding_method {
+    bicriteria,  ///< bicriteria_seeding (batched rounds; GEMM speed) - the default
+    sequential,  ///< dz_seeding with exactly k centers
+};
+
+struct sensitivity_options {
+    int z = 2;                                     ///< 2: k-means, 1: k-median
+    std::uint64_t seed = 0;                        ///< seeding uses it, sampling a derived stream
+    seeding_method seeding = seeding_method::bicriteria;
+    std::size_t rounds = 2;                        ///< bicriteria rounds
+    double oversampling = 1.0;                     ///< bicriteria centers per round / k
+    double size_term = 1.0;                        ///< gamma of the header comment (>= 0)
+    exec_policy policy = {};
+};
+
+namespace detail {
+
+/// The exact coreset of identical points: one point with the total weight.
+template <class T>
+coreset identical_points_coreset(vector_view<const T> w, double total) {
+    std::size_t i = 0;
+    if (!w.empty())
+        while (!(w[i] > T(0))) ++i;
+    return coreset{{i}, {total}};
+}
+
+inline void require_m(std::size_t m, const char* function) {
+    require(m >= 1, function, "m", "must be >= 1, got ", m);
+}
+
+/// Draws m points with probability mass_i / M; weight w_i * M / (m mass_i).
+template <class T>
+coreset sample_with_masses(const std::vector<double>& mass, vector_view<const T> w, std::size_t m,
+                           const counter_rng& rng, exec_policy policy) {
+    const std::size_t n = mass.size();
+    const auto prefix = block_prefix(mass.data(), n, policy);
+    coreset c;
+    c.indices.resize(m);
+    c.weights.resize(m);
+    sample_iid(mass.data(), n, prefix, m, rng, 0, c.indices.data());
+    const double total = prefix.back();
+    for (std::size_t j = 0; j < m; ++j) {
+        const std::size_t i = c.indices[j];
+        c.weights[j] = weight_of(w, i) * total / (static_cast<double>(m) * mass[i]);
+    }
+    return c;
+}
+
+/// Sensitivity masses s_i from a solution's clusters (nearest, point_cost).
+template <class T>
+std::vector<double> sensitivities(const seeding_result& B, vector_view<const T> w, double size_term,
+                                  exec_policy policy) {
+    const std::size_t n = B.nearest.size(), kb = B.centers.size();
+    // Per-cluster cost and weight, summed over fixed blocks in block order.
+    const std::size_t block = std::max<std::size_t>(reduce_block * 4, (n + 15) / 16);
+    const std::size_t blocks = (n + block - 1) / block;
+    std::vector<double> partial(blocks * 2 * kb, 0.0);
+    parallel_for(blocks, policy, [&](std::size_t b) {
+        double* p = partial.data() + b * 2 * kb;
+        const std::size_t e = std::min(n, (b + 1) * block);
+        for (std::size_t i = b * block; i < e; ++i) {
+            const double wi = weight_of(w, i);
+            p[2 * B.nearest[i]] += wi * B.point_cost[i];
+            p[2 * B.nearest[i] + 1] += wi;
+        }
+    });
+    for (std::size_t b = 1; b < blocks; ++b)
+        for (std::size_t q = 0; q < 2 * kb; ++q) partial[q] += partial[b * 2 * kb + q];
+    std::vector<double> inv_cost(kb), inv_weight(kb);
+    for (std::size_t j = 0; j < kb; ++j) {
+        inv_cost[j] = partial[2 * j] > 0.0 ? 1.0 / partial[2 * j] : 0.0;
+        inv_weight[j] = partial[2 * j + 1] > 0.0 ? size_term / partial[2 * j + 1] : 0.0;
+    }
+    std::vector<double> s(n);
+    parallel_chunks(n, 1, policy, [&](std::size_t a, std::size_t e) {
+        for (std::size_t i = a; i < e; ++i) {
+            const std::size_t j = B.nearest[i];
+            s[i] = weight_of(w, i) * (B.point_cost[i] * inv_cost[j] + inv_weight[j]);
+        }
+    });
+    return s;
+}
+
+template <class T>
+void check_solution(const seeding_result& B, std::size_t n, const char* function) {
+    require(B.nearest.size() == n && B.point_cost.size() == n, function, "solution", "describes ",
+            B.nearest.size(), " points, points have ", n);
+    require(!B.centers.empty(), function, "solution", "has no centers");
+    for (std::size_t i = 0; i < n; ++i) {
+        if (B.nearest[i] >= B.centers.size())
+            fail_argument(function, "solution", "nearest[", i, "] = ", B.nearest[i], " is not a center index");
+        if (!(B.point_cost[i] >= 0.0) || !std::isfinite(B.point_cost[i]))
+            fail_argument(function, "solution", "point_cost[", i, "] = ", B.point_cost[i], " (must be finite, >= 0)");
+    }
+}
+
+}  // namespace detail
+
+/// Sensitivity coreset of m points from a given solution (a seeding_result from dz_seeding or
+/// bicriteria_seeding on the same points and weights, or one a user filled in). Uses
+/// options.seed, size_term and policy. Validates points, weights, m >= 1, the solution's
+/// shape and size_term.
+template <class T>
+coreset sensitivity_coreset_from(const_matrix_view<T> points, vector_view<const T> weights,
+                                 const seeding_result& solution, std::size_t m,
+                                 const sensitivity_options& options = {}) {
+    const char* fn = "sensitivity_coreset_from";
+    require_valid_policy(options.policy, fn);
+    detail::require_m(m, fn);
+    require(options.size_term >= 0.0 && std::isfinite(options.size_term), fn, "size_term",
+            "must be finite and >= 0, got ", options.size_term);
+    const double total = detail::validate_points(points, weights, fn);
+    detail::check_solution<T>(solution, points.rows(), fn);
+    if (detail::all_rows_identical(points)) return detail::identical_points_coreset(weights, total);
+    const auto s = detail::sensitivities(solution, weights, options.size_term, options.policy);
+    const counter_rng rng(options.seed, 0xc0de5e7);
+    return detail::sample_with_masses(s, weights, m, rng, options.policy);
+}
+
+/// Sensitivity coreset of m points for k centers: a seeding (options.seeding) then
+/// sensitivity_coreset_from. Validates points, weights, 1 <= k <= n, m >= 1, z, and the
+/// seeding options.
+template <class T>
+coreset sensitivity_coreset(const_matrix_view<T> points, vector_view<const T> weights, std::size_t k, std::size_t m,
+                            const sensitivity_options& options = {}) {
+    const char* fn = "sensitivity_coreset";
+    require_valid_policy(options.policy, fn);
+    detail::require_z(options.z, fn);
+    detail::require_m(m, fn);
+    require(options.size_term >= 0.0 && std::isfinite(options.size_term), fn, "size_term",
+            "must be finite and >= 0, got ", options.size_term);
+    require(options.rounds >= 1, fn, "rounds", "must be >= 1, got ", options.rounds);
+    require(options.oversampling > 0.0 && std::isfinite(options.oversampling) && options.oversampling <= 1e6, fn,
+            "oversampling", "must be finite, > 0 and <= 1e6, got ", options.oversampling);
+    const double total = detail::validate_points(points, weights, fn);
+    require(k >= 1 && k <= points.rows(), fn, "k", "must lie in [1, n = ", points.rows(), "], got ", k);
+    if (detail::all_rows_identical(points)) return detail::identical_points_coreset(weights, total);
+    seeding_result B;
+    if (options.seeding == seeding_method::sequential) {
+        seeding_options so;
+        so.z = options.z;
+        so.seed = options.seed;
+        so.policy = options.policy;
+        B = dz_seeding(points, weights, k, so);
+    } else {
+        bicriteria_options bo;
+        bo.z = options.z;
+        bo.seed = options.seed;
+        bo.rounds = options.rounds;
+        bo.oversampling = options.oversampling;
+        bo.policy = options.policy;
+        B = bicriteria_seeding(points, weights, k, bo);
+    }
+    const auto s = detail::sensitivities(B, weights, options.size_term, options.policy);
+    const counter_rng rng(options.seed, 0xc0de5e7);
+    return detail::sample_with_masses(s, weights, m, rng, options.policy);
+}
+
+/// Uniform sampling with replacement: m indices, weights w_i * n / m (unbiased for any
+/// centers). Validates points, weights, m >= 1.
+template <class T>
+coreset uniform_coreset(const_matrix_view<T> points, vector_view<const T> weights, std::size_t m,
+                        std::uint64_t seed = 0) {
+    const char* fn = "uniform_coreset";
+    detail::require_m(m, fn);
+    const double total = detail::validate_points(points, weights, fn);
+    if (detail::all_rows_identical(points)) return detail::identical_points_coreset(weights, total);
+    const std::size_t n = points.rows();
+    const counter_rng rng(seed, 0x0417f);
+    coreset c;
+    c.indices.resize(m);
+    c.weights.resize(m);
+    for (std::size_t j = 0; j < m; ++j) {
+        const std::size_t i = std::min(n - 1, static_cast<std::size_t>(rng.uniform_double(j) * static_cast<double>(n)));
+        c.indices[j] = i;
+        c.weights[j] = detail::weight_of(weights, i) * static_cast<double>(n) / static_cast<double>(m);
+    }
+    return c;
+}
+
+}  // namespace sensitivity
+}  // namespace kestrel

@@ -1,0 +1,310 @@
+// Squared Euclidean distances between points and centers, for k-means (z = 2) and k-median
+// (z = 1) costs: the Gram form ||x||^2 + ||c||^2 - 2 x.c on blocks of points with Eigen's
+// matrix product (the n*k*d multiply-adds at GEMM speed), and the exact direct form
+// sum_t (x_t - c_t)^2.
+//
+// When each form is used (and why):
+//  * The Gram form loses accuracy by cancellation when a distance is small relative to the
+//    norms: its absolute error is about eps * (||x||^2 + ||c||^2) (eps of T), so a point 1e4
+//    from the origin and 1 from its center gets no correct digit in float. It is used only
+//    to FIND the nearest center (a wrong choice is possible only between centers whose
+//    distances differ by less than that error) and clamped at 0.
+//  * Every distance that enters a cost, a sampling probability or a sensitivity is then
+//    recomputed exactly in double by the direct form for the chosen center (d extra
+//    multiply-adds per point, against k*d for the search): costs and sensitivities have
+//    full relative accuracy whatever the offset of the data.
+//  * pairwise_squared_distances(..., distance_form::exact) gives the direct form for every
+//    pair (for a user who needs every distance accurate).
+//
+// Points are an n x d row-major matrix_view (float or double, any row stride); point weights
+// are an optional vector_view (empty = every weight 1). k-median costs take sqrt of the
+// squared distance.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/view.hpp"
+
+namespace kestrel {
+namespace sensitivity {
+
+/// Which formula pairwise_squared_distances uses.
+enum class distance_form {
+    gram,   ///< ||x||^2 + ||c||^2 - 2 x.c by matrix product, clamped at 0 (fast; see header)
+    exact,  ///< sum_t (x_t - c_t)^2 accumulated in double (no cancellation)
+};
+
+namespace detail {
+
+template <class T>
+using row_matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using const_rows_map = Eigen::Map<const row_matrix<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using const_row_map = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
+
+/// Rows [r0, r1) of X as an Eigen map (no copy).
+template <class T>
+const_rows_map<T> rows_map(const_matrix_view<T> X, std::size_t r0, std::size_t r1) {
+    return const_rows_map<T>(X.row_data(r0), static_cast<Eigen::Index>(r1 - r0), static_cast<Eigen::Index>(X.cols()),
+                             Eigen::OuterStride<>(static_cast<Eigen::Index>(X.row_stride())));
+}
+
+template <class T>
+const_row_map<T> row_map(const T* p, std::size_t d) {
+    return const_row_map<T>(p, static_cast<Eigen::Index>(d));
+}
+
+/// Exact squared distance in double (direct form).
+template <class T>
+inline double exact_squared_distance(const T* x, const T* c, std::size_t d) noexcept {
+    if constexpr (std::is_same_v<T, double>) {
+        return (row_map(x, d) - row_map(c, d)).squaredNorm();
+    } else {
+        return (row_map(x, d).template cast<double>() - row_map(c, d).template cast<double>()).squaredNorm();
+    }
+}
+
+/// Direct-form squared distance in T (no cancellation: relative error at most about
+/// (d + 2) eps of T), vectorized by Eigen; the seeding's per-center pass uses it.
+template <class T>
+inline double direct_squared_distance(const T* x, const T* c, std::size_t d) noexcept {
+    return static_cast<double>((row_map(x, d) - row_map(c, d)).squaredNorm());
+}
+
+/// d^z from a squared distance (z = 1: sqrt, z = 2: itself).
+inline double power_from_squared(double d2, int z) noexcept { return z == 2 ? d2 : std::sqrt(d2); }
+
+/// Keeps Eigen's matrix product single-threaded on the calling thread while it lives: the
+/// products here run inside Kestrel's own parallel loops, and Eigen built with OpenMP would
+/// otherwise open an OpenMP team per call (oversubscription). Eigen reads
+/// omp_get_max_threads() per product unless the user fixed Eigen::setNbThreads; the setting
+/// is per thread and restored on exit.
+class eigen_single_thread_guard {
+public:
+#if KESTREL_HAS_OPENMP
+    eigen_single_thread_guard() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
+    ~eigen_single_thread_guard() { omp_set_num_threads(saved_); }
+
+private:
+    int saved_;
+
+public:
+#else
+    eigen_single_thread_guard() = default;
+#endif
+    eigen_single_thread_guard(const eigen_single_thread_guard&) = delete;
+    eigen_single_thread_guard& operator=(const eigen_single_thread_guard&) = delete;
+};
+
+/// Rows per Gram block: the block of points (and the block x k product) stays in cache.
+inline constexpr std::size_t gram_block_rows = 256;
+/// Points per block of every fixed-order reduction (block boundaries depend on n only).
+inline constexpr std::size_t reduce_block = 4096;
+
+inline void require_z(int z, const char* function) {
+    require(z == 1 || z == 2, function, "z", "must be 1 (k-median) or 2 (k-means), got ", z);
+}
+
+/// Checks a points matrix (n >= 1, d >= 1, every coordinate finite) and the optional weights
+/// (empty, or n finite entries >= 0 with a positive finite total). Returns the total weight.
+template <class T>
+double validate_points(const_matrix_view<T> X, vector_view<const T> w, const char* function) {
+    require(X.rows() >= 1, function, "points", "has no rows (n = 0)");
+    require(X.cols() >= 1, function, "points", "has no columns (d = 0)");
+    const std::size_t n = X.rows(), d = X.cols();
+    for (std::size_t i = 0; i < n; ++i) {
+        const T* x = X.row_data(i);
+        for (std::size_t t = 0; t < d; ++t)
+            if (!std::isfinite(x[t]))
+                fail_argument(function, "points", "coordinate (", i, ", ", t, ") is ", x[t], " (must be finite)");
+    }
+    if (w.empty()) return static_cast<double>(n);
+    require_size(w.size(), n, function, "weights", "points.rows()");
+    double total = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!(w[i] >= T(0)) || !std::isfinite(w[i]))
+            fail_argument(function, "weights", "entry ", i, " is ", w[i], " (weights must be finite and >= 0)");
+        total += static_cast<double>(w[i]);
+    }
+    require(total > 0.0 && std::isfinite(total), function, "weights", "total weight is ", total,
+            " (must be finite and > 0)");
+    return total;
+}
+
+/// Checks centers against points (same d, k >= 1, finite).
+template <class T>
+void validate_centers(const_matrix_view<T> C, std::size_t d, const char* function) {
+    require(C.rows() >= 1, function, "centers", "has no rows (k = 0)");
+    require(C.cols() == d, function, "centers", "has ", C.cols(), " columns, points have ", d);
+    for (std::size_t j = 0; j < C.rows(); ++j)
+        for (std::size_t t = 0; t < d; ++t)
+            if (!std::isfinite(C(j, t)))
+                fail_argument(function, "centers", "coordinate (", j, ", ", t, ") is ", C(j, t), " (must be finite)");
+}
+
+/// True if every row equals row 0 exactly.
+template <class T>
+bool all_rows_identical(const_matrix_view<T> X) {
+    const std::size_t d = X.cols();
+    for (std::size_t i = 1; i < X.rows(); ++i)
+        for (std::size_t t = 0; t < d; ++t)
+            if (X(i, t) != X(0, t)) return false;
+    return true;
+}
+
+/// Weight of point i (1 when the weights are empty).
+template <class T>
+inline double weight_of(vector_view<const T> w, std::size_t i) noexcept {
+    return w.empty() ? 1.0 : static_cast<double>(w[i]);
+}
+
+/// Nearest-center search for blocks of points against fixed centers. Construct once per
+/// center set (precomputes ||c||^2), then call assign() on row ranges from any thread with
+/// one scratch matrix per thread slot / chunk.
+template <class T>
+class nearest_search {
+public:
+    nearest_search(const_matrix_view<T> C) : C_(C), k_(C.rows()), d_(C.cols()), norms_(C.rows()) {
+        for (std::size_t j = 0; j < k_; ++j) norms_[j] = row_map(C.row_data(j), d_).squaredNorm();
+    }
+
+    std::size_t k() const noexcept { return k_; }
+
+    /// For rows [r0, r1) of X: label[i - r0] = nearest center by the Gram form (ties to the
+    /// lowest index), d2[i - r0] = its exact squared distance in double. scratch is resized
+    /// once to gram_block_rows x k.
+    void assign(const_matrix_view<T> X, std::size_t r0, std::size_t r1, std::size_t* label, double* d2,
+                row_matrix<T>& scratch) const {
+        if (k_ == 1) {
+            for (std::size_t i = r0; i < r1; ++i) {
+                label[i - r0] = 0;
+                d2[i - r0] = exact_squared_distance(X.row_data(i), C_.row_data(0), d_);
+            }
+            return;
+        }
+        const eigen_single_thread_guard single;
+        const auto Cm = rows_map(C_, 0, k_);
+        scratch.resize(static_cast<Eigen::Index>(gram_block_rows), static_cast<Eigen::Index>(k_));
+        for (std::size_t b0 = r0; b0 < r1; b0 += gram_block_rows) {
+            const std::size_t b1 = std::min(r1, b0 + gram_block_rows);
+            const auto rows = static_cast<Eigen::Index>(b1 - b0);
+            auto G = scratch.topRows(rows);
+            G.noalias() = rows_map(X, b0, b1) * Cm.transpose();
+            for (std::size_t i = b0; i < b1; ++i) {
+                const T* g = scratch.row(static_cast<Eigen::Index>(i - b0)).data();
+                // ||x||^2 is common to every center: the argmin needs ||c||^2 - 2 x.c only.
+                std::size_t best = 0;
+                T best_v = norms_[0] - T(2) * g[0];
+                for (std::size_t j = 1; j < k_; ++j) {
+                    const T v = norms_[j] - T(2) * g[j];
+                    if (v < best_v) {
+                        best_v = v;
+                        best = j;
+                    }
+                }
+                label[i - r0] = best;
+                d2[i - r0] = exact_squared_distance(X.row_data(i), C_.row_data(best), d_);
+            }
+        }
+    }
+
+private:
+    const_matrix_view<T> C_;
+    std::size_t k_, d_;
+    std::vector<T> norms_;
+};
+
+/// Nearest center of every point (label, exact squared distance), in parallel.
+template <class T>
+void assign_all(const_matrix_view<T> X, const_matrix_view<T> C, std::size_t* label, double* d2, exec_policy policy) {
+    const nearest_search<T> search(C);
+    const std::size_t n = X.rows();
+    parallel_chunks(
+        n, gram_block_rows, policy,
+        [&](std::size_t r0, std::size_t r1) {
+            row_matrix<T> scratch;
+            search.assign(X, r0, r1, label + r0, d2 + r0, scratch);
+        },
+        std::size_t(8192));
+}
+
+/// sum_i w_i d_i^z over fixed blocks, combined in block order (thread-count invariant).
+template <class T>
+double weighted_power_sum(const std::vector<double>& d2, vector_view<const T> w, int z, exec_policy policy) {
+    const std::size_t n = d2.size();
+    const std::size_t blocks = (n + reduce_block - 1) / reduce_block;
+    return deterministic_reduce(
+        blocks, policy, 0.0,
+        [&](std::size_t b) {
+            double s = 0.0;
+            const std::size_t e = std::min(n, (b + 1) * reduce_block);
+            for (std::size_t i = b * reduce_block; i < e; ++i) s += weight_of(w, i) * power_from_squared(d2[i], z);
+            return s;
+        },
+        [](double a, double b) { return a + b; });
+}
+
+}  // namespace detail
+
+/// out(i, j) = ||points_i - centers_j||^2 for every point i and center j (out: n x k).
+/// distance_form::gram runs the n*k*d multiply-adds as a matrix product per block of 256
+/// points and clamps at 0 (see the header comment for its error); distance_form::exact sums
+/// (x_t - c_t)^2 in double. Validates: d >= 1, equal dimensions, finite coordinates, out's
+/// shape, and that out does not overlap the inputs.
+template <class T>
+void pairwise_squared_distances(const_matrix_view<T> points, const_matrix_view<T> centers, matrix_view<T> out,
+                                distance_form form = distance_form::gram, exec_policy policy = {}) {
+    const char* fn = "pairwise_squared_distances";
+    require_valid_policy(policy, fn);
+    detail::validate_points(points, vector_view<const T>(), fn);
+    detail::validate_centers(centers, points.cols(), fn);
+    require(out.rows() == points.rows() && out.cols() == centers.rows(), fn, "out", "is ", out.rows(), " x ",
+            out.cols(), ", expected ", points.rows(), " x ", centers.rows());
+    const auto overlaps = [&](const_matrix_view<T> a) {
+        const auto lo = reinterpret_cast<std::uintptr_t>(a.row_data(0));
+        const auto hi = reinterpret_cast<std::uintptr_t>(a.row_data(a.rows() - 1) + a.cols());
+        const auto olo = reinterpret_cast<std::uintptr_t>(out.row_data(0));
+        const auto ohi = reinterpret_cast<std::uintptr_t>(out.row_data(out.rows() - 1) + out.cols());
+        return olo < hi && lo < ohi;
+    };
+    require(!overlaps(points) && !overlaps(centers), fn, "out", "overlaps points or centers");
+    const std::size_t n = points.rows(), k = centers.rows(), d = points.cols();
+    if (form == distance_form::exact) {
+        parallel_chunks(n, 1, policy, [&](std::size_t r0, std::size_t r1) {
+            for (std::size_t i = r0; i < r1; ++i)
+                for (std::size_t j = 0; j < k; ++j)
+                    out(i, j) = static_cast<T>(detail::exact_squared_distance(points.row_data(i), centers.row_data(j), d));
+        }, std::size_t(1024));
+        return;
+    }
+    std::vector<T> cn(k);
+    for (std::size_t j = 0; j < k; ++j) cn[j] = detail::row_map(centers.row_data(j), d).squaredNorm();
+    const auto Cm = detail::rows_map(centers, 0, k);
+    parallel_chunks(n, detail::gram_block_rows, policy, [&](std::size_t r0, std::size_t r1) {
+        const detail::eigen_single_thread_guard single;
+        for (std::size_t b0 = r0; b0 < r1; b0 += detail::gram_block_rows) {
+            const std::size_t b1 = std::min(r1, b0 + detail::gram_block_rows);
+            Eigen::Map<detail::row_matrix<T>, 0, Eigen::OuterStride<>> O(
+                out.row_data(b0), static_cast<Eigen::Index>(b1 - b0), static_cast<Eigen::Index>(k),
+                Eigen::OuterStride<>(static_cast<Eigen::Index>(out.row_stride())));
+            O.noalias() = T(-2) * (detail::rows_map(points, b0, b1) * Cm.transpose());
+            for (std::size_t i = b0; i < b1; ++i) {
+                const T xn = detail::row_map(points.row_data(i), d).squaredNorm();
+                for (std::size_t j = 0; j < k; ++j) out(i, j) = std::max(T(0), out(i, j) + xn + cn[j]);
+            }
+        }
+    }, std::size_t(8192));
+}
+
+}  // namespace sensitivity
+}  // namespace kestrel
