@@ -4,7 +4,12 @@
 // baselines agreeing with the kernels, and the same sample at 1, 2 and 3 threads.
 #include <catch2/catch.hpp>
 
-#include <kestrel/sensitivity.hpp>
+#include <kestrel/sensitivity/alias_table.hpp>
+#include <kestrel/sensitivity/poisson_sampling.hpp>
+#include <kestrel/sensitivity/sampling_weights.hpp>
+#include <kestrel/sensitivity/systematic_sampling.hpp>
+#include <kestrel/sensitivity/weighted_reservoir.hpp>
+#include <kestrel/sensitivity/without_replacement.hpp>
 
 #include <algorithm>
 #include <cmath>
