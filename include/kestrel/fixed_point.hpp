@@ -13,3 +13,8 @@
 #include "fixed_point/chebyshev.hpp"
 #include "fixed_point/polynomial_preconditioner.hpp"
 #include "fixed_point/omega_bandit.hpp"
+#include "fixed_point/fixed_point_options.hpp"
+#include "fixed_point/krasnoselskii_mann.hpp"
+#include "fixed_point/halpern.hpp"
+#include "fixed_point/infeasibility.hpp"
+#include "fixed_point/anderson.hpp"
