@@ -157,9 +157,23 @@ inline void sample_with_replacement(const alias_table& table, std::size_t m, con
             " draws wrap around the stream's 2^64 counter (draws would repeat)");
     constexpr std::size_t block = 8192;
     const std::size_t nb = (m + block - 1) / block;
+    const std::uint64_t n = table.size();
+    const alias_table::entry* entries = table.entries().data();
     parallel_for(nb, detail::small_serial(m, policy), [&](std::size_t b) {
+        // Random blocks in batches (vectorized Philox), then the table lookups with a branch-free
+        // select (the coin is unpredictable). Same values as table.draw(first_draw + j, rng).
+        counter_rng::block_type r[detail::random_batch];
         const std::size_t j0 = b * block, j1 = std::min(m, j0 + block);
-        for (std::size_t j = j0; j < j1; ++j) out[j] = table.draw(first_draw + j, rng);
+        for (std::size_t jb = j0; jb < j1; jb += detail::random_batch) {
+            const std::size_t cnt = std::min(detail::random_batch, j1 - jb);
+            detail::philox_blocks(rng, first_draw + jb, cnt, r);
+            for (std::size_t k = 0; k < cnt; ++k) {
+                const std::uint64_t c = detail::mulhi64(counter_rng::join(r[k][0], r[k][1]), n);
+                const double u = random_conversion::u53_to_double(counter_rng::join(r[k][2], r[k][3]));
+                const alias_table::entry e = entries[c];
+                out[jb + k] = static_cast<std::size_t>(u < e.prob ? c : e.alias);
+            }
+        }
     });
 }
 

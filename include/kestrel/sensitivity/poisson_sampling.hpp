@@ -91,21 +91,21 @@ void poisson_sample_with_scale(vector_view<const T> w, double c, const counter_r
         std::vector<std::size_t>& kept = ws.kept[b];
         kept.clear();
         double expected = 0.0;
-        std::size_t i = i0;
-        for (; i + 1 < i1; i += 2) {
-            const auto blk = rng.block(i >> 1);
-            const double u0 = random_conversion::u53_to_double(counter_rng::join(blk[0], blk[1]));
-            const double u1 = random_conversion::u53_to_double(counter_rng::join(blk[2], blk[3]));
-            const double p0 = inclusion(c, w[i]), p1 = inclusion(c, w[i + 1]);
-            expected += p0;
-            expected += p1;
-            if (u0 < p0) kept.push_back(i);
-            if (u1 < p1) kept.push_back(i + 1);
-        }
-        if (i < i1) {
-            const double p = inclusion(c, w[i]);
-            expected += p;
-            if (poisson_uniform(rng, i) < p) kept.push_back(i);
+        counter_rng::block_type r[random_batch];
+        for (std::size_t ib = i0; ib < i1; ib += 2 * random_batch) {  // i0 is even
+            const std::size_t items = std::min(2 * random_batch, i1 - ib), blocks = (items + 1) / 2;
+            philox_blocks(rng, ib >> 1, blocks, r);  // vectorized: one block per two items
+            for (std::size_t k = 0; k < blocks; ++k) {
+                const std::size_t i = ib + 2 * k;
+                const double p0 = inclusion(c, w[i]);
+                expected += p0;
+                if (random_conversion::u53_to_double(counter_rng::join(r[k][0], r[k][1])) < p0) kept.push_back(i);
+                if (i + 1 < i1) {
+                    const double p1 = inclusion(c, w[i + 1]);
+                    expected += p1;
+                    if (random_conversion::u53_to_double(counter_rng::join(r[k][2], r[k][3])) < p1) kept.push_back(i + 1);
+                }
+            }
         }
         ws.partial[b] = expected;
     });

@@ -141,7 +141,14 @@ public:
         require(weights.size() == 0 || weights.size() - 1 <= UINT64_MAX - first_id, f, "first_id",
                 "ids wrap around 2^64");
         for (std::size_t k = 0; k < weights.size(); ++k) detail::require_stream_weight(weights[k], f, "weights", k);
-        for (std::size_t k = 0; k < weights.size(); ++k) push_unchecked(first_id + k, weights[k]);
+        // Random blocks in batches (vectorized Philox), then the same offer as push.
+        counter_rng::block_type r[batch];
+        for (std::size_t kb = 0; kb < weights.size(); kb += batch) {
+            const std::size_t cnt = std::min(batch, weights.size() - kb);
+            for (std::size_t k = 0; k < cnt; ++k) r[k] = rng_.block(first_id + kb + k);
+            for (std::size_t k = 0; k < cnt; ++k) offer_block(first_id + kb + k, static_cast<double>(weights[kb + k]), r[k]);
+        }
+        seen_ += weights.size();
     }
 
     /// The held (key, id) pairs, sorted by key: the order of selection.
@@ -161,11 +168,22 @@ public:
     }
 
 private:
+    static constexpr std::size_t batch = 128;
+
     template <class T>
     void push_unchecked(std::uint64_t id, T weight) {
         ++seen_;
-        if (!(weight > T(0))) return;
-        heap_.offer({key_of(id, static_cast<double>(weight)), id});
+        if (weight > T(0)) offer_block(id, static_cast<double>(weight), rng_.block(id));
+    }
+
+    // Offers item id with its Philox block (key = exponential(id) / w = -log(u) / w). Exact early
+    // rejection without the log when full: -log(u) >= 1 - u, so 1 - u above the threshold times
+    // w (1e-12 margin for rounding) means the key exceeds every key held.
+    void offer_block(std::uint64_t id, double w, const counter_rng::block_type& b) {
+        if (!(w > 0.0)) return;
+        const double u = random_conversion::u64_to_double_open(counter_rng::join(b[0], b[1]));
+        if (heap_.full() && (1.0 - u) > heap_.threshold() * w * (1.0 + 1e-12)) return;
+        heap_.offer({-std::log(u) / w, id});
     }
 
     detail::reservoir_heap heap_;

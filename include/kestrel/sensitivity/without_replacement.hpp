@@ -23,6 +23,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -85,17 +86,28 @@ void sample_without_replacement(vector_view<const T> weights, std::size_t m, con
         const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
         keyed_item* heap = ws.candidates.data() + b * cap;  // max-heap of the cap smallest so far
         std::size_t size = 0;
-        for (std::size_t i = i0; i < i1; ++i) {
-            const T w = weights[i];
-            if (!(w > T(0))) continue;
-            const keyed_item it{exponential_key(rng, i, static_cast<double>(w)), i};
-            if (size < cap) {
-                heap[size++] = it;
-                std::push_heap(heap, heap + size);
-            } else if (it < heap[0]) {
-                std::pop_heap(heap, heap + size);
-                heap[size - 1] = it;
-                std::push_heap(heap, heap + size);
+        counter_rng::block_type r[detail::random_batch];
+        for (std::size_t ib = i0; ib < i1; ib += detail::random_batch) {
+            const std::size_t cnt = std::min(detail::random_batch, i1 - ib);
+            detail::philox_blocks(rng, ib, cnt, r);  // vectorized; block i is exponential(i)'s
+            for (std::size_t k = 0; k < cnt; ++k) {
+                const std::size_t i = ib + k;
+                const double w = static_cast<double>(weights[i]);
+                if (!(w > 0.0)) continue;
+                const double u = random_conversion::u64_to_double_open(counter_rng::join(r[k][0], r[k][1]));
+                // Exact early rejection without the log: E = -log(u) >= 1 - u, so 1 - u above the
+                // heap's largest key times w (with a 1e-12 margin for the rounding of log and the
+                // division) means the key E / w is larger than every key held.
+                if (size == cap && (1.0 - u) > heap[0].key * w * (1.0 + 1e-12)) continue;
+                const keyed_item it{-std::log(u) / w, i};
+                if (size < cap) {
+                    heap[size++] = it;
+                    std::push_heap(heap, heap + size);
+                } else if (it < heap[0]) {
+                    std::pop_heap(heap, heap + size);
+                    heap[size - 1] = it;
+                    std::push_heap(heap, heap + size);
+                }
             }
         }
         ws.block_count[b] = size;
