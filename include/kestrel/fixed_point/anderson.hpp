@@ -1,0 +1,396 @@
+// Anderson acceleration, type II (Walker & Ni, "Anderson acceleration for fixed-point
+// iterations", SIAM J. Numer. Anal. 49(4), 2011, Algorithm AA with the QR-updated least-squares
+// solve of their Section 4), with damping, Tikhonov regularization, delayed start, restarts and
+// a residual safeguard. Map convention, stopping rule and errors: fixed_point_options.hpp.
+//
+// With f_k = G(x_k) - x_k, the history Delta F = [f_{i+1} - f_i], Delta X = [x_{i+1} - x_i] of the
+// last m_k <= m steps (oldest first), and damping beta in (0, 1]:
+//     gamma_k = argmin ||f_k - Delta F gamma||^2 + mu ||gamma||^2
+//     x_{k+1} = x_k + beta f_k - (Delta X + beta Delta F) gamma_k              (Walker & Ni (4.1)
+//             = (1 - beta) x_k + beta G(x_k) - U gamma_k,   U = Delta X + beta Delta F;  damped form)
+// m = 0 (or m_k = 0) is the damped plain step x_{k+1} = (1 - beta) x_k + beta G(x_k).
+//
+// The least-squares factor. Delta F = Q R with R (m_k x m_k, upper triangular) kept up to date
+// and Q = Delta F R^{-1} never formed: the n x m memory holds Delta F and U only.
+//   * Append a column df: its inner products with the history, s = Delta F^T df, come from the
+//     pass that forms df; classical Gram-Schmidt in coefficients, r = Q^T df = R^{-T} s, then
+//     one reorthogonalization step r += Q^T (df - Q r) = R^{-T}(s - Gram R^{-1} r), with the
+//     Gram matrix Delta F^T Delta F accumulated from the same inner products; the new diagonal
+//     is rho = ||df - Q r||, rho^2 = ||df||^2 - 2 s.y + y.Gram y with y = R^{-1} r.
+//   * Delete the oldest column (when m_k = m): R without its first column is Hessenberg; m_k - 1
+//     Givens rotations restore the triangle (Walker & Ni Section 4). Q changes implicitly.
+//   * Conditioning: if rho <= sqrt(1000 eps_T) ||df|| (the new column is numerically in the span
+//     of the history, where the coefficient form loses accuracy), the history is cleared and
+//     df starts a new one (a "restart", counted in result.restarts).
+// Nothing is refactored from scratch: an iterate costs O(m^2) scalar work besides its passes.
+//
+// Tikhonov regularization: mu = tikhonov * ||Delta F||_F^2 (scale invariant; trace of the Gram
+// matrix). gamma solves the normal equations of the stacked problem [R; sqrt(mu) I] gamma ~
+// [Q^T f_k; 0], i.e. (R^T R + mu I) gamma = Delta F^T f_k, by an m_k x m_k Cholesky
+// factorization; with mu = 0, gamma = R^{-1} R^{-T} Delta F^T f_k (two triangular solves).
+//
+// Delayed start: the first `delay` steps are plain and record no history. Restart: with
+// restart_period = p > 0 the history is cleared after every p recorded columns. Safeguard: with
+// safeguard_factor = c > 0, an accelerated step whose new residual exceeds c ||f_k|| is rejected:
+// the history is cleared and the damped plain step from x_k is taken instead (counted in
+// result.safeguard_events; its rejected evaluation is counted in result.evaluations).
+//
+// Work beyond G per iterate (two passes over n-vectors): the update reads x_k, G(x_k) and the
+// m_k columns of U and writes x_{k+1} (m_k + 3 vector passes); after G, one pass reads G(x_{k+1}),
+// x_{k+1}, x_k, G(x_k) and the m_k columns of Delta F, writes the new columns df and u, and
+// forms every inner product (||f||^2, ||df||^2, df.f, Delta F^T df, Delta F^T f) blocked over
+// the n-vectors (m_k + 6 vector passes): 2 m + 9 in all (5 without history).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "../core/simd.hpp"
+#include "detail/accelerated_passes.hpp"
+#include "fixed_point_options.hpp"
+
+namespace kestrel {
+namespace fixed_point {
+
+struct anderson_options : fixed_point_options {
+    int memory = 5;                  ///< m >= 0 history columns (0: damped plain iteration)
+    double damping = 1.0;            ///< beta in (0, 1]
+    double tikhonov = 0.0;           ///< >= 0; mu = tikhonov * ||Delta F||_F^2
+    std::size_t delay = 0;           ///< plain steps before the history starts
+    std::size_t restart_period = 0;  ///< clear the history after this many recorded columns (0: never)
+    double safeguard_factor = 0.0;   ///< 0: off; else >= 1: reject a step whose residual grows by more
+};
+
+/// Largest memory accepted (the m x m work is O(m^2) per iterate; the n x m history dominates).
+inline constexpr int anderson_max_memory = 1000;
+
+/// History and scratch of anderson() for n unknowns and memory up to m, allocated once; keep
+/// one across calls of the same size. Not shared between concurrent calls.
+template <class T>
+class anderson_workspace {
+public:
+    anderson_workspace(std::size_t n, int memory) : n_(n), m_(memory < 0 ? 0 : static_cast<std::size_t>(memory)) {
+        static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "anderson works on float and double");
+        require(n > 0, "anderson_workspace", "n", "must be > 0");
+        require(memory >= 0 && memory <= anderson_max_memory, "anderson_workspace", "memory", "must be in [0, ",
+                anderson_max_memory, "], got ", memory);
+        const std::size_t cols = checked_product(n, m_, "anderson_workspace", "n * memory");
+        require(cols <= detail_max() / 2, "anderson_workspace", "n * memory", "history of ", cols,
+                " elements exceeds the address space");
+        xa_.resize(n);
+        g_.resize(n);
+        gn_.resize(n);
+        dF_.resize(cols);
+        U_.resize(cols);
+        const kestrel::simd::reduction_blocks rb(n);
+        partials_.resize(rb.count * (3 + 2 * m_));
+        const std::size_t mm = std::max<std::size_t>(m_, 1);
+        R_.assign(mm * mm, 0.0);
+        gram_.assign(mm * mm, 0.0);
+        chol_.assign(mm * mm, 0.0);
+        d_.assign(mm, 0.0);
+        s_.assign(mm, 0.0);
+        t_.assign(mm, 0.0);
+        gamma_.assign(mm, 0.0);
+        w1_.assign(mm, 0.0);
+        w2_.assign(mm, 0.0);
+        neg_gamma_.assign(mm, T(0));
+        cols_.assign(mm, nullptr);
+        slot_of_.assign(mm, 0);
+        used_.assign(mm, 0);
+    }
+    std::size_t size() const noexcept { return n_; }
+    int memory() const noexcept { return static_cast<int>(m_); }
+
+private:
+    static constexpr std::size_t detail_max() { return kestrel::detail::max_view_elements<T>; }
+
+    template <class V, class Map>
+    friend fixed_point_result anderson(Map&& G, vector_view<V> x, const anderson_options& options,
+                                       anderson_workspace<V>& ws);
+
+    double& R(std::size_t i, std::size_t j) noexcept { return R_[j * m_ + i]; }
+    double& Gm(std::size_t i, std::size_t j) noexcept { return gram_[j * m_ + i]; }
+    double& L(std::size_t i, std::size_t j) noexcept { return chol_[j * m_ + i]; }
+    T* dF(std::size_t slot) noexcept { return dF_.data() + slot * n_; }
+    T* U(std::size_t slot) noexcept { return U_.data() + slot * n_; }
+
+    void clear() noexcept {
+        mk_ = 0;
+        std::fill(used_.begin(), used_.end(), 0);
+    }
+    std::size_t free_slot() const noexcept {
+        std::size_t s = 0;
+        while (s < m_ && used_[s]) ++s;
+        return s;
+    }
+
+    // Drops the oldest column: shift R left, restore the triangle by Givens rotations.
+    void delete_oldest() noexcept {
+        used_[slot_of_[0]] = 0;
+        for (std::size_t p = 0; p + 1 < mk_; ++p) {
+            slot_of_[p] = slot_of_[p + 1];
+            for (std::size_t i = 0; i < mk_; ++i) R(i, p) = R(i, p + 1);
+        }
+        for (std::size_t p = 0; p + 1 < mk_; ++p) {
+            const double a = R(p, p), b = R(p + 1, p);
+            const double h = std::hypot(a, b);
+            const double c = h > 0 ? a / h : 1.0, s = h > 0 ? b / h : 0.0;
+            for (std::size_t q = p; q + 1 < mk_; ++q) {
+                const double u = R(p, q), v = R(p + 1, q);
+                R(p, q) = c * u + s * v;
+                R(p + 1, q) = -s * u + c * v;
+            }
+            R(p + 1, p) = 0.0;
+        }
+        for (std::size_t j = 0; j + 1 < mk_; ++j)
+            for (std::size_t i = 0; i + 1 < mk_; ++i) Gm(i, j) = Gm(i + 1, j + 1);
+        --mk_;
+    }
+
+    // y = R^{-T} b (forward substitution), in place allowed.
+    void solve_rt(const double* b, double* y) noexcept {
+        for (std::size_t i = 0; i < mk_; ++i) {
+            double v = b[i];
+            for (std::size_t p = 0; p < i; ++p) v -= R(p, i) * y[p];
+            y[i] = v / R(i, i);
+        }
+    }
+    // y = R^{-1} b (back substitution), in place allowed.
+    void solve_r(const double* b, double* y) noexcept {
+        for (std::size_t ii = mk_; ii-- > 0;) {
+            double v = b[ii];
+            for (std::size_t p = ii + 1; p < mk_; ++p) v -= R(ii, p) * y[p];
+            y[ii] = v / R(ii, ii);
+        }
+    }
+
+    // Appends the column just written to `slot` (inner products s with the history, t = Delta F^T
+    // f_new, dd = ||df||^2, dfn = df.f_new). Returns false when it restarted the history.
+    bool append(std::size_t slot, double dd, double dfn) noexcept {
+        const double thr = std::sqrt(1000.0 * static_cast<double>(std::numeric_limits<T>::epsilon()));
+        double rho2 = dd;
+        if (mk_ > 0) {
+            solve_rt(s_.data(), w1_.data());  // r1 = R^{-T} s
+            solve_r(w1_.data(), w2_.data());  // y1 = R^{-1} r1
+            for (std::size_t i = 0; i < mk_; ++i) {  // s - Gram y1
+                double v = s_[i];
+                for (std::size_t j = 0; j < mk_; ++j) v -= Gm(i, j) * w2_[j];
+                gamma_[i] = v;  // scratch
+            }
+            solve_rt(gamma_.data(), gamma_.data());  // r2
+            for (std::size_t i = 0; i < mk_; ++i) w1_[i] += gamma_[i];  // r = r1 + r2
+            solve_r(w1_.data(), w2_.data());  // y = R^{-1} r
+            double sy = 0.0, yGy = 0.0;
+            for (std::size_t i = 0; i < mk_; ++i) {
+                sy += s_[i] * w2_[i];
+                double gy = 0.0;
+                for (std::size_t j = 0; j < mk_; ++j) gy += Gm(i, j) * w2_[j];
+                yGy += w2_[i] * gy;
+            }
+            rho2 = dd - 2.0 * sy + yGy;
+        }
+        const bool dependent = !(dd > 0.0) || !(rho2 > thr * thr * dd);
+        if (dependent && mk_ > 0) {
+            clear();
+            rho2 = dd;
+            if (dd > 0.0) append_column(slot, std::sqrt(dd), dd, dfn);
+            return false;
+        }
+        if (!(dd > 0.0)) return true;  // a zero column (x did not move): nothing to add
+        append_column(slot, std::sqrt(rho2), dd, dfn);
+        return true;
+    }
+
+    void append_column(std::size_t slot, double rho, double dd, double dfn) noexcept {
+        const std::size_t c = mk_;
+        for (std::size_t i = 0; i < c; ++i) {
+            R(i, c) = w1_[i];
+            R(c, i) = 0.0;
+            Gm(i, c) = Gm(c, i) = s_[i];
+            d_[i] = t_[i];
+        }
+        R(c, c) = rho;
+        Gm(c, c) = dd;
+        d_[c] = dfn;
+        slot_of_[c] = slot;
+        used_[slot] = 1;
+        ++mk_;
+    }
+
+    // gamma from (R^T R + mu I) gamma = d.
+    void solve_gamma(double tikhonov) noexcept {
+        if (tikhonov == 0.0) {
+            solve_rt(d_.data(), gamma_.data());
+            solve_r(gamma_.data(), gamma_.data());
+            return;
+        }
+        double tr = 0.0;
+        for (std::size_t i = 0; i < mk_; ++i) tr += Gm(i, i);
+        const double mu = tikhonov * tr;
+        // M = R^T R + mu I, lower Cholesky factor in L.
+        for (std::size_t j = 0; j < mk_; ++j) {
+            for (std::size_t i = j; i < mk_; ++i) {
+                double v = 0.0;
+                for (std::size_t p = 0; p <= j; ++p) v += R(p, i) * R(p, j);
+                if (i == j) v += mu;
+                for (std::size_t p = 0; p < j; ++p) v -= L(i, p) * L(j, p);
+                L(i, j) = i == j ? std::sqrt(v) : v / L(j, j);
+            }
+        }
+        for (std::size_t i = 0; i < mk_; ++i) {
+            double v = d_[i];
+            for (std::size_t p = 0; p < i; ++p) v -= L(i, p) * gamma_[p];
+            gamma_[i] = v / L(i, i);
+        }
+        for (std::size_t ii = mk_; ii-- > 0;) {
+            double v = gamma_[ii];
+            for (std::size_t p = ii + 1; p < mk_; ++p) v -= L(p, ii) * gamma_[p];
+            gamma_[ii] = v / L(ii, ii);
+        }
+    }
+
+    std::size_t n_, m_, mk_ = 0;
+    std::vector<T> xa_, g_, gn_, dF_, U_;
+    std::vector<double> partials_, R_, gram_, chol_, d_, s_, t_, gamma_, w1_, w2_;
+    std::vector<T> neg_gamma_;
+    std::vector<const T*> cols_;
+    std::vector<std::size_t> slot_of_;
+    std::vector<unsigned char> used_;
+};
+
+/// Anderson-accelerated iteration from x (x0 on entry, the last iterate on return), with the
+/// caller's workspace (size x.size(), memory >= options.memory).
+template <class T, class Map>
+fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& options, anderson_workspace<T>& ws) {
+    static constexpr const char* fn = "anderson";
+    detail::check_common_options(fn, options);
+    require(options.memory >= 0 && options.memory <= anderson_max_memory, fn, "options.memory", "must be in [0, ",
+            anderson_max_memory, "], got ", options.memory);
+    require(std::isfinite(options.damping) && options.damping > 0.0 && options.damping <= 1.0, fn, "options.damping",
+            "must be in (0, 1], got ", options.damping);
+    require(std::isfinite(options.tikhonov) && options.tikhonov >= 0.0, fn, "options.tikhonov",
+            "must be finite and >= 0, got ", options.tikhonov);
+    require(options.safeguard_factor == 0.0 || (std::isfinite(options.safeguard_factor) && options.safeguard_factor >= 1.0),
+            fn, "options.safeguard_factor", "must be 0 (off) or a finite value >= 1, got ", options.safeguard_factor);
+    require(ws.size() == x.size(), fn, "ws", "workspace for n = ", ws.size(), ", x has size ", x.size());
+    require(ws.memory() >= options.memory, fn, "ws", "workspace memory ", ws.memory(), " < options.memory ",
+            options.memory);
+    detail::check_start(fn, x);
+
+    const std::size_t n = x.size(), m = static_cast<std::size_t>(options.memory);
+    const exec_policy pol = options.policy;
+    const double beta = options.damping;
+    fixed_point_result r;
+    ws.clear();
+    T* X = x.data();
+    T* XN = ws.xa_.data();
+    T* Gx = ws.g_.data();
+    T* GN = ws.gn_.data();
+    auto fail = [&](std::size_t k) {
+        if (XN != x.data()) std::copy(XN, XN + n, x.data());
+        detail::fail_non_finite_map(fn, k);
+    };
+
+    detail::evaluate_map<T>(G, X, Gx, n);
+    ++r.evaluations;
+    double fk = std::sqrt(detail::residual_squared_norm(Gx, X, n, pol));
+    if (!std::isfinite(fk)) detail::fail_non_finite_map(fn, 0);
+    detail::start_result(r, options, fk);
+
+    std::size_t since_restart = 0;
+    for (std::size_t k = 0;; ++k) {
+        if (fk <= r.tolerance) {
+            r.converged = true;
+            break;
+        }
+        if (k == options.max_iterations) break;
+        // The step.
+        const std::size_t used = ws.mk_;
+        if (used > 0) {
+            ws.solve_gamma(options.tikhonov);
+            for (std::size_t p = 0; p < used; ++p) ws.cols_[p] = ws.U(ws.slot_of_[p]);
+        }
+        detail::combine_pass<T>(XN, 1.0 - beta, X, beta, Gx, ws.cols_.data(), ws.gamma_.data(), used,
+                                ws.neg_gamma_.data(), n, pol);
+        detail::evaluate_map<T>(G, XN, GN, n);
+        ++r.evaluations;
+        // The residual pass (and the new history column).
+        const bool record = m > 0 && k >= options.delay;
+        if (record && ws.mk_ == m) ws.delete_oldest();
+        std::size_t slot = record ? ws.free_slot() : 0;
+        auto pass = [&]() {
+            detail::residual_pass_args<T> a;
+            a.gn = GN;
+            a.xn = XN;
+            a.record = record;
+            if (record) {
+                a.g = Gx;
+                a.x = X;
+                a.beta = static_cast<T>(beta);
+                a.df_out = ws.dF(slot);
+                a.u_out = ws.U(slot);
+                for (std::size_t p = 0; p < ws.mk_; ++p) ws.cols_[p] = ws.dF(ws.slot_of_[p]);
+                a.cols = ws.cols_.data();
+                a.mk = ws.mk_;
+            }
+            return detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol);
+        };
+        detail::residual_pass_sums sums = pass();
+        if (!std::isfinite(sums.ff)) fail(k + 1);
+        double fnew = std::sqrt(sums.ff);
+        bool safeguard = false, restarted = false;
+        if (used > 0 && options.safeguard_factor > 0.0 && fnew > options.safeguard_factor * fk) {
+            // Reject: clear the history, take the damped plain step from x_k.
+            safeguard = restarted = true;
+            ++r.safeguard_events;
+            ws.clear();
+            since_restart = 0;
+            slot = record ? ws.free_slot() : 0;
+            detail::combine_pass<T>(XN, 1.0 - beta, X, beta, Gx, nullptr, nullptr, 0, nullptr, n, pol);
+            detail::evaluate_map<T>(G, XN, GN, n);
+            ++r.evaluations;
+            sums = pass();
+            if (!std::isfinite(sums.ff)) fail(k + 1);
+            fnew = std::sqrt(sums.ff);
+        }
+        if (record) {
+            if (!ws.append(slot, sums.dd, sums.dfn)) {
+                restarted = true;
+                ++r.restarts;
+                since_restart = 0;
+            }
+            if (options.restart_period > 0 && ++since_restart >= options.restart_period) {
+                ws.clear();
+                since_restart = 0;
+                restarted = true;
+                ++r.restarts;
+            }
+        }
+        std::swap(X, XN);
+        std::swap(Gx, GN);
+        fk = fnew;
+        r.residual_norm = fk;
+        ++r.iterations;
+        if (options.record_history) r.history.push_back(iteration_record{k + 1, fk, used, restarted, safeguard});
+    }
+    if (X != x.data()) std::copy(X, X + n, x.data());
+    return r;
+}
+
+/// The same with a workspace made for this call.
+template <class T, class Map>
+fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& options = {}) {
+    require(options.memory >= 0 && options.memory <= anderson_max_memory, "anderson", "options.memory",
+            "must be in [0, ", anderson_max_memory, "], got ", options.memory);
+    require(!x.empty(), "anderson", "x", "is empty");
+    anderson_workspace<T> ws(x.size(), options.memory);
+    return anderson(std::forward<Map>(G), x, options, ws);
+}
+
+}  // namespace fixed_point
+}  // namespace kestrel
