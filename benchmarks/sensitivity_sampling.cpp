@@ -1,0 +1,224 @@
+// Weighted-sampling primitives of the sensitivity family against straightforward baselines
+// (benchmarks/baselines/sensitivity_sampling.hpp, tested in tests/sensitivity/) and against the
+// read-bandwidth bound (benchmarks/report.py counts the family as read-only).
+//
+//   sensitivity/alias_build/{kestrel,baseline}          Vose table (validation pass + O(n) build)
+//                                                       against the cumulative sums a binary-search
+//                                                       sampler needs; bytes = n * sizeof(T)
+//   sensitivity/alias_draws/{kestrel,baseline}          m = n draws from a built table against a
+//                                                       binary search per draw in the cumulative
+//                                                       sums (same uniforms); bytes = m * (16 + 8):
+//                                                       each draw reads one 16-byte table entry
+//                                                       (probability, alias) and writes an 8-byte
+//                                                       index. Random access really moves a 64-byte
+//                                                       line per draw once the table leaves cache,
+//                                                       so this bound is optimistic by up to ~3x.
+//   sensitivity/poisson/{kestrel,baseline}              independent inclusion min(1, m p_i), m = n /
+//                                                       1024, against a scalar loop; bytes = n *
+//                                                       sizeof(T) (the weights once; the kernel reads
+//                                                       them twice: validation + total, then sampling)
+//   sensitivity/without_replacement/{kestrel,baseline}  exponential keys + blockwise top-m against
+//                                                       keys + sort of all n; bytes = n * sizeof(T)
+//   sensitivity/systematic/{kestrel,baseline}           one start, m points on the cumulative sums,
+//                                                       against one serial walk; bytes = n * sizeof(T)
+// Weights are float (the case that makes the read bound hardest); n = 2^20 and 2^24 (quick
+// mode: 2^16). Kestrel at 1 and all threads, baselines at 1 thread.
+#include <benchmark/benchmark.h>
+
+#include <kestrel/sensitivity/alias_table.hpp>
+#include <kestrel/sensitivity/poisson_sampling.hpp>
+#include <kestrel/sensitivity/systematic_sampling.hpp>
+#include <kestrel/sensitivity/without_replacement.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "baselines/sensitivity_sampling.hpp"
+#include "bench_common.hpp"
+
+namespace ks = kestrel::sensitivity;
+
+namespace {
+
+using weight_t = float;
+
+const std::vector<weight_t>& weights(std::size_t n) {
+    static std::map<std::size_t, std::unique_ptr<std::vector<weight_t>>> cache;
+    auto& p = cache[n];
+    if (!p) {
+        p = std::make_unique<std::vector<weight_t>>(n);
+        const kestrel::counter_rng rng(2026, 12);
+        kestrel::fill_uniform(kestrel::vector_view<weight_t>(*p), rng);
+        for (auto& v : *p) v = std::pow(v + 1e-3f, -0.7f);  // heavy-tailed sensitivities
+    }
+    return *p;
+}
+
+kestrel::vector_view<const weight_t> view(std::size_t n) { return kestrel::vector_view<const weight_t>(weights(n)); }
+
+std::string name(const char* kernel, const char* impl, std::size_t n, std::size_t m, int threads) {
+    return std::string("sensitivity/") + kernel + "/" + impl + "/n:" + std::to_string(n) + "/m:" + std::to_string(m) +
+           "/threads:" + std::to_string(threads);
+}
+
+void alias_build(benchmark::State& state, std::size_t n, int threads) {
+    const auto w = view(n);
+    ks::alias_table t;
+    for (auto _ : state) {
+        t.assign(w, kestrel::exec_policy{threads});
+        benchmark::DoNotOptimize(t.entries().data());
+    }
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void alias_build_baseline(benchmark::State& state, std::size_t n) {
+    const auto& w = weights(n);
+    std::vector<double> c(n);
+    for (auto _ : state) {
+        double s = 0.0;
+        for (std::size_t i = 0; i < n; ++i) c[i] = s += static_cast<double>(w[i]);
+        benchmark::DoNotOptimize(c.data());
+    }
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void alias_draws(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
+    const ks::alias_table t(view(n));
+    std::vector<std::size_t> out(m);
+    std::uint64_t first = 0;
+    for (auto _ : state) {
+        ks::sample_with_replacement(t, m, kestrel::counter_rng(1), out, kestrel::exec_policy{threads}, first);
+        first += m;
+        benchmark::DoNotOptimize(out.data());
+    }
+    kestrel_bench::report_limits(state, double(m) * (sizeof(ks::alias_table::entry) + sizeof(std::size_t)), double(m));
+}
+
+void alias_draws_baseline(benchmark::State& state, std::size_t n, std::size_t m) {
+    const auto& w = weights(n);
+    std::vector<double> c(n);
+    double s = 0.0;
+    for (std::size_t i = 0; i < n; ++i) c[i] = s += static_cast<double>(w[i]);
+    std::vector<std::size_t> out(m);
+    const kestrel::counter_rng rng(1);
+    std::uint64_t first = 0;
+    for (auto _ : state) {
+        for (std::size_t j = 0; j < m; ++j) {
+            const double x = rng.uniform_double(first + j) * s;
+            out[j] = std::min<std::size_t>(n - 1, std::size_t(std::upper_bound(c.begin(), c.end(), x) - c.begin()));
+        }
+        first += m;
+        benchmark::DoNotOptimize(out.data());
+    }
+    kestrel_bench::report_limits(state, double(m) * (sizeof(ks::alias_table::entry) + sizeof(std::size_t)), double(m));
+}
+
+void poisson(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
+    const auto w = view(n);
+    ks::poisson_sample_result r;
+    ks::poisson_workspace ws;
+    std::uint64_t seed = 0;
+    for (auto _ : state) {
+        ks::poisson_sample(w, double(m), kestrel::counter_rng(++seed), r, kestrel::exec_policy{threads}, ws);
+        benchmark::DoNotOptimize(r.indices.data());
+    }
+    state.counters["kept"] = double(r.indices.size());
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void poisson_baseline(benchmark::State& state, std::size_t n, std::size_t m) {
+    const auto& w = weights(n);
+    std::uint64_t seed = 0;
+    for (auto _ : state) {
+        auto r = kestrel_baseline::poisson_scalar(w, double(m), kestrel::counter_rng(++seed));
+        benchmark::DoNotOptimize(r.data());
+    }
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void without_replacement(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
+    const auto w = view(n);
+    std::vector<std::size_t> out(m);
+    ks::without_replacement_workspace ws;
+    std::uint64_t seed = 0;
+    for (auto _ : state) {
+        ks::sample_without_replacement(w, m, kestrel::counter_rng(++seed), out, kestrel::exec_policy{threads}, ws);
+        benchmark::DoNotOptimize(out.data());
+    }
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void without_replacement_baseline(benchmark::State& state, std::size_t n, std::size_t m) {
+    const auto& w = weights(n);
+    std::uint64_t seed = 0;
+    for (auto _ : state) {
+        auto r = kestrel_baseline::sort_all_keys(w, m, kestrel::counter_rng(++seed));
+        benchmark::DoNotOptimize(r.data());
+    }
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void systematic(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
+    const auto w = view(n);
+    std::vector<std::size_t> out(m);
+    std::uint64_t seed = 0;
+    for (auto _ : state) {
+        ks::systematic_sample(w, kestrel::counter_rng(++seed), out, kestrel::exec_policy{threads});
+        benchmark::DoNotOptimize(out.data());
+    }
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void systematic_baseline(benchmark::State& state, std::size_t n, std::size_t m) {
+    const auto& w = weights(n);
+    std::uint64_t seed = 0;
+    for (auto _ : state) {
+        auto r = kestrel_baseline::systematic_serial(w, m, kestrel::counter_rng(++seed));
+        benchmark::DoNotOptimize(r.data());
+    }
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+template <class F>
+benchmark::internal::Benchmark* reg(const std::string& nm, F f, bool slow) {
+    auto* b = benchmark::RegisterBenchmark(nm.c_str(), [f](benchmark::State& s) { f(s); });
+    b->UseRealTime()->Unit(benchmark::kMillisecond);
+    if (slow) b->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
+    else b->MinTime(0.2);
+    return b;
+}
+
+const bool registered = [] {
+    const bool quick = kestrel_bench::quick_mode();
+    std::vector<std::size_t> sizes{std::size_t(1) << 20, std::size_t(1) << 24};
+    if (quick) sizes = {std::size_t(1) << 16};
+    for (std::size_t n : sizes) {
+        const bool big = n >= (std::size_t(1) << 24);
+        const std::size_t m = std::max<std::size_t>(64, n / 1024);
+        for (int t : kestrel_bench::thread_counts())
+            reg(name("alias_build", "kestrel", n, n, t), [=](benchmark::State& s) { alias_build(s, n, t); }, big);
+        reg(name("alias_build", "baseline", n, n, 1), [=](benchmark::State& s) { alias_build_baseline(s, n); }, big);
+        for (int t : kestrel_bench::thread_counts())
+            reg(name("alias_draws", "kestrel", n, n, t), [=](benchmark::State& s) { alias_draws(s, n, n, t); }, big);
+        reg(name("alias_draws", "baseline", n, n, 1), [=](benchmark::State& s) { alias_draws_baseline(s, n, n); }, true);
+        for (int t : kestrel_bench::thread_counts())
+            reg(name("poisson", "kestrel", n, m, t), [=](benchmark::State& s) { poisson(s, n, m, t); }, big);
+        reg(name("poisson", "baseline", n, m, 1), [=](benchmark::State& s) { poisson_baseline(s, n, m); }, big);
+        for (int t : kestrel_bench::thread_counts())
+            reg(name("without_replacement", "kestrel", n, m, t),
+                [=](benchmark::State& s) { without_replacement(s, n, m, t); }, big);
+        reg(name("without_replacement", "baseline", n, m, 1),
+            [=](benchmark::State& s) { without_replacement_baseline(s, n, m); }, true);
+        for (int t : kestrel_bench::thread_counts())
+            reg(name("systematic", "kestrel", n, m, t), [=](benchmark::State& s) { systematic(s, n, m, t); }, big);
+        reg(name("systematic", "baseline", n, m, 1), [=](benchmark::State& s) { systematic_baseline(s, n, m); }, big);
+    }
+    return true;
+}();
+
+}  // namespace
