@@ -9,9 +9,10 @@
 //
 // Parallel, with the serial result. Between two swaps the state is fixed, so the search up
 // to the next swap is a segment of candidates [s, e) whose first improving one is wanted.
-// The threads claim the candidates of the segment in index order (parallel_for_until) and
-// evaluate them against the fixed state; a thread that finds an improving candidate
-// records it and stops the loop, so no candidate not yet claimed starts. Every candidate
+// The threads claim the candidates of the segment in index order, a few at a time
+// (parallel_for_until), and evaluate them against the fixed state; a thread that finds an
+// improving candidate records it, lowers a shared bound that the others check before each
+// candidate, and stops the loop, so no candidate not yet claimed starts. Every candidate
 // before the first improving one is evaluated (it was claimed earlier), so the smallest
 // recorded candidate is the one the serial loop would swap. Only the evaluations in flight
 // when it is found are wasted, and the caller never waits for a thread that has not
@@ -19,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <vector>
 
@@ -27,6 +29,11 @@
 namespace kestrel {
 namespace kmedoids {
 namespace detail {
+
+/// Candidates a thread claims at once in the parallel search: one claim per candidate costs
+/// about 10% at n = 5000 (the shared counter's cache line moves between cores, and rows are
+/// not read ahead); 4 and 8 measured alike.
+inline constexpr std::size_t claim_grain = 4;
 
 struct eager_counts {
     std::size_t iterations = 0, swaps = 0;
@@ -63,19 +70,29 @@ eager_counts eager_search(std::size_t n, std::size_t k, const std::vector<char>&
     auto first_improving = [&](std::size_t s, std::size_t e, bool parallel) -> found_swap {
         if (parallel && e - s > 1) {
             std::fill(record.begin(), record.end(), found_swap{e, k});
-            // Candidates are claimed in index order; a thread that finds an improving one
-            // stops the loop, so every candidate before it is evaluated and none after it
-            // starts (except those in flight).
-            parallel_for_until(e - s, exec_policy{threads}, [&](std::size_t off) -> bool {
-                const std::size_t j = s + off;
-                if (is_medoid[j]) return true;
+            // Candidates are claimed in index order, a few at a time (fewer claims on the
+            // shared counter, and a thread reads consecutive rows in order); a thread that
+            // finds an improving one lowers the bound and stops the loop, so every candidate
+            // before it is evaluated and none after it starts (except those in flight).
+            const std::size_t span = e - s, chunks = (span + claim_grain - 1) / claim_grain;
+            std::atomic<std::size_t> bound{e};
+            parallel_for_until(chunks, exec_policy{threads}, [&](std::size_t c) -> bool {
                 const auto t = static_cast<std::size_t>(current_loop_slot());
                 double* delta = scratch.data() + t * stride;
-                evaluate(j, delta, false);  // the next candidate goes to either thread
-                const std::size_t slot = improving_slot(delta, k);
-                if (slot == k) return true;
-                record[t] = {j, slot};  // a thread finds at most one: it stops here
-                return false;
+                const std::size_t j0 = s + c * claim_grain, j1 = std::min(j0 + claim_grain, e);
+                for (std::size_t j = j0; j < j1; ++j) {
+                    if (bound.load(std::memory_order_relaxed) < j) return false;
+                    if (is_medoid[j]) continue;
+                    evaluate(j, delta, j + 1 < j1);
+                    const std::size_t slot = improving_slot(delta, k);
+                    if (slot == k) continue;
+                    record[t] = {j, slot};  // a thread finds at most one: it stops here
+                    std::size_t b = bound.load(std::memory_order_relaxed);
+                    while (j < b && !bound.compare_exchange_weak(b, j, std::memory_order_relaxed)) {
+                    }
+                    return false;
+                }
+                return true;
             });
             found_swap first{e, k};
             for (const auto& r : record)
