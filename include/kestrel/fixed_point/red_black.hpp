@@ -97,12 +97,7 @@ void red_black_sweep_unchecked(const csr_view<T, I>& A, const T* b, T* x, T omeg
         parallel_chunks(
             rows.size(), 64, policy,
             [&](std::size_t begin, std::size_t end) {
-                for (std::size_t q = begin; q < end; ++q) {
-                    const std::size_t i = idx[q];
-                    T d;
-                    const T r = b[i] - row_dot(A, i, x, d);
-                    x[i] += omega * r / d;
-                }
+                for (std::size_t q = begin; q < end; ++q) sor_row(A, idx[q], b, x, omega);
             },
             std::size_t(1) << 13);
     }

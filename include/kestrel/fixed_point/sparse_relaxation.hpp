@@ -203,21 +203,26 @@ inline constexpr std::size_t reduction_block = 4096;
 
 inline std::size_t reduction_blocks(std::size_t n) noexcept { return (n + reduction_block - 1) / reduction_block; }
 
-/// Sum over row i of a_ij x_j, and the diagonal a_ii.
+/// Sum over row i of a_ij x_j, and the diagonal a_ii. Two accumulators (columns below and
+/// above the diagonal) halve the chain of dependent additions.
 template <class T, class I>
 KESTREL_ALWAYS_INLINE T row_dot(const csr_view<T, I>& A, std::size_t i, const T* x, T& diag) noexcept {
-    T s = T(0), d = T(0);
+    T lo = T(0), hi = T(0), d = T(0);
     const I* col = A.col_index;
     const T* val = A.values;
     const auto end = static_cast<std::size_t>(A.row_ptr[i + 1]);
     for (auto k = static_cast<std::size_t>(A.row_ptr[i]); k < end; ++k) {
         const auto c = static_cast<std::size_t>(col[k]);
         const T v = val[k];
-        s += v * x[c];
-        d = (c == i) ? v : d;
+        if (c < i)
+            lo += v * x[c];
+        else if (c > i)
+            hi += v * x[c];
+        else
+            d = v;
     }
     diag = d;
-    return s;
+    return (lo + d * x[i]) + hi;
 }
 
 /// Runs body(begin, end) over rows [0, n) in chunks aligned to reduction blocks, then sums the
@@ -315,21 +320,41 @@ double residual_vector_unchecked(const csr_view<T, I>& A, const T* b, const T* x
     });
 }
 
+/// x_i += omega (b_i - sum_j a_ij x_j) / a_ii for one row, in place. The terms are summed in
+/// two parts, columns below i (which the sweep has just updated; in a forward sweep over
+/// sorted columns the last of them, x_{i-1}, is the newest) and the rest, so that the chain of
+/// dependent operations from the previous row's x to this row's is two fused multiply-adds and
+/// a subtraction: the sweep is latency-bound otherwise (a chain through every term of the row
+/// and a division, ~40 cycles per row against ~15).
+template <class T, class I>
+KESTREL_ALWAYS_INLINE void sor_row(const csr_view<T, I>& A, std::size_t i, const T* b, T* x, T omega) noexcept {
+    T lo = T(0), hi = T(0), d = T(1);
+    const I* col = A.col_index;
+    const T* val = A.values;
+    const auto end = static_cast<std::size_t>(A.row_ptr[i + 1]);
+    for (auto k = static_cast<std::size_t>(A.row_ptr[i]); k < end; ++k) {
+        const auto c = static_cast<std::size_t>(col[k]);
+        const T v = val[k];
+        if (c < i)
+            lo += v * x[c];
+        else if (c > i)
+            hi += v * x[c];
+        else
+            d = v;
+    }
+    const T xi = x[i];
+    const T inv = omega / d;             // off the dependency chain
+    const T rest = b[i] - hi - d * xi;   // off the chain in a forward sweep
+    x[i] = xi + inv * (rest - lo);
+}
+
 template <class T, class I>
 void sor_sweep_unchecked(const csr_view<T, I>& A, const T* b, T* x, T omega, sweep_direction dir) noexcept {
     const std::size_t n = A.rows;
     if (dir == sweep_direction::forward) {
-        for (std::size_t i = 0; i < n; ++i) {
-            T d;
-            const T r = b[i] - row_dot(A, i, x, d);
-            x[i] += omega * r / d;
-        }
+        for (std::size_t i = 0; i < n; ++i) sor_row(A, i, b, x, omega);
     } else {
-        for (std::size_t i = n; i-- > 0;) {
-            T d;
-            const T r = b[i] - row_dot(A, i, x, d);
-            x[i] += omega * r / d;
-        }
+        for (std::size_t i = n; i-- > 0;) sor_row(A, i, b, x, omega);
     }
 }
 

@@ -1,0 +1,171 @@
+// Sparse relaxation sweeps on the 2-D Poisson 5-point matrix (N x N grid, n = N^2 unknowns,
+// compressed rows with int indices), float and double:
+//
+//   fixed_point/jacobi_sweep/{kestrel,baseline}        one Jacobi sweep x_out = x + D^-1 (b - A x)
+//                                                      (kestrel: fused residual norm, rows over
+//                                                      threads; baseline: Eigen expressions with
+//                                                      temporaries, D^-1 (b - (A - D) x), one thread)
+//   fixed_point/gauss_seidel_sweep/{kestrel,baseline}  one forward GS sweep (baseline: the
+//                                                      textbook CSR double loop)
+//   fixed_point/sor_sweep/kestrel                      one forward SOR sweep (omega_opt)
+//   fixed_point/red_black_sor_sweep/kestrel            one red-black SOR sweep, colours over threads
+//
+// Bytes (report_limits): the minimum one sweep must move = the CSR arrays (nnz values and nnz
+// column indices, n + 1 row pointers) + x read + b read + x written (3 n values). The diagonal
+// is found inside the row, so no inverse-diagonal vector is counted. The red-black sweep is
+// charged the same bytes: what a colour-ordered matrix would move; on the lexicographic
+// matrix each colour half-sweep touches nearly every cache line of the CSR arrays, and the
+// fraction of the bound shows that cost. Sizes: N = 1000 (10^6 unknowns) and 3163 (~10^7);
+// quick mode N = 128 (2^14).
+#include <benchmark/benchmark.h>
+
+#include <kestrel/core/random.hpp>
+#include <kestrel/fixed_point/poisson_2d.hpp>
+#include <kestrel/fixed_point/red_black.hpp>
+#include <kestrel/fixed_point/sparse_relaxation.hpp>
+
+#include <Eigen/Core>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "baselines/fixed_point_relaxation.hpp"
+#include "bench_common.hpp"
+
+namespace fp = kestrel::fixed_point;
+
+namespace {
+
+template <class T>
+struct problem {
+    std::size_t N = 0, n = 0;
+    Eigen::SparseMatrix<T, Eigen::RowMajor, int> A;
+    std::unique_ptr<fp::relaxation_matrix<T>> M;
+    std::unique_ptr<fp::red_black_coloring> rb;
+    std::vector<T> b, x, x2;
+    fp::relaxation_workspace<T> ws;
+    std::unique_ptr<kestrel_baseline::eigen_jacobi<T>> jac;
+    double omega = 1.0;
+
+    double bytes() const {
+        return static_cast<double>(A.nonZeros()) * (sizeof(T) + sizeof(int)) + static_cast<double>(n + 1) * sizeof(int) +
+               3.0 * static_cast<double>(n) * sizeof(T);
+    }
+};
+
+// One problem alive at a time (the 10^7 ones hold ~0.8 GB each).
+template <class T>
+problem<T>& get(std::size_t N) {
+    static std::unique_ptr<problem<T>> p;
+    if (p && p->N == N) return *p;
+    p.reset();
+    p = std::make_unique<problem<T>>();
+    p->N = N;
+    p->n = N * N;
+    p->A = fp::poisson_2d<T>(N);
+    p->M = std::make_unique<fp::relaxation_matrix<T>>(p->A);
+    p->rb = std::make_unique<fp::red_black_coloring>(fp::grid_red_black_coloring(*p->M, N));
+    p->b.resize(p->n);
+    const kestrel::counter_rng rng(31, N);
+    for (std::size_t i = 0; i < p->n; ++i) p->b[i] = static_cast<T>(rng.uniform_double(i) * 2.0 - 1.0);
+    p->x.assign(p->n, T(0));
+    p->x2.assign(p->n, T(0));
+    p->omega = fp::poisson_2d_rates(N).omega_opt;
+    return *p;
+}
+
+enum class kernel { jacobi, jacobi_baseline, gs, gs_baseline, sor, red_black };
+
+template <class T>
+void run(benchmark::State& state, std::size_t N, kernel k, int threads) {
+    auto& p = get<T>(N);
+    const kestrel::exec_policy policy = kestrel::exec_policy::with_threads(threads);
+    // Warm-up (untimed): one sweep touches x2's pages and the thread pool.
+    fp::jacobi_sweep(*p.M, p.b, p.x, p.x2, p.ws, 1.0, policy);
+    switch (k) {
+        case kernel::jacobi:
+            for (auto _ : state) {
+                benchmark::DoNotOptimize(fp::jacobi_sweep(*p.M, p.b, p.x, p.x2, p.ws, 1.0, policy));
+                p.x.swap(p.x2);
+            }
+            break;
+        case kernel::jacobi_baseline: {
+            if (!p.jac) p.jac = std::make_unique<kestrel_baseline::eigen_jacobi<T>>(p.A);
+            using vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+            const vec be = Eigen::Map<const vec>(p.b.data(), static_cast<Eigen::Index>(p.n));
+            vec xa = vec::Zero(static_cast<Eigen::Index>(p.n)), xb(static_cast<Eigen::Index>(p.n));
+            const int saved = Eigen::nbThreads();
+            Eigen::setNbThreads(1);
+            p.jac->sweep(be, xa, xb);  // warm-up: first touch of the temporaries' pages
+            xa.swap(xb);
+            for (auto _ : state) {
+                p.jac->sweep(be, xa, xb);
+                xa.swap(xb);
+                benchmark::DoNotOptimize(xa.data());
+            }
+            Eigen::setNbThreads(saved);
+            break;
+        }
+        case kernel::gs:
+            for (auto _ : state) {
+                fp::gauss_seidel_sweep(*p.M, p.b, p.x);
+                benchmark::DoNotOptimize(p.x.data());
+            }
+            break;
+        case kernel::gs_baseline:
+            for (auto _ : state) {
+                kestrel_baseline::csr_gauss_seidel_sweep(p.A, p.b.data(), p.x.data());
+                benchmark::DoNotOptimize(p.x.data());
+            }
+            break;
+        case kernel::sor:
+            for (auto _ : state) {
+                fp::sor_sweep(*p.M, p.b, p.x, p.omega);
+                benchmark::DoNotOptimize(p.x.data());
+            }
+            break;
+        case kernel::red_black:
+            for (auto _ : state) {
+                fp::red_black_sor_sweep(*p.M, p.b, p.x, *p.rb, p.omega, policy);
+                benchmark::DoNotOptimize(p.x.data());
+            }
+            break;
+    }
+    kestrel_bench::report_limits(state, p.bytes(), static_cast<double>(p.n), 2.0 * static_cast<double>(p.A.nonZeros()));
+}
+
+template <class T>
+void register_size(std::size_t N, const char* type) {
+    const std::string args = std::string("/type:") + type + "/n:" + std::to_string(N * N);
+    const bool big = N * N > 2000000;
+    auto add = [&](const std::string& name, kernel k, int t) {
+        auto* b = benchmark::RegisterBenchmark(("fixed_point/" + name + args + "/threads:" + std::to_string(t)).c_str(),
+                                               [=](benchmark::State& s) { run<T>(s, N, k, t); });
+        b->UseRealTime()->Unit(benchmark::kMillisecond);
+        if (big)
+            b->Iterations(3);
+        else
+            b->MinTime(0.2);
+    };
+    for (int t : kestrel_bench::thread_counts()) add("jacobi_sweep/kestrel", kernel::jacobi, t);
+    add("jacobi_sweep/baseline", kernel::jacobi_baseline, 1);
+    add("gauss_seidel_sweep/kestrel", kernel::gs, 1);
+    add("gauss_seidel_sweep/baseline", kernel::gs_baseline, 1);
+    add("sor_sweep/kestrel", kernel::sor, 1);
+    for (int t : kestrel_bench::thread_counts()) add("red_black_sor_sweep/kestrel", kernel::red_black, t);
+}
+
+const bool registered = [] {
+    const std::vector<std::size_t> sizes =
+        kestrel_bench::quick_mode() ? std::vector<std::size_t>{128} : std::vector<std::size_t>{1000, 3163};
+    for (std::size_t N : sizes) {
+        register_size<double>(N, "double");
+        register_size<float>(N, "float");
+    }
+    return true;
+}();
+
+}  // namespace
