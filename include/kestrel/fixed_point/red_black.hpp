@@ -76,7 +76,7 @@ private:
 template <class T, class I>
 red_black_coloring grid_red_black_coloring(const relaxation_matrix<T, I>& A, std::size_t N) {
     const char* f = "grid_red_black_coloring";
-    require(N >= 1 && N <= 0xffffffffu && N * N == A.size(), f, "N", "N^2 = ", N, "^2 does not match the ", A.size(),
+    require(N >= 1 && A.size() % N == 0 && A.size() / N == N, f, "N", "N^2 = ", N, "^2 does not match the ", A.size(),
             " rows of A");
     std::vector<std::uint8_t> c(A.size());
     for (std::size_t y = 0; y < N; ++y)
