@@ -1,6 +1,7 @@
 // Picard-window sampling of diffusion models (Shih, Belkhale, Ermon, Sadigh & Anari 2023,
 // "Parallel Sampling of Diffusion Models", ParaDiGMS, Algorithm 1) over this library's
-// deterministic one-step solvers: DDIM (eta = 0) and Euler (diffusion/ddim.hpp, euler.hpp).
+// deterministic one-step solvers: DDIM (eta = 0), Euler and Heun (diffusion/ddim.hpp, euler.hpp,
+// heun.hpp).
 //
 // A one-step solver maps the state at grid point i to the state at i + 1: x_{i+1} = Phi_i(x_i)
 // = c_x x_i + c_m m_i(x_i), with m the model output converted to the solver's prediction. With
@@ -10,7 +11,9 @@
 //
 // over a window of w = end - begin steps: one batched model call per round evaluates every step
 // of the window at the previous iterate, then a prefix sum gives the new iterate. The fixed point
-// is the sequential trajectory (the sum telescopes).
+// is the sequential trajectory (the sum telescopes). Heun needs the model at each step's Euler
+// stage too: a second batched call per round, on the window's stage points (report.model_calls
+// counts both; the sequential sampler makes 2 per step, 1 for a step into a clean point).
 //
 // Stopping (ParaDiGMS Sec. 3, and its reference implementation): state x_g, g = begin+1..end, is
 // accepted when, for every sample of the batch, ||x_g^{k+1} - x_g^k||^2 <= tau^2 d v_g, d the
@@ -44,6 +47,7 @@
 #include "../diffusion/ddim.hpp"
 #include "../diffusion/euler.hpp"
 #include "../diffusion/grid.hpp"
+#include "../diffusion/heun.hpp"
 #include "../diffusion/parameterization.hpp"
 
 namespace kestrel {
@@ -52,7 +56,8 @@ namespace fixed_point {
 /// The one-step solver whose trajectory Picard iteration computes.
 enum class picard_solver {
     ddim,   // deterministic DDIM: the same steps as diffusion::sample with solver_kind::ddim, eta = 0
-    euler   // k-diffusion Euler: diffusion::sample with solver_kind::euler
+    euler,  // k-diffusion Euler: diffusion::sample with solver_kind::euler
+    heun    // EDM Heun: diffusion::sample with solver_kind::heun (2 model calls per round)
 };
 
 struct picard_options {
@@ -68,7 +73,8 @@ struct picard_options {
 struct picard_report {
     static constexpr std::size_t never = std::numeric_limits<std::size_t>::max();
     std::size_t steps = 0;              // grid.size() - 1
-    std::size_t rounds = 0;             // model calls: the sequential depth
+    std::size_t rounds = 0;             // Picard rounds
+    std::size_t model_calls = 0;        // batched model calls: the sequential depth (rounds, or 2 x rounds for Heun)
     std::size_t model_evaluations = 0;  // window states evaluated (each a whole batch), summed over rounds;
                                         // diffusion::sample makes `steps`
     std::size_t completed_steps = 0;    // x holds the state at grid[completed_steps]
@@ -79,25 +85,56 @@ struct picard_report {
 
 template <class T>
 struct picard_workspace {
-    std::vector<T> states, out, previous;
-    std::vector<double> sum, partial, k_x, k_m, threshold;
+    std::vector<T> states, out, previous, stage, out2;
+    std::vector<double> sum, partial, k_x, k_m, k_st, k_m2, e_x, e_m, threshold;
 };
 
 namespace detail {
 
 inline constexpr std::size_t picard_block = 2048;
 
-/// Drift coefficients: d_i(x) = k_x x + k_m m (m the raw model output), checked finite as T.
+/// Drift coefficients: d_i(x) = k_x x + k_m m + k_st z + k_m2 m2 (m the raw model output at x,
+/// z = e_x x + e_m m Heun's Euler stage and m2 the raw model output there; k_st = k_m2 = 0 but
+/// for Heun), all checked finite as T.
 template <class T>
 void picard_coefficients(const char* fn, const diffusion::timestep_grid& g, const picard_options& o,
-                         std::vector<double>& kx, std::vector<double>& km) {
+                         picard_workspace<T>& ws) {
     using diffusion::prediction;
     const std::size_t steps = g.size() - 1;
-    kx.resize(steps);
-    km.resize(steps);
+    std::vector<double> &kx = ws.k_x, &km = ws.k_m;
+    for (auto* v : {&ws.k_x, &ws.k_m, &ws.k_st, &ws.k_m2, &ws.e_x, &ws.e_m}) v->assign(steps, 0.0);
+    auto to_data = [&](const diffusion::grid_point& p, std::size_t i) {
+        require(diffusion::conversion_defined(o.model_prediction, prediction::data, p), fn, "model_prediction",
+                "cannot be converted to data at grid point ", i);
+        return o.model_prediction == prediction::data ? std::pair<double, double>{0.0, 1.0}
+                                                      : diffusion::data_coefficients(o.model_prediction, p);
+    };
     for (std::size_t i = 0; i < steps; ++i) {
         const diffusion::grid_point &s = g[i], &t = g[i + 1];
         double cx = 0, cp = 0, a = 0, b = 1;
+        if (o.solver == picard_solver::heun) {
+            const auto ds = to_data(s, i);
+            if (t.clean()) {  // the denoising step x = alpha_t D, as diffusion::sample takes it
+                ws.k_x[i] = -1.0 + t.alpha * ds.first;
+                ws.k_m[i] = t.alpha * ds.second;
+            } else {
+                require(s.alpha > 0, fn, "grid", "step ", i, ": Heun needs alpha > 0 at its start (got alpha = 0)");
+                const auto dt = to_data(t, i + 1);
+                const auto e = diffusion::euler_coefficients(s, t);
+                ws.e_x[i] = e[0] + e[1] * ds.first;  // stage = Euler step of x with D_s
+                ws.e_m[i] = e[1] * ds.second;
+                const auto h = diffusion::heun_coefficients(s, t);  // {x, D_s, stage, D_stage}
+                ws.k_x[i] = h[0] - 1.0 + h[1] * ds.first;
+                ws.k_m[i] = h[1] * ds.second;
+                ws.k_st[i] = h[2] + h[3] * dt.first;
+                ws.k_m2[i] = h[3] * dt.second;
+            }
+            for (double c : {ws.k_x[i], ws.k_m[i], ws.k_st[i], ws.k_m2[i], ws.e_x[i], ws.e_m[i]})
+                require(finite_as<T>(c), fn, "grid", "step ", i, " (t = ", s.t, " -> ", t.t,
+                        ") has a coefficient that is not finite", sizeof(T) < sizeof(double) ? " as float" : "", " (",
+                        c, ")");
+            continue;
+        }
         if (o.solver == picard_solver::ddim) {
             require(s.alpha > 0, fn, "grid", "step ", i, ": DDIM needs alpha > 0 at its start (got alpha = 0)");
             require(diffusion::conversion_defined(o.model_prediction, prediction::noise, s), fn, "model_prediction",
@@ -111,13 +148,9 @@ void picard_coefficients(const char* fn, const diffusion::timestep_grid& g, cons
             cx = c[0];
             cp = c[1];
         } else {
-            require(diffusion::conversion_defined(o.model_prediction, prediction::data, s), fn, "model_prediction",
-                    "cannot be converted to data at grid point ", i);
-            if (o.model_prediction != prediction::data) {
-                const auto c = diffusion::data_coefficients(o.model_prediction, s);
-                a = c.first;
-                b = c.second;
-            }
+            const auto ds = to_data(s, i);
+            a = ds.first;
+            b = ds.second;
             const auto c = diffusion::euler_coefficients(s, t);
             cx = c[0];
             cp = c[1];
@@ -139,7 +172,7 @@ template <class T, class Model>
 picard_report picard_sample(Model&& model, const diffusion::timestep_grid& grid, vector_view<T> x,
                             picard_workspace<T>& ws, const picard_options& opt = {}) {
     static_assert(std::is_floating_point_v<T>, "picard_sample works on float or double states");
-    const char* fn = "fixed_point::picard_sample";
+    const char* fn = "picard_sample";
     require_valid_policy(opt.policy, fn);
     diffusion::validate_grid(grid, fn);
     const std::size_t n = x.size();
@@ -149,7 +182,8 @@ picard_report picard_sample(Model&& model, const diffusion::timestep_grid& grid,
     require(opt.window >= 1, fn, "options.window", "must be >= 1, got ", opt.window);
     require(std::isfinite(opt.tolerance) && opt.tolerance >= 0, fn, "options.tolerance", "must be finite and >= 0, got ",
             opt.tolerance);
-    require(opt.solver == picard_solver::ddim || opt.solver == picard_solver::euler, fn, "options.solver",
+    require(opt.solver == picard_solver::ddim || opt.solver == picard_solver::euler || opt.solver == picard_solver::heun,
+            fn, "options.solver",
             "is not a picard_solver (", static_cast<int>(opt.solver), ")");
     require(opt.model_prediction == diffusion::prediction::noise || opt.model_prediction == diffusion::prediction::data ||
                 opt.model_prediction == diffusion::prediction::velocity ||
@@ -158,7 +192,8 @@ picard_report picard_sample(Model&& model, const diffusion::timestep_grid& grid,
     for (std::size_t e = 0; e < n; ++e)
         require(std::isfinite(x[e]), fn, "x", "element ", e, " is ", x[e]);
     const std::size_t steps = grid.size() - 1;
-    detail::picard_coefficients<T>(fn, grid, opt, ws.k_x, ws.k_m);
+    detail::picard_coefficients<T>(fn, grid, opt, ws);
+    const bool heun = opt.solver == picard_solver::heun;
 
     const std::size_t d = n / opt.batch, B = opt.batch;
     const std::size_t w = std::min(opt.window, steps);
@@ -175,6 +210,10 @@ picard_report picard_sample(Model&& model, const diffusion::timestep_grid& grid,
     const std::size_t nblocks = blocks_per_sample * B;
     ws.states.resize(rows);
     ws.out.resize(checked_product(w, n, fn, "options.window"));
+    if (heun) {
+        ws.stage.resize(w * n);
+        ws.out2.resize(w * n);
+    }
     ws.previous.resize(n);
     ws.sum.resize(n);
     ws.partial.resize(checked_product(w, nblocks, fn, "options.window"));
@@ -195,27 +234,48 @@ picard_report picard_sample(Model&& model, const diffusion::timestep_grid& grid,
         const std::size_t L = end - begin;
         const matrix_view<const T> S(ws.states.data(), L, n);
         const matrix_view<T> out(ws.out.data(), L, n);
-        model(S, vector_view<const diffusion::grid_point>(grid.data() + begin, L), out);
+        // Model outputs are checked before use (the first bad row is reported).
+        auto call = [&](const matrix_view<const T>& states, std::size_t first_point, const matrix_view<T>& o, const char* what) {
+            model(states, vector_view<const diffusion::grid_point>(grid.data() + first_point, states.rows()), o);
+            ++rep.model_calls;
+            rep.model_evaluations += states.rows();
+            for (std::size_t r = 0; r < states.rows(); ++r) {
+                const T* row = o.row_data(r);
+                bool ok = true;
+                for (std::size_t e = 0; e < n; ++e) ok &= (row[e] - row[e] == T(0));
+                if (!ok)
+                    fail_argument(fn, "model", "returned NaN or inf for step ", begin + r, what, " (t = ",
+                                  grid[first_point + r].t, ")");
+            }
+        };
+        call(S, begin, out, "");
         ++rep.rounds;
-        rep.model_evaluations += L;
-
-        // Model outputs checked before use (the first bad row is reported).
-        std::size_t first_bad = L;
-        for (std::size_t r = 0; r < L && first_bad == L; ++r) {
-            const T* o = out.row_data(r);
-            bool ok = true;
-            for (std::size_t e = 0; e < n; ++e) ok &= (o[e] - o[e] == T(0));
-            if (!ok) first_bad = r;
+        // Heun: the Euler stages of the window's steps (all but a final step into a clean point),
+        // then the model there.
+        const std::size_t L2 = heun ? (grid[end].clean() ? L - 1 : L) : 0;
+        if (L2 > 0) {
+            const double* const ex = ws.e_x.data() + begin;
+            const double* const em = ws.e_m.data() + begin;
+            const T* const st0 = ws.states.data();
+            const T* const o0 = ws.out.data();
+            T* const z0 = ws.stage.data();
+            parallel_for(L2, opt.policy, [&](std::size_t i) {
+                for (std::size_t e = 0; e < n; ++e)
+                    z0[i * n + e] = T(ex[i] * double(st0[i * n + e]) + em[i] * double(o0[i * n + e]));
+            });
+            call(matrix_view<const T>(ws.stage.data(), L2, n), begin + 1, matrix_view<T>(ws.out2.data(), L2, n),
+                 " (Heun stage)");
         }
-        if (first_bad < L)
-            fail_argument(fn, "model", "returned NaN or inf for step ", begin + first_bad, " (t = ", grid[begin + first_bad].t,
-                          ")");
 
         // Picard update and per-(row, block) squared changes, in blocks fixed by the size.
         T* const st = ws.states.data();
         const T* const ot = ws.out.data();
         const double* const kx = ws.k_x.data() + begin;
         const double* const km = ws.k_m.data() + begin;
+        const double* const ks = ws.k_st.data() + begin;
+        const double* const km2 = ws.k_m2.data() + begin;
+        const T* const zt = ws.stage.data();
+        const T* const o2 = ws.out2.data();
         parallel_for(nblocks, opt.policy, [&](std::size_t blk) {
             const std::size_t sample = blk / blocks_per_sample, within = blk % blocks_per_sample;
             const std::size_t lo = sample * d + within * detail::picard_block;
@@ -231,6 +291,12 @@ picard_report picard_sample(Model&& model, const diffusion::timestep_grid& grid,
                 const T* const m = ot + i * n;
                 T* const next = st + (i + 1) * n;
                 double acc = 0.0;
+                if (i < L2) {  // Heun's stage terms
+                    const double c = ks[i], c2 = km2[i];
+                    const T* const z = zt + i * n;
+                    const T* const m2 = o2 + i * n;
+                    for (std::size_t e = lo; e < hi; ++e) sum[e] += c * double(z[e]) + c2 * double(m2[e]);
+                }
                 for (std::size_t e = lo; e < hi; ++e) {
                     sum[e] += a * double(prev[e]) + b * double(m[e]);
                     const T old = next[e];
