@@ -1,0 +1,230 @@
+// Accelerated fixed-point solvers on the two problems (one thread, like the serial
+// KINSOL peer in benchmarks/peers/fixed_point_kinsol.sh, which solves the same problems from the
+// same start to the same 2-norm criterion).
+//
+// Problem "poisson": the Jacobi map of the shifted 2-D Poisson problem (4 + s) u_ij - (sum of the
+// four neighbours) = 1 on an N x N grid with zero Dirichlet boundary, G(u) = (1 + sum of the
+// neighbours) / (4 + s). Jacobi's iteration matrix has eigenvalues (2 cos(i pi h) + 2 cos(j pi h))
+// / (4 + s), h = 1/(N + 1), so its spectral radius is 4 cos(pi h) / (4 + s); s = 4 cos(pi h) /
+// 0.99 - 4 makes it exactly 0.99 (s = 0.0403838 at N = 1000). N = 1000 (n = 10^6); quick: N = 64.
+// Stop at ||G(u) - u||_2 <= 1e-6 ||G(u0) - u0||_2 from u0 = 0.
+//
+// Problem "bratu": -Laplace(u) = lambda e^u on the unit square, u = 0 on the boundary, lambda = 6,
+// the 5-point discretization on a 128 x 128 interior grid (h = 1/129): (4 u_ij - sum of the
+// neighbours) / h^2 = lambda e^{u_ij}. The map is one damped nonlinear Jacobi sweep with weight
+// 0.8: G(u)_ij = 0.2 u_ij + 0.8 (sum of the neighbours + h^2 lambda e^{u_ij}) / 4. Stop at
+// ||G(u) - u||_2 <= 1e-8 ||G(u0) - u0||_2 from u0 = 0. (Not in quick mode.)
+//
+// Benchmarks (each configuration is solved once, Iterations(1); the numbers of one solve are
+// reported under two names):
+//   fixed_point/solve_<problem>/kestrel/n:/m:   wall time of the whole solve (m:plain = Krasnoselskii-Mann
+//                                                with a = 1; m:0..20 = Anderson); counters iterations,
+//                                                evaluations, per_iteration_beyond_g (s), g_time (s per call)
+//   fixed_point/anderson_beyond_g/{kestrel,baseline}/problem:/n:/m:
+//       time = the time per iterate spent outside G (the solve's wall time minus the time inside
+//       G, measured around every call); report_limits bytes = (2m + 6) n sizeof(double), the
+//       issue's budget, so the report shows what fraction of the bandwidth bound that is. The
+//       baseline is the from-scratch Anderson of baselines/fixed_point_anderson.hpp (whole-array
+//       Eigen, Householder QR of the n x m_k history every iterate), run for at most 40 iterates.
+//       Counter ns_per_unknown = time beyond G per iterate / n; passes = Kestrel's passes over an
+//       n-vector per iterate (2 m + 9, 5 for m = 0; see anderson.hpp).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <kestrel/core/simd.hpp>
+#include <kestrel/fixed_point/anderson.hpp>
+#include <kestrel/fixed_point/krasnoselskii_mann.hpp>
+
+#include "baselines/fixed_point_anderson.hpp"
+#include "bench_common.hpp"
+
+namespace {
+
+namespace kf = kestrel::fixed_point;
+using clock_type = std::chrono::steady_clock;
+
+/// Jacobi map of the shifted 2-D Poisson problem (see the header comment); counts its own time.
+struct poisson_map {
+    std::size_t N;
+    double s, c;
+    double* g_seconds;
+    std::size_t* calls;
+    std::vector<double> zeros;
+    poisson_map(std::size_t N_, double* gs, std::size_t* cs) : N(N_), g_seconds(gs), calls(cs), zeros(N_, 0.0) {
+        const double h = 1.0 / double(N + 1);
+        s = 4.0 * std::cos(M_PI * h) / 0.99 - 4.0;
+        c = 1.0 / (4.0 + s);
+    }
+    void operator()(const double* x, double* g) const {
+        const auto t0 = clock_type::now();
+        for (std::size_t i = 0; i < N; ++i) {
+            const double* up = i > 0 ? x + (i - 1) * N : zeros.data();
+            const double* dn = i + 1 < N ? x + (i + 1) * N : zeros.data();
+            const double* row = x + i * N;
+            double* out = g + i * N;
+            out[0] = c * (1.0 + row[1] + up[0] + dn[0]);
+            for (std::size_t j = 1; j + 1 < N; ++j) out[j] = c * (1.0 + row[j - 1] + row[j + 1] + up[j] + dn[j]);
+            out[N - 1] = c * (1.0 + row[N - 2] + up[N - 1] + dn[N - 1]);
+        }
+        *g_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
+        ++*calls;
+    }
+};
+
+/// One damped nonlinear Jacobi sweep for 2-D Bratu (see the header comment).
+struct bratu_map {
+    std::size_t N;
+    double h2l;
+    double* g_seconds;
+    std::size_t* calls;
+    std::vector<double> zeros;
+    bratu_map(std::size_t N_, double* gs, std::size_t* cs) : N(N_), g_seconds(gs), calls(cs), zeros(N_, 0.0) {
+        const double h = 1.0 / double(N + 1);
+        h2l = h * h * 6.0;
+    }
+    void operator()(const double* x, double* g) const {
+        namespace sd = kestrel::simd::detail;
+        constexpr std::size_t W = sd::width<double>;
+        const auto t0 = clock_type::now();
+        // g = e^x first (SIMD exp), then the stencil.
+        std::size_t i = 0;
+        const std::size_t n = N * N;
+        for (; i + W <= n; i += W) sd::store(g + i, sd::vexp(sd::load(x + i)));
+        for (; i < n; ++i) g[i] = std::exp(x[i]);
+        for (std::size_t r = 0; r < N; ++r) {
+            const double* up = r > 0 ? x + (r - 1) * N : zeros.data();
+            const double* dn = r + 1 < N ? x + (r + 1) * N : zeros.data();
+            const double* row = x + r * N;
+            double* out = g + r * N;  // holds e^u of this row on entry
+            auto cell = [&](std::size_t j, double left, double right) {
+                out[j] = 0.2 * row[j] + 0.2 * (left + right + up[j] + dn[j] + h2l * out[j]);
+            };
+            cell(0, 0.0, row[1]);
+            for (std::size_t j = 1; j + 1 < N; ++j) cell(j, row[j - 1], row[j + 1]);
+            cell(N - 1, row[N - 2], 0.0);
+        }
+        *g_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
+        ++*calls;
+    }
+};
+
+struct outcome {
+    kf::fixed_point_result r;
+    double wall = 0, g_seconds = 0;
+    std::size_t calls = 0;
+    double beyond_g_per_iteration() const { return (wall - g_seconds) / double(r.iterations ? r.iterations : 1); }
+};
+
+// m < 0: Krasnoselskii-Mann with a = 1 (plain). impl 0 = Kestrel, 1 = from-scratch baseline.
+outcome solve(const std::string& problem, std::size_t N, int m, int impl) {
+    static std::map<std::tuple<std::string, std::size_t, int, int>, outcome> cache;
+    const auto key = std::make_tuple(problem, N, m, impl);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+    outcome o;
+    const bool poisson = problem == "poisson";
+    const double rtol = poisson ? 1e-6 : 1e-8;
+    const std::size_t limit = impl == 1 ? 40 : 1000000;
+    std::vector<double> x(N * N, 0.0);
+    auto run = [&](auto G) {
+        const auto t0 = clock_type::now();
+        if (impl == 1) {
+            kf::anderson_options a;
+            a.memory = m;
+            a.rtol = rtol;
+            a.max_iterations = limit;
+            o.r = kestrel_baseline::anderson_from_scratch(G, x, a);
+        } else if (m < 0) {
+            kf::krasnoselskii_mann_options a;
+            a.rtol = rtol;
+            a.max_iterations = limit;
+            a.policy = kestrel::exec_policy::serial();
+            o.r = kf::krasnoselskii_mann(G, kestrel::vector_view<double>(x), a);
+        } else {
+            kf::anderson_options a;
+            a.memory = m;
+            a.rtol = rtol;
+            a.max_iterations = limit;
+            a.policy = kestrel::exec_policy::serial();
+            o.r = kf::anderson(G, kestrel::vector_view<double>(x), a);
+        }
+        o.wall = std::chrono::duration<double>(clock_type::now() - t0).count();
+    };
+    if (poisson)
+        run(poisson_map(N, &o.g_seconds, &o.calls));
+    else
+        run(bratu_map(N, &o.g_seconds, &o.calls));
+    cache[key] = o;
+    return o;
+}
+
+void set_common_counters(benchmark::State& state, const outcome& o, std::size_t n) {
+    state.counters["iterations"] = double(o.r.iterations);
+    state.counters["evaluations"] = double(o.r.evaluations);
+    state.counters["converged"] = o.r.converged ? 1.0 : 0.0;
+    state.counters["solve_s"] = o.wall;
+    state.counters["g_time"] = o.g_seconds / double(o.calls ? o.calls : 1);
+    state.counters["per_iteration_beyond_g"] = o.beyond_g_per_iteration();
+    state.counters["ns_per_unknown"] = o.beyond_g_per_iteration() / double(n) * 1e9;
+}
+
+void register_problem(const std::string& problem, std::size_t N, const std::vector<int>& ms, bool baseline) {
+    const std::size_t n = N * N;
+    const std::string nn = "/n:" + std::to_string(n);
+    for (int m : ms) {
+        const std::string mm = m < 0 ? "/m:plain" : "/m:" + std::to_string(m);
+        benchmark::RegisterBenchmark(("fixed_point/solve_" + problem + "/kestrel" + nn + mm).c_str(),
+                                     [=](benchmark::State& state) {
+                                         outcome o;
+                                         for (auto _ : state) {
+                                             o = solve(problem, N, m, 0);
+                                             state.SetIterationTime(o.wall);
+                                         }
+                                         set_common_counters(state, o, n);
+                                         state.SetItemsProcessed(static_cast<std::int64_t>(o.r.iterations));
+                                     })
+            ->Iterations(1)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+    }
+    for (int m : ms) {
+        if (m < 0) continue;
+        for (int impl : {0, 1}) {
+            if (impl == 1 && (!baseline || m == 0)) continue;
+            const std::string name = "fixed_point/anderson_beyond_g/" + std::string(impl ? "baseline" : "kestrel") +
+                                     "/problem:" + problem + nn + "/m:" + std::to_string(m);
+            benchmark::RegisterBenchmark(name.c_str(),
+                                         [=](benchmark::State& state) {
+                                             outcome o;
+                                             for (auto _ : state) {
+                                                 o = solve(problem, N, m, impl);
+                                                 state.SetIterationTime(o.beyond_g_per_iteration());
+                                             }
+                                             set_common_counters(state, o, n);
+                                             state.counters["passes"] = m == 0 ? 5.0 : 2.0 * m + 9.0;
+                                             kestrel_bench::report_limits(state, double(2 * m + 6) * double(n) * sizeof(double),
+                                                                          1.0);
+                                         })
+                ->Iterations(1)
+                ->UseManualTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
+    }
+}
+
+const bool registered = [] {
+    if (kestrel_bench::quick_mode()) {
+        register_problem("poisson", 64, {-1, 0, 5, 10}, true);
+    } else {
+        register_problem("poisson", 1000, {-1, 0, 5, 10, 20}, true);
+        register_problem("bratu", 128, {-1, 5, 10}, true);
+    }
+    return true;
+}();
+
+}  // namespace
