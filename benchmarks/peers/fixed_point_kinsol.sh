@@ -9,7 +9,8 @@
 # Writes <dir>/peer_fixed_point_kinsol.csv.
 # usage: fixed_point_kinsol.sh <bench-output-dir>
 #   KESTREL_PEER_KINSOL_N   Poisson grid side (default 1000)
-# Takes about a minute.
+# Takes several minutes with the Debian build (about 8 on an idle 2-core machine: its overhead
+# is hundreds of ns per unknown per iterate at n = 10^6).
 set -uo pipefail
 dir=${1:?usage: $0 <bench-output-dir>}
 here=$(cd "$(dirname "$0")" && pwd)
