@@ -495,6 +495,60 @@ def plot_kmedoids_peer(plt, directory):
     save(plt, fig, os.path.join(directory, "kmedoids_vs_r_pam.png"))
 
 
+
+def print_kinsol_comparison(directory, entries, out):
+    """Anderson (fixed_point/solve_*) beside the KINSOL peer (Debian build, measured here) and
+    the issue's figures for KINSOL 6.4.1 built from source with -O3 -march=native (quoted,
+    not measured in this run)."""
+    solves = {}
+    for e in entries:
+        if e["family"] == "fixed_point" and e["kernel"] in ("solve_poisson", "solve_bratu") and e["impl"] == "kestrel":
+            solves[(e["kernel"][6:], e["args"].get("m"))] = e
+    if not solves:
+        return
+    peer = {}
+    path = os.path.join(directory, "peer_fixed_point_kinsol.csv")
+    if os.path.exists(path):
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                peer[(r["problem"], r["m"])] = r
+    issue_iters = {("poisson", "0"): 1461, ("poisson", "5"): 325, ("poisson", "10"): 175, ("poisson", "20"): 129,
+                   ("bratu", "5"): 7210, ("bratu", "10"): 4964, ("bratu", "plain"): 169232}
+    out("## fixed_point: Anderson against KINSOL")
+    out()
+    out("Iterations to ||G(u) - u||_2 <= rtol ||G(u0) - u0||_2 and time per iterate beyond G, one thread. "
+        "Kestrel and \"KINSOL Debian\" are measured in this run (benchmarks/peers/fixed_point_kinsol.sh, Debian's "
+        "libsundials-dev 6.4.1, same maps, start and 2-norm test); \"KINSOL -O3 (issue)\" are the issue's figures for "
+        "KINSOL 6.4.1 built from source with -O3 -march=native on this machine class (its own stopping test), "
+        "overhead (5 + 2.7 m) ns per unknown per iterate; not measured here."
+        + ("" if peer else " (No peer CSV: run scripts/benchmark.sh without --quick with libsundials-dev installed.)"))
+    out()
+    out("| problem | m | Kestrel iterations | KINSOL Debian iterations | KINSOL -O3 iterations (issue) | "
+        "Kestrel beyond G, ns/unknown | KINSOL Debian, ns/unknown | KINSOL -O3 (issue), ns/unknown | "
+        "-O3 KINSOL / Kestrel | Debian KINSOL / Kestrel | Kestrel solve |")
+    out("|---|---|---|---|---|---|---|---|---|---|---|")
+    order = {"plain": -1}
+    for (prob, m) in sorted(solves, key=lambda k: (k[0] != "poisson", order.get(k[1], int(k[1]) if k[1].isdigit() else 99))):
+        e = solves[(prob, m)]
+        c = e["counters"]
+        k_ns = c.get("ns_per_unknown")
+        pr = peer.get((prob, m))
+        d_ns = float(pr["ns_per_unknown"]) if pr else None
+        o3_ns = 5 + 2.7 * int(m) if m.isdigit() else None
+        f = lambda v, fmt="{:.3g}": fmt.format(v) if v is not None else "-"
+        out(f"| {prob} | {m} | {int(c.get('iterations', 0))} | {pr['iterations'] if pr else '-'} | "
+            f"{issue_iters.get((prob, m), '-')} | {f(k_ns)} | {f(d_ns)} | {f(o3_ns)} | "
+            f"{f(o3_ns / k_ns if (o3_ns and k_ns) else None, '{:.1f}x')} | "
+            f"{f(d_ns / k_ns if (d_ns and k_ns) else None, '{:.0f}x')} | {fmt_time(e['time'])} |")
+    plain = solves.get(("poisson", "plain"))
+    acc = [(e["time"], m) for (p, m), e in solves.items() if p == "poisson" and m not in ("plain", "0")]
+    if plain and acc:
+        t, m = min(acc)
+        out()
+        out(f"Shifted Poisson: plain iteration {fmt_time(plain['time'])}, fastest Anderson (m = {m}) {fmt_time(t)}: "
+            f"{plain['time'] / t:.2f}x faster in wall time.")
+    out()
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "build/bench"
     runs = load(directory)
@@ -659,6 +713,8 @@ def main():
         for r in rows[1:]:
             out("| " + " | ".join(r) + " |")
         out()
+
+    print_kinsol_comparison(directory, entries, out)
 
     with open(os.path.join(directory, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
