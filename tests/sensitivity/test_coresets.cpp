@@ -210,7 +210,9 @@ TEST_CASE("every coreset is an unbiased estimate of the cost of fixed centers", 
     const const_matrix_view<const double> CV(C.data(), 3, d);
     for (bool weighted : {false, true}) {
         const vector_view<const double> wv = weighted ? vector_view<const double>(w) : vector_view<const double>();
-        for (int method = 0; method < 5; ++method) {
+        // 0, 1: default (bicriteria seeding, stratified draw) for z = 2 and z = 1; 2: sequential
+        // seeding, size_term 3, i.i.d. draw; 3: lightweight; 4: uniform; 5: bicriteria, i.i.d.
+        for (int method = 0; method < 6; ++method) {
             const int z = method == 1 ? 1 : 2;
             const double full = ks::clustering_cost<double>(P, wv, CV, z);
             double sum = 0, sum2 = 0;
@@ -223,6 +225,11 @@ TEST_CASE("every coreset is an unbiased estimate of the cost of fixed centers", 
                 if (method == 2) {
                     o.seeding = ks::seeding_method::sequential;
                     o.size_term = 3.0;
+                    o.stratified = false;
+                    c = ks::sensitivity_coreset<double>(P, wv, 4, m, o);
+                }
+                if (method == 5) {
+                    o.stratified = false;
                     c = ks::sensitivity_coreset<double>(P, wv, 4, m, o);
                 }
                 if (method == 3) c = ks::lightweight_coreset<double>(P, wv, m, 77 + r);
@@ -267,6 +274,7 @@ TEST_CASE("coresets and seeding agree with the straightforward baselines", "[sen
         ks::sensitivity_options o;
         o.seed = seed;
         o.seeding = ks::seeding_method::sequential;
+        o.stratified = false;  // the baseline's textbook i.i.d. draw
         const auto c = ks::sensitivity_coreset<double>(P, {}, k, m, o);
         const auto bc = bl::sensitivity_coreset(X.data(), n, d, k, m, 2, seed);
         CHECK(c.indices == bc.indices);
@@ -328,7 +336,7 @@ TEST_CASE("the distortion tool measures known errors exactly", "[sensitivity][co
     const std::size_t n = 4000, d = 3, k = 5;
     const auto X = coreset_test::imbalanced<double>(n, d, 17);
     const const_matrix_view<const double> P(X.data(), n, d);
-    ks::distortion_options o;
+    ks::coreset_distortion_options o;
     const auto cs = ks::make_candidates<double>(P, {}, k, o);
     REQUIRE(cs.size() == o.random_subsets + o.kmeanspp_solutions + o.perturbed_optima + o.small_cluster);
     ks::coreset all;
@@ -404,6 +412,7 @@ TEST_CASE("coresets, seedings, Lloyd and distortion are the same at 1, 2 and 3 t
         std::vector<ks::coreset> cs{ks::sensitivity_coreset<float>(P, w, k, 500, o), ks::lightweight_coreset<float>(P, w, 500, 4, pol)};
         o.seeding = ks::seeding_method::sequential;
         o.z = 1;
+        o.stratified = false;
         cs.push_back(ks::sensitivity_coreset<float>(P, w, k, 500, o));
         for (const auto& c : cs) {
             for (auto v : c.indices) out.push_back(double(v));
@@ -415,7 +424,7 @@ TEST_CASE("coresets, seedings, Lloyd and distortion are the same at 1, 2 and 3 t
         const auto s = ks::weighted_kmeans<float>(P, w, k, 9, lo);
         for (auto v : s.centers) out.push_back(double(v));
         out.push_back(s.cost);
-        ks::distortion_options dopt;
+        ks::coreset_distortion_options dopt;
         dopt.policy = pol;
         dopt.lloyd_iterations = 3;
         const auto rep = ks::coreset_distortion<float>(P, w, cs[0], k, dopt);
@@ -445,7 +454,7 @@ TEST_CASE("bad input is refused before any output is written", "[sensitivity][co
     std::vector<double> out(n * 2, -7.0);
     ks::sensitivity_options so;
     ks::bicriteria_options bo;
-    ks::distortion_options dopt;
+    ks::coreset_distortion_options dopt;
 
     struct row {
         const char* function;

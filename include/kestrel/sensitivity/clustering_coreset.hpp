@@ -6,11 +6,24 @@
 // clusters P_b, the sensitivity of point i in cluster b is bounded by
 //     s_i = w_i d(x_i, B)^z / cost(P_b) + gamma * w_i / W(P_b),
 // cost(P_b) = sum_{l in P_b} w_l d(x_l, B)^z, W(P_b) = sum_{l in P_b} w_l (gamma = 1 is the
-// textbook bound; the first term is taken as 0 when cost(P_b) = 0). m points are drawn
-// i.i.d. with p_i = s_i / S, S = sum_i s_i, and weighted w_i / (m p_i), so that for ANY
-// centers C the weighted coreset cost is an unbiased estimate of the full cost.
+// textbook bound; the first term is taken as 0 when cost(P_b) = 0). Textbook draw
+// (stratified = false): m points i.i.d. with p_i = s_i / S, S = sum_i s_i, weighted
+// w_i / (m p_i), so that for ANY centers C the weighted coreset cost is an unbiased
+// estimate of the full cost. The default is the stratified draw below (also unbiased).
 // size_term (gamma) > 1 gives every cluster of B, however small or cheap, a larger share of
 // the samples (the 1/|P_b| term the theory has for the small clusters).
+//
+// Stratified allocation (sensitivity_options::stratified): since the s_i of a cluster of B
+// sum to 1 + gamma, i.i.d. sampling gives every cluster m (1 + gamma) / S samples on average
+// but a multinomial count. The stratified variant fixes the count of cluster b to m_b, the
+// largest-remainder rounding of m S_b / S (S_b its sensitivity sum; ties to the lower
+// cluster index), draws m_b points i.i.d. inside the cluster with p_i = s_i / S_b and weighs
+// them w_i S_b / (m_b s_i): still unbiased for any centers, without the between-cluster
+// variance of the counts. It is the default because it measured better: on 20 clusters plus
+// a far one of 0.1% (n = 10^6, m = 1000), max distortion 0.02-0.05 against 0.04-0.13 for
+// the i.i.d. draw over seeds at k = 100, and below 0.05 at k = 10
+// (tests/sensitivity/test_coresets_distortion.cpp). It needs m >= the number of clusters with positive sensitivity
+// sum (otherwise one would get no sample: the call falls back to i.i.d. sampling).
 //
 // Uniform sampling: m indices drawn uniformly with replacement, weights w_i * n / m.
 //
@@ -70,9 +83,11 @@ struct sensitivity_options {
     int z = 2;                                     ///< 2: k-means, 1: k-median
     std::uint64_t seed = 0;                        ///< seeding uses it, sampling a derived stream
     seeding_method seeding = seeding_method::bicriteria;
-    std::size_t rounds = 2;                        ///< bicriteria rounds
-    double oversampling = 1.0;                     ///< bicriteria centers per round / k
+    std::size_t rounds = 3;                        ///< bicriteria rounds
+    double oversampling = 2.0 / 3.0;               ///< bicriteria centers per round / k
     double size_term = 1.0;                        ///< gamma of the header comment (>= 0)
+    bool stratified = true;                        ///< fixed per-cluster counts (header comment);
+                                                   ///< false: the textbook i.i.d. draw
     exec_policy policy = {};
 };
 
@@ -144,6 +159,69 @@ std::vector<double> sensitivities(const seeding_result& B, vector_view<const T> 
     return s;
 }
 
+/// The stratified draw of the header comment (falls back to i.i.d. when m is too small).
+template <class T>
+coreset sample_stratified(const seeding_result& B, const std::vector<double>& s, vector_view<const T> w,
+                          std::size_t m, const counter_rng& rng, exec_policy policy) {
+    const std::size_t n = s.size(), kb = B.centers.size();
+    // Members of each cluster in index order (counting sort) and the clusters' masses.
+    std::vector<std::size_t> start(kb + 1, 0), members(n);
+    std::vector<double> mass(kb, 0.0);
+    for (std::size_t i = 0; i < n; ++i) ++start[B.nearest[i] + 1];
+    for (std::size_t b = 0; b < kb; ++b) start[b + 1] += start[b];
+    {
+        std::vector<std::size_t> fill(start.begin(), start.end() - 1);
+        for (std::size_t i = 0; i < n; ++i) members[fill[B.nearest[i]]++] = i;
+    }
+    std::size_t positive = 0;
+    double total = 0.0;
+    for (std::size_t b = 0; b < kb; ++b) {
+        double acc = 0.0;
+        for (std::size_t q = start[b]; q < start[b + 1]; ++q) acc += s[members[q]];
+        mass[b] = acc;
+        total += acc;
+        positive += acc > 0.0 ? 1 : 0;
+    }
+    if (m < positive) return sample_with_masses(s, w, m, rng, policy);
+    // Largest-remainder allocation, at least one sample per cluster with positive mass.
+    std::vector<std::size_t> count(kb, 0);
+    std::vector<std::pair<double, std::size_t>> remainder;
+    std::size_t given = 0;
+    for (std::size_t b = 0; b < kb; ++b) {
+        if (!(mass[b] > 0.0)) continue;
+        const double share = static_cast<double>(m) * mass[b] / total;
+        count[b] = std::max<std::size_t>(1, static_cast<std::size_t>(share));
+        given += count[b];
+        remainder.push_back({share - std::floor(share), b});
+    }
+    std::stable_sort(remainder.begin(), remainder.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (std::size_t r = 0; given < m; r = (r + 1) % remainder.size(), ++given) ++count[remainder[r].second];
+    for (std::size_t r = remainder.size(); given > m && r-- > 0;)  // the at-least-one rule overshot
+        if (count[remainder[r].second] > 1) --count[remainder[r].second], --given;
+    coreset c;
+    c.indices.reserve(m);
+    c.weights.reserve(m);
+    std::vector<double> cum;
+    std::uint64_t draw = 0;
+    for (std::size_t b = 0; b < kb; ++b) {
+        if (count[b] == 0) continue;
+        cum.resize(start[b + 1] - start[b]);
+        double acc = 0.0;
+        for (std::size_t q = start[b]; q < start[b + 1]; ++q) cum[q - start[b]] = acc += s[members[q]];
+        for (std::size_t j = 0; j < count[b]; ++j) {
+            const double t = rng.uniform_double(draw++) * acc;
+            std::size_t q = static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), t) - cum.begin());
+            if (q == cum.size()) --q;
+            while (q > 0 && cum[q] == cum[q - 1]) --q;  // never a zero-mass member
+            const std::size_t i = members[start[b] + q];
+            c.indices.push_back(i);
+            c.weights.push_back(weight_of(w, i) * acc / (static_cast<double>(count[b]) * s[i]));
+        }
+    }
+    return c;
+}
+
 template <class T>
 void check_solution(const seeding_result& B, std::size_t n, const char* function) {
     require(B.nearest.size() == n && B.point_cost.size() == n, function, "solution", "describes ",
@@ -177,6 +255,7 @@ coreset sensitivity_coreset_from(const_matrix_view<T> points, vector_view<const 
     if (detail::all_rows_identical(points)) return detail::identical_points_coreset(weights, total);
     const auto s = detail::sensitivities(solution, weights, options.size_term, options.policy);
     const counter_rng rng(options.seed, 0xc0de5e7);
+    if (options.stratified) return detail::sample_stratified(solution, s, weights, m, rng, options.policy);
     return detail::sample_with_masses(s, weights, m, rng, options.policy);
 }
 
@@ -216,6 +295,7 @@ coreset sensitivity_coreset(const_matrix_view<T> points, vector_view<const T> we
     }
     const auto s = detail::sensitivities(B, weights, options.size_term, options.policy);
     const counter_rng rng(options.seed, 0xc0de5e7);
+    if (options.stratified) return detail::sample_stratified(B, s, weights, m, rng, options.policy);
     return detail::sample_with_masses(s, weights, m, rng, options.policy);
 }
 

@@ -41,7 +41,7 @@ namespace sensitivity {
 
 enum class candidate_family { random_subset = 0, kmeanspp = 1, perturbed_optimum = 2, small_cluster = 3 };
 
-struct distortion_options {
+struct coreset_distortion_options {
     std::size_t random_subsets = 8;      ///< candidates of each family
     std::size_t kmeanspp_solutions = 3;
     std::size_t perturbed_optima = 8;
@@ -65,7 +65,7 @@ struct candidate_set {
 };
 
 /// Maximum relative cost error over all candidates and per family (0 for an empty family).
-struct distortion_report {
+struct coreset_distortion_report {
     double max = 0.0;
     double random_subset = 0.0, kmeanspp = 0.0, perturbed_optimum = 0.0, small_cluster = 0.0;
     std::size_t candidates = 0;  ///< candidates evaluated (full cost > 0)
@@ -73,7 +73,7 @@ struct distortion_report {
 
 namespace detail {
 
-inline void require_distortion_options(const distortion_options& o, const char* fn) {
+inline void require_distortion_options(const coreset_distortion_options& o, const char* fn) {
     require_valid_policy(o.policy, fn);
     require_z(o.z, fn);
     require(o.noise >= 0.0 && std::isfinite(o.noise), fn, "noise", "must be finite and >= 0, got ", o.noise);
@@ -99,7 +99,7 @@ double weighted_cost_rows(const_matrix_view<T> rows, const std::vector<double>& 
 /// the full data. Validates points, weights, 1 <= k <= n, z, noise, at least one candidate.
 template <class T>
 candidate_set<std::remove_cv_t<T>> make_candidates(const_matrix_view<T> points, vector_view<const T> weights,
-                                                   std::size_t k, const distortion_options& options = {}) {
+                                                   std::size_t k, const coreset_distortion_options& options = {}) {
     using V = std::remove_cv_t<T>;
     const char* fn = "make_candidates";
     detail::require_distortion_options(options, fn);
@@ -193,7 +193,7 @@ candidate_set<std::remove_cv_t<T>> make_candidates(const_matrix_view<T> points, 
 /// Distortion of `c` (a coreset of `points`) over prepared candidates. Validates the coreset
 /// (indices < n, finite weights >= 0, sizes) and the candidates' dimensions.
 template <class T>
-distortion_report coreset_distortion(const_matrix_view<T> points, const candidate_set<std::remove_cv_t<T>>& candidates,
+coreset_distortion_report coreset_distortion(const_matrix_view<T> points, const candidate_set<std::remove_cv_t<T>>& candidates,
                                      const coreset& c, exec_policy policy = {}) {
     using V = std::remove_cv_t<T>;
     const char* fn = "coreset_distortion";
@@ -210,7 +210,7 @@ distortion_report coreset_distortion(const_matrix_view<T> points, const candidat
     }
     const std::vector<V> rows = gather_rows(points, c);
     const const_matrix_view<V> R(rows.data(), c.size(), points.cols());
-    distortion_report rep;
+    coreset_distortion_report rep;
     for (std::size_t q = 0; q < candidates.size(); ++q) {
         const double full = candidates.full_cost[q];
         if (!(full > 0.0)) continue;
@@ -231,8 +231,8 @@ distortion_report coreset_distortion(const_matrix_view<T> points, const candidat
 
 /// One-call form: make_candidates, then coreset_distortion.
 template <class T>
-distortion_report coreset_distortion(const_matrix_view<T> points, vector_view<const T> weights, const coreset& c,
-                                     std::size_t k, const distortion_options& options = {}) {
+coreset_distortion_report coreset_distortion(const_matrix_view<T> points, vector_view<const T> weights, const coreset& c,
+                                     std::size_t k, const coreset_distortion_options& options = {}) {
     const auto cs = make_candidates(points, weights, k, options);
     return coreset_distortion(points, cs, c, options.policy);
 }

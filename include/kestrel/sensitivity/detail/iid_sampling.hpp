@@ -18,16 +18,16 @@ namespace kestrel {
 namespace sensitivity {
 namespace detail {
 
-inline constexpr std::size_t sampling_block = 4096;
+inline constexpr std::size_t iid_block = 4096;
 
 /// prefix[b] = mass of blocks 0..b-1 (size blocks + 1); prefix.back() is the total.
 inline std::vector<double> block_prefix(const double* mass, std::size_t n, exec_policy policy) {
-    const std::size_t blocks = (n + sampling_block - 1) / sampling_block;
+    const std::size_t blocks = (n + iid_block - 1) / iid_block;
     std::vector<double> prefix(blocks + 1, 0.0);
     parallel_for(blocks, policy, [&](std::size_t b) {
         double s = 0.0;
-        const std::size_t e = std::min(n, (b + 1) * sampling_block);
-        for (std::size_t i = b * sampling_block; i < e; ++i) s += mass[i];
+        const std::size_t e = std::min(n, (b + 1) * iid_block);
+        for (std::size_t i = b * iid_block; i < e; ++i) s += mass[i];
         prefix[b + 1] = s;
     });
     for (std::size_t b = 0; b < blocks; ++b) prefix[b + 1] += prefix[b];
@@ -45,8 +45,8 @@ inline void sample_iid(const double* mass, std::size_t n, const std::vector<doub
     // The last positive-mass index of a block (for a target that rounding put past the
     // block's in-block running sum) or of the whole array.
     const auto last_positive = [&](std::size_t b) {
-        std::size_t i = std::min(n, (b + 1) * sampling_block);
-        while (i > b * sampling_block && !(mass[i - 1] > 0.0)) --i;
+        std::size_t i = std::min(n, (b + 1) * iid_block);
+        while (i > b * iid_block && !(mass[i - 1] > 0.0)) --i;
         return i - 1;
     };
     std::size_t cur_block = blocks, cursor = 0;
@@ -62,10 +62,10 @@ inline void sample_iid(const double* mass, std::size_t n, const std::vector<doub
         }
         if (b != cur_block) {
             cur_block = b;
-            cursor = b * sampling_block;
+            cursor = b * iid_block;
             running = prefix[b];
         }
-        const std::size_t e = std::min(n, (b + 1) * sampling_block);
+        const std::size_t e = std::min(n, (b + 1) * iid_block);
         while (cursor < e && !(t < running + mass[cursor])) running += mass[cursor++];
         out[j] = cursor < e ? cursor : last_positive(b);
     }
