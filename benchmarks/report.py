@@ -549,6 +549,39 @@ def print_kinsol_comparison(directory, entries, out):
             f"{plain['time'] / t:.2f}x faster in wall time.")
     out()
 
+def plot_sensitivity_distortion(plt, directory):
+    """Maximum coreset distortion against coreset size m (sensitivity, lightweight, uniform), from
+    sensitivity_distortion_vs_m.csv written by benchmarks/sensitivity_coresets.cpp."""
+    path = os.path.join(directory, "sensitivity_distortion_vs_m.csv")
+    if not os.path.exists(path):
+        return
+    series, meta = defaultdict(list), {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            try:
+                series[r["method"]].append((int(r["m"]), float(r["max_distortion"])))
+                meta = r
+            except (KeyError, TypeError, ValueError):
+                continue
+    if not series:
+        return
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    markers = {"uniform": "s", "lightweight": "^"}
+    for name in sorted(series):
+        v = sorted(series[name])
+        ax.plot([a for a, _ in v], [b for _, b in v], marker=markers.get(name, "o"), ms=5, label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("coreset size m")
+    ax.set_ylabel("max relative cost error over candidates")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title(f"sensitivity: coreset distortion against size (k = {meta.get('k', '?')}, n = {meta.get('n', '?')}, "
+                 f"d = {meta.get('d', '?')},\n20 clusters + one far cluster of 0.1%, mean over {meta.get('seeds', '?')} seeds)",
+                 fontsize=9)
+    legend_outside(ax)
+    save(plt, fig, os.path.join(directory, "sensitivity_distortion_vs_m.png"))
+
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "build/bench"
     runs = load(directory)
@@ -734,6 +767,7 @@ def main():
         plot_curve(plt, path)
     plot_kmedoids(plt, directory, by_family.get("kmedoids", []))
     plot_kmedoids_peer(plt, directory)
+    plot_sensitivity_distortion(plt, directory)
     return 0
 
 if __name__ == "__main__":
