@@ -5,7 +5,7 @@
 //   sensitivity/alias_build/{kestrel,baseline}          Vose table (validation pass + O(n) build)
 //                                                       against the cumulative sums a binary-search
 //                                                       sampler needs; bytes = n * sizeof(T)
-//   sensitivity/alias_draws/{kestrel,baseline}          m = n draws from a built table against a
+//   sensitivity/alias_draws/{kestrel,baseline}          m = min(n, 2^20) draws from a built table against a
 //                                                       binary search per draw in the cumulative
 //                                                       sums (same uniforms); bytes = m * (16 + 8):
 //                                                       each draw reads one 16-byte table entry
@@ -87,8 +87,15 @@ void alias_build_baseline(benchmark::State& state, std::size_t n) {
     kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
 }
 
+const ks::alias_table& table(std::size_t n) {
+    static std::map<std::size_t, std::unique_ptr<ks::alias_table>> cache;
+    auto& p = cache[n];
+    if (!p) p = std::make_unique<ks::alias_table>(view(n));
+    return *p;
+}
+
 void alias_draws(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
-    const ks::alias_table t(view(n));
+    const ks::alias_table& t = table(n);
     std::vector<std::size_t> out(m);
     std::uint64_t first = 0;
     for (auto _ : state) {
@@ -184,12 +191,14 @@ void systematic_baseline(benchmark::State& state, std::size_t n, std::size_t m) 
     kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
 }
 
+// Slow runs (n = 2^24, the sort and binary-search baselines) once; the rest for a short minimum
+// time (the family's budget: about a minute in the full suite, a few seconds in quick mode).
 template <class F>
 benchmark::internal::Benchmark* reg(const std::string& nm, F f, bool slow) {
     auto* b = benchmark::RegisterBenchmark(nm.c_str(), [f](benchmark::State& s) { f(s); });
     b->UseRealTime()->Unit(benchmark::kMillisecond);
-    if (slow) b->Iterations(1)->Repetitions(3)->ReportAggregatesOnly(true);
-    else b->MinTime(0.2);
+    if (slow) b->Iterations(1);
+    else b->MinTime(kestrel_bench::quick_mode() ? 0.02 : 0.2);
     return b;
 }
 
@@ -200,12 +209,15 @@ const bool registered = [] {
     for (std::size_t n : sizes) {
         const bool big = n >= (std::size_t(1) << 24);
         const std::size_t m = std::max<std::size_t>(64, n / 1024);
+        const std::size_t draws = std::min<std::size_t>(n, std::size_t(1) << 20);
         for (int t : kestrel_bench::thread_counts())
             reg(name("alias_build", "kestrel", n, n, t), [=](benchmark::State& s) { alias_build(s, n, t); }, big);
         reg(name("alias_build", "baseline", n, n, 1), [=](benchmark::State& s) { alias_build_baseline(s, n); }, big);
         for (int t : kestrel_bench::thread_counts())
-            reg(name("alias_draws", "kestrel", n, n, t), [=](benchmark::State& s) { alias_draws(s, n, n, t); }, big);
-        reg(name("alias_draws", "baseline", n, n, 1), [=](benchmark::State& s) { alias_draws_baseline(s, n, n); }, true);
+            reg(name("alias_draws", "kestrel", n, draws, t), [=](benchmark::State& s) { alias_draws(s, n, draws, t); },
+                false);
+        reg(name("alias_draws", "baseline", n, draws, 1),
+            [=](benchmark::State& s) { alias_draws_baseline(s, n, draws); }, !kestrel_bench::quick_mode());
         for (int t : kestrel_bench::thread_counts())
             reg(name("poisson", "kestrel", n, m, t), [=](benchmark::State& s) { poisson(s, n, m, t); }, big);
         reg(name("poisson", "baseline", n, m, 1), [=](benchmark::State& s) { poisson_baseline(s, n, m); }, big);

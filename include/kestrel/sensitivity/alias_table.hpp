@@ -167,11 +167,17 @@ inline void sample_with_replacement(const alias_table& table, std::size_t m, con
         for (std::size_t jb = j0; jb < j1; jb += detail::random_batch) {
             const std::size_t cnt = std::min(detail::random_batch, j1 - jb);
             detail::philox_blocks(rng, first_draw + jb, cnt, r);
+            std::uint64_t col[detail::random_batch];
+            for (std::size_t k = 0; k < cnt; ++k) {  // columns first, their lines prefetched
+                col[k] = detail::mulhi64(counter_rng::join(r[k][0], r[k][1]), n);
+#if defined(__GNUC__) || defined(__clang__)
+                __builtin_prefetch(entries + col[k]);
+#endif
+            }
             for (std::size_t k = 0; k < cnt; ++k) {
-                const std::uint64_t c = detail::mulhi64(counter_rng::join(r[k][0], r[k][1]), n);
                 const double u = random_conversion::u53_to_double(counter_rng::join(r[k][2], r[k][3]));
-                const alias_table::entry e = entries[c];
-                out[jb + k] = static_cast<std::size_t>(u < e.prob ? c : e.alias);
+                const alias_table::entry e = entries[col[k]];
+                out[jb + k] = static_cast<std::size_t>(u < e.prob ? col[k] : e.alias);
             }
         }
     });

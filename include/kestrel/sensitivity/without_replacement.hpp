@@ -11,18 +11,23 @@
 // sample is a pure function of (seed, stream, weights). Zero weights have key +infinity and are
 // never chosen; m must not exceed the number of positive weights.
 //
-// Selection without sorting all n: the weights are cut into fixed blocks (sampling_block);
-// each block keeps its min(m, block) smallest (key, index) pairs in a bounded max-heap (O(B)
-// with O(m log(B/m) log m) expected heap updates), blocks run in parallel; the candidates are
-// then reduced by nth_element to the m smallest and only those m are sorted. Keys tie only with
-// probability ~2^-53; ties are broken by the smaller index, so the order is total and the result
-// is the same at any thread count.
+// Selection without sorting all n: the weights are cut into fixed blocks of B = max(2^15, ~8m)
+// items (a function of n and m only); each block keeps its min(m, B) smallest (key, index) pairs
+// in a bounded max-heap (O(B) with O(m log(B/m) log m) expected heap updates; a key is computed
+// only if 1 - u passes the heap's threshold, see below), blocks run in parallel; the candidates are
+// then reduced by nth_element to the m smallest and only those m are sorted. Blocks also share
+// the smallest largest-key of any full heap (at least m keys lie below it, so no key above it
+// can be selected): later blocks reject almost every item with one comparison, and since only
+// provably unselectable items are rejected, the result does not depend on the timing. Keys tie
+// only with probability ~2^-53; ties are broken by the smaller index, so the order is total and
+// the result is the same at any thread count.
 //
 // Output order: increasing key, which is the order of selection of successive sampling
 // (out[0] is the first item drawn).
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -78,15 +83,22 @@ void sample_without_replacement(vector_view<const T> weights, std::size_t m, con
     require(out_keys.empty() || out_keys.size() == m, f, "out_keys", "size ", out_keys.size(),
             " must be 0 (not wanted) or m (", m, ")");
 
-    const std::size_t n = weights.size(), nb = detail::sampling_blocks(n);
-    const std::size_t cap = std::min(m, sampling_block);
+    // Blocks of at least 8m items (a multiple of sampling_block; a function of n and m only), so
+    // a block's heap takes about m (1 + ln 8) insertions instead of churning when m is large.
+    const std::size_t n = weights.size();
+    const std::size_t blk = std::max<std::size_t>(
+        sampling_block, (std::min(m, n / 8 + 1) * 8 + sampling_block - 1) / sampling_block * sampling_block);
+    const std::size_t nb = (n + blk - 1) / blk;
+    const std::size_t cap = std::min(m, blk);
     ws.candidates.resize(nb * cap);
     ws.block_count.assign(nb, 0);
+    std::atomic<double> tau{std::numeric_limits<double>::infinity()};  // an upper bound on the m-th key
     parallel_for(nb, detail::small_serial(n, policy), [&](std::size_t b) {
-        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
+        const std::size_t i0 = b * blk, i1 = std::min(n, i0 + blk);
         keyed_item* heap = ws.candidates.data() + b * cap;  // max-heap of the cap smallest so far
         std::size_t size = 0;
         counter_rng::block_type r[detail::random_batch];
+        double bound = tau.load(std::memory_order_relaxed);
         for (std::size_t ib = i0; ib < i1; ib += detail::random_batch) {
             const std::size_t cnt = std::min(detail::random_batch, i1 - ib);
             detail::philox_blocks(rng, ib, cnt, r);  // vectorized; block i is exponential(i)'s
@@ -95,11 +107,12 @@ void sample_without_replacement(vector_view<const T> weights, std::size_t m, con
                 const double w = static_cast<double>(weights[i]);
                 if (!(w > 0.0)) continue;
                 const double u = random_conversion::u64_to_double_open(counter_rng::join(r[k][0], r[k][1]));
-                // Exact early rejection without the log: E = -log(u) >= 1 - u, so 1 - u above the
-                // heap's largest key times w (with a 1e-12 margin for the rounding of log and the
-                // division) means the key E / w is larger than every key held.
-                if (size == cap && (1.0 - u) > heap[0].key * w * (1.0 + 1e-12)) continue;
+                // Exact early rejection without the log: E = -log(u) >= 1 - u, so 1 - u above t * w
+                // (1e-12 margin for the rounding of log and the division) means key = E / w > t.
+                const double t = size == cap ? std::min(bound, heap[0].key) : bound;
+                if ((1.0 - u) > t * w * (1.0 + 1e-12)) continue;
                 const keyed_item it{-std::log(u) / w, i};
+                if (it.key > bound) continue;  // m keys are <= bound: cannot be among the m smallest
                 if (size < cap) {
                     heap[size++] = it;
                     std::push_heap(heap, heap + size);
@@ -109,6 +122,14 @@ void sample_without_replacement(vector_view<const T> weights, std::size_t m, con
                     std::push_heap(heap, heap + size);
                 }
             }
+            // Share this block's bound: a full heap holds m keys <= its largest, so no key above it
+            // can be selected. Only rejections depend on when blocks see it, never the result.
+            if (size == m) {
+                double cur = tau.load(std::memory_order_relaxed);
+                while (heap[0].key < cur && !tau.compare_exchange_weak(cur, heap[0].key, std::memory_order_relaxed)) {
+                }
+            }
+            bound = std::min(bound, tau.load(std::memory_order_relaxed));
         }
         ws.block_count[b] = size;
     });
