@@ -148,7 +148,7 @@ void register_size(std::size_t N, const char* type) {
         if (big)
             b->Iterations(3);
         else
-            b->MinTime(0.2);
+            b->MinTime(kestrel_bench::quick_mode() ? 0.1 : 0.2);
     };
     for (int t : kestrel_bench::thread_counts()) add("jacobi_sweep/kestrel", kernel::jacobi, t);
     add("jacobi_sweep/baseline", kernel::jacobi_baseline, 1);
