@@ -2,11 +2,16 @@
 // linear algorithm for generating random numbers with a given distribution", IEEE TSE 17(9),
 // 1991; Walker's alias method with an O(n) two-worklist build).
 //
-// Build (O(n), serial after a parallel validation pass, deterministic): the scaled weights
-// q_i = w_i * n / W are split into "small" (q < 1) and "large" (q >= 1) worklists; a small s is
-// paired with a large l: column s keeps s with probability q_s and otherwise gives l, and l
-// loses 1 - q_s of its mass. Leftover columns (rounding) keep their own item with probability
-// 1; a zero-weight item never becomes anyone's alias and its own column gives it probability 0.
+// Build (O(n), serial after a parallel validation pass, deterministic): with the scaled weights
+// q_i = w_i * n / W, "light" items (q < 1) and "heavy" items (q >= 1) are paired as in Vose's
+// method, but in the sweeping order of Huebschle-Schneider and Sanders ("Parallel weighted
+// random sampling", ESA 2019): one pointer walks the light items and one the heavy items, both
+// in index order, so memory is read and written sequentially (Vose's worklists scatter the
+// accesses, several times slower once the table leaves cache). Light column i keeps i with
+// probability q_i and otherwise gives the current heavy item j, which loses 1 - q_i; once j's
+// residual drops below 1 its own column keeps that residual and the next heavy item tops it up.
+// Leftover columns (rounding) keep their own item with probability 1; a zero-weight item never
+// becomes anyone's alias and its own column gives it probability 0.
 //
 // Draw number j (a pure function of (seed, stream, j)): one Philox block of the counter_rng;
 // words 0,1 pick the column c = floor(b * n / 2^64) (multiply-high of a 64-bit word), words
@@ -65,7 +70,8 @@ public:
     explicit alias_table(const std::vector<T>& weights, exec_policy policy = {})
         : alias_table(vector_view<const T>(weights), policy) {}
 
-    /// Rebuilds from new weights; on a bad argument throws and keeps the previous table.
+    /// Rebuilds from new weights (reusing the storage); on a bad argument throws and keeps the
+    /// previous table.
     template <class T>
     void assign(vector_view<const T> weights, exec_policy policy = {}) {
         build(weights, policy, "alias_table::assign");
@@ -103,39 +109,48 @@ private:
     template <class T>
     void build(vector_view<const T> weights, exec_policy policy, const char* function) {
         const sampling_weight_summary s = summarize_sampling_weights(weights, function, policy);
+        // Validated: nothing below can fail but the allocation, so the table is rebuilt in place
+        // (a rebuild of the same size touches no fresh pages; first-touch faults cost more than
+        // the whole sweep on some machines).
         const std::size_t n = weights.size();
-        std::vector<entry> e(n);
-        std::vector<std::uint64_t> work(n);  // smalls grow from the front, larges from the back
+        entries_.resize(n);
+        entry* const e = entries_.data();
         const double scale = static_cast<double>(n) / s.total;
-        std::size_t ns = 0, nl = 0, fallback = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            const double q = static_cast<double>(weights[i]) * scale;
-            e[i].prob = q;
-            e[i].alias = i;
+        std::size_t fallback = 0;
+        for (std::size_t i = 0; i < n; ++i)
             if (weights[i] > weights[fallback]) fallback = i;
-            if (q < 1.0) work[ns++] = i;
-            else work[n - 1 - nl++] = i;
-        }
-        // Vose's pairing: a small column is filled up by the current large item.
-        while (ns > 0 && nl > 0) {
-            const std::uint64_t sm = work[--ns];
-            const std::uint64_t lg = work[n - nl];  // top of the large worklist
-            e[sm].alias = lg;
-            e[lg].prob -= 1.0 - e[sm].prob;  // Schwarz's ordering: subtract the deficit
-            if (e[lg].prob < 1.0) {
-                --nl;
-                work[ns++] = lg;
+        // Columns not reached by the sweep (rounding leftovers) keep their own item; a zero
+        // weight's column gives the heaviest item instead.
+        for (std::size_t i = 0; i < n; ++i)
+            e[i] = weights[i] > T(0) ? entry{1.0, i} : entry{0.0, fallback};
+        auto q = [&](std::size_t k) { return static_cast<double>(weights[k]) * scale; };
+        auto next_light = [&](std::size_t k) {
+            while (k < n && !(q(k) < 1.0)) ++k;
+            return k;
+        };
+        auto next_heavy = [&](std::size_t k) {
+            while (k < n && q(k) < 1.0) ++k;
+            return k;
+        };
+        // Sweep: light columns in index order are topped up by the current heavy item j (residual
+        // mass r); when r drops below 1, column j keeps r and the next heavy item tops it up.
+        std::size_t i = next_light(0), j = next_heavy(0);
+        double r = j < n ? q(j) : 0.0;
+        while (j < n) {
+            if (r >= 1.0) {
+                if (i >= n) break;
+                const double qi = q(i);
+                e[i] = entry{qi, j};
+                r -= 1.0 - qi;  // Schwarz's ordering: subtract the deficit
+                i = next_light(i + 1);
+            } else {
+                const std::size_t jn = next_heavy(j + 1);
+                if (jn >= n) break;
+                e[j] = entry{r, jn};
+                r = q(jn) - (1.0 - r);
+                j = jn;
             }
         }
-        // Leftovers differ from 1 only by rounding: they keep their item; a zero-weight leftover
-        // (impossible unless rounding reached a whole unit) goes to the heaviest item instead.
-        for (std::size_t k = 0; k < nl; ++k) e[work[n - 1 - k]].prob = 1.0;
-        for (std::size_t k = 0; k < ns; ++k) {
-            const std::uint64_t i = work[k];
-            if (weights[i] > T(0)) e[i].prob = 1.0;
-            else e[i].prob = 0.0, e[i].alias = fallback;
-        }
-        entries_.swap(e);
         total_ = s.total;
     }
 
