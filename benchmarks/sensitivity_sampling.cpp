@@ -22,7 +22,10 @@
 //   sensitivity/systematic/{kestrel,baseline}           one start, m points on the cumulative sums,
 //                                                       against one serial walk; bytes = n * sizeof(T)
 // Weights are float (the case that makes the read bound hardest); n = 2^20 and 2^24 (quick
-// mode: 2^16). Kestrel at 1 and all threads, baselines at 1 thread.
+// mode: 2^16). Kestrel at 1 and all threads, baselines at 1 thread. Kestrel's workspaces and
+// tables are warmed up by one untimed call (the steady state of a caller that keeps them): a
+// first call also pays first-touch page faults on its scratch, which on a loaded VM cost more
+// than the kernel itself (about 60 ns per 16-byte table entry measured here).
 #include <benchmark/benchmark.h>
 
 #include <kestrel/sensitivity/alias_table.hpp>
@@ -69,6 +72,7 @@ std::string name(const char* kernel, const char* impl, std::size_t n, std::size_
 void alias_build(benchmark::State& state, std::size_t n, int threads) {
     const auto w = view(n);
     ks::alias_table t;
+    t.assign(w, kestrel::exec_policy{threads});  // first build: first-touch faults, not timed
     for (auto _ : state) {
         t.assign(w, kestrel::exec_policy{threads});
         benchmark::DoNotOptimize(t.entries().data());
@@ -130,6 +134,7 @@ void poisson(benchmark::State& state, std::size_t n, std::size_t m, int threads)
     ks::poisson_sample_result r;
     ks::poisson_workspace ws;
     std::uint64_t seed = 0;
+    ks::poisson_sample(w, double(m), kestrel::counter_rng(0), r, kestrel::exec_policy{threads}, ws);  // warm-up
     for (auto _ : state) {
         ks::poisson_sample(w, double(m), kestrel::counter_rng(++seed), r, kestrel::exec_policy{threads}, ws);
         benchmark::DoNotOptimize(r.indices.data());
@@ -153,6 +158,7 @@ void without_replacement(benchmark::State& state, std::size_t n, std::size_t m, 
     std::vector<std::size_t> out(m);
     ks::without_replacement_workspace ws;
     std::uint64_t seed = 0;
+    ks::sample_without_replacement(w, m, kestrel::counter_rng(0), out, kestrel::exec_policy{threads}, ws);  // warm-up
     for (auto _ : state) {
         ks::sample_without_replacement(w, m, kestrel::counter_rng(++seed), out, kestrel::exec_policy{threads}, ws);
         benchmark::DoNotOptimize(out.data());
