@@ -4,14 +4,17 @@
 // distortion tool's candidates is below 10% and far below uniform sampling's, which misses
 // the far cluster (its random-subset candidates leave the far cluster uncovered).
 //
-// Measured with these data (n = 10^6, d = 16, float, m = 1000, default distortion options,
-// seed 0 coresets; max distortion):
-//   k = 10:  sensitivity (bicriteria seeding) 0.069, sensitivity with size_term 3 0.13,
-//            sensitivity (sequential k-means++ seeding) 0.039, lightweight 0.072, uniform 0.95
-//   k = 100: sensitivity (bicriteria) 0.18, size_term 3 0.11, sequential seeding 0.22,
-//            lightweight 0.089, uniform 0.99
+// Measured with these data (n = 10^6, d = 16, float, m = 1000, default candidates; max
+// distortion, range over seeds 0..7 unless stated):
+//   k = 10:  sensitivity, default (bicriteria 3 x 2k/3, stratified) 0.017-0.046;
+//            i.i.d. draw (bicriteria 2 x k) 0.043-0.104; i.i.d. with sequential k-means++
+//            seeding 0.028-0.112 (5 seeds); lightweight 0.052-0.100 (5 seeds);
+//            uniform 0.95 (seed 0; 4 of 5 seeds above 0.4)
+//   k = 100: sensitivity, default 0.016-0.027; i.i.d. (bicriteria 2 x k) 0.046-0.125
+//            (5 seeds); i.i.d. with sequential seeding 0.026-0.69 (5 seeds);
+//            lightweight 0.089 (seed 0); uniform 0.99 (seed 0)
 // (the straightforward implementation: about 0.19 sensitivity and 0.07 lightweight at
-// k = 100). benchmarks/sensitivity_coresets.cpp writes the same comparison against m.
+// k = 100). benchmarks/sensitivity_coresets.cpp writes the comparison against m.
 #include <catch2/catch.hpp>
 
 #include <kestrel/sensitivity/clustering_coreset.hpp>
