@@ -13,5 +13,6 @@
 #include "speculative/rows.hpp"
 #include "speculative/sampling_params.hpp"
 #include "speculative/tree.hpp"
+#include "speculative/tree_typical.hpp"
 #include "speculative/typical.hpp"
 #include "speculative/verification.hpp"

@@ -112,14 +112,14 @@ void tree_request(const char* fn, multi_draft_rule rule, const token_rows<T>& ta
 
 }  // namespace detail
 
-/// Tree verification of a batch with a caller-chosen uniform source (see the header comment).
-/// `draft` is absent (data == nullptr) exactly for rule point_mass.
-template <class T, class Source>
-void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const token_rows<T>& draft,
-                      const tree_batch& trees, const Source& uniforms, const tree_outputs& out,
-                      const verify_options& opt = {}, multi_draft_workspace* workspace = nullptr) {
-    const char* fn = "verify_tree";
-    detail::check_multi_options(fn, draft, rule, opt);
+namespace detail {
+
+/// Checks a batch of trees (see the header comment) and the outputs they need; returns the
+/// deepest tree's depth. `distinct_siblings`: sibling tokens must differ. Rows are checked
+/// against the largest tree (target always, draft when present).
+template <class T>
+std::size_t check_tree_batch(const char* fn, const token_rows<T>& target, const token_rows<T>* draft,
+                             const tree_batch& trees, const tree_outputs& out, bool distinct_siblings) {
     const std::size_t batch = trees.sizes.size();
     require(trees.request_ids.size() == batch, fn, "trees.request_ids", "size ", trees.request_ids.size(),
             " does not match the batch (", batch, ")");
@@ -134,10 +134,8 @@ void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const 
             "must be at least ", batch, " x ", max_size, ", got ", trees.parents.rows(), " x ", trees.parents.cols());
     require(trees.tokens.rows() == batch && trees.tokens.cols() >= max_size, fn, "trees.tokens", "must be at least ",
             batch, " x ", max_size, ", got ", trees.tokens.rows(), " x ", trees.tokens.cols());
-    detail::check_rows_shape(target, fn, "target", batch, max_size);
-    detail::check_draft_rows(fn, target, draft, batch, max_size);
-    const bool distinct_siblings =
-        rule == multi_draft_rule::recursive_without_replacement || rule == multi_draft_rule::point_mass;
+    check_rows_shape(target, fn, "target", batch, max_size);
+    if (draft) check_draft_rows(fn, target, *draft, batch, max_size);
     std::size_t deepest = 0;
     std::vector<std::size_t> depth, count, last_child, previous_sibling;
     const std::size_t none = ~std::size_t(0);
@@ -184,6 +182,24 @@ void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const 
             " x ", out.tokens.cols());
     require(out.nodes.data() == nullptr || (out.nodes.rows() == batch && out.nodes.cols() >= deepest), fn,
             "outputs.nodes", "must be empty or at least ", batch, " x ", deepest);
+
+    return deepest;
+}
+
+}  // namespace detail
+
+/// Tree verification of a batch with a caller-chosen uniform source (see the header comment).
+/// `draft` is absent (data == nullptr) exactly for rule point_mass.
+template <class T, class Source>
+void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const token_rows<T>& draft,
+                      const tree_batch& trees, const Source& uniforms, const tree_outputs& out,
+                      const verify_options& opt = {}, multi_draft_workspace* workspace = nullptr) {
+    const char* fn = "verify_tree";
+    detail::check_multi_options(fn, draft, rule, opt);
+    const bool distinct_siblings =
+        rule == multi_draft_rule::recursive_without_replacement || rule == multi_draft_rule::point_mass;
+    detail::check_tree_batch(fn, target, &draft, trees, out, distinct_siblings);
+    const std::size_t batch = trees.sizes.size();
 
     multi_draft_workspace local;
     multi_draft_workspace& ws = workspace ? *workspace : local;
