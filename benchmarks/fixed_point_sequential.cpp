@@ -162,7 +162,11 @@ struct picard_problem {
     }
 };
 
+// Eigen's own OpenMP parallelism inside a product is turned off: the model's threads are the
+// benchmark's (parallel_for over halves of the window), and an OpenMP team per product waits for
+// every thread at its barrier on a shared machine.
 void picard_baseline(benchmark::State& state) {
+    Eigen::setNbThreads(1);
     const std::size_t steps = std::size_t(state.range(0)), d = std::size_t(state.range(1));
     const picard_problem p(steps, d);
     auto model = [&](vector_view<const double> x, const kd::grid_point& pt, vector_view<double> out) {
@@ -186,6 +190,7 @@ void picard_baseline(benchmark::State& state) {
 }
 
 void picard_kestrel(benchmark::State& state) {
+    Eigen::setNbThreads(1);
     const std::size_t steps = std::size_t(state.range(0)), d = std::size_t(state.range(1));
     const int threads = int(state.range(2));
     const picard_problem p(steps, d);
