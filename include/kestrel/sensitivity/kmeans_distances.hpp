@@ -100,7 +100,7 @@ private:
 
 public:
 #else
-    eigen_single_thread_guard() = default;
+    eigen_single_thread_guard() {}  // user-provided: no unused-variable warning at the call sites
 #endif
     eigen_single_thread_guard(const eigen_single_thread_guard&) = delete;
     eigen_single_thread_guard& operator=(const eigen_single_thread_guard&) = delete;
