@@ -149,7 +149,7 @@ template <class Model>
 jacobi_decoding_report jacobi_decode(Model&& model, vector_view<const std::int32_t> prompt,
                                      vector_view<std::int32_t> output, jacobi_decoding_workspace& ws,
                                      const jacobi_decoding_options& options = {}) {
-    return detail::decode("fixed_point::jacobi_decode", model, prompt, output, options, ws, false);
+    return detail::decode("jacobi_decode", model, prompt, output, options, ws, false);
 }
 
 /// The sequential reference: one model call per token (window of one).
@@ -159,7 +159,7 @@ jacobi_decoding_report greedy_decode(Model&& model, vector_view<const std::int32
                                      std::size_t vocab_size = 0) {
     jacobi_decoding_options o;
     o.vocab_size = vocab_size;
-    return detail::decode("fixed_point::greedy_decode", model, prompt, output, o, ws, true);
+    return detail::decode("greedy_decode", model, prompt, output, o, ws, true);
 }
 
 }  // namespace fixed_point
