@@ -69,8 +69,8 @@ done
 if [ "$quick" -eq 0 ]; then
   for peer in "$root"/benchmarks/peers/*.sh; do
     [ -e "$peer" ] || continue
-    pf=$(basename "$peer" | cut -d_ -f1)
-    if [ -z "$family" ] || [ "$family" = "$pf" ]; then
+    # Peers are named <family>_<peer>.sh (family names may hold underscores: fixed_point).
+    if [ -z "$family" ] || [[ "$(basename "$peer")" == "${family}_"* ]]; then
       echo "==== peer: $(basename "$peer")"
       "$peer" "$out" || echo "peer $(basename "$peer") failed; continuing"
     fi
