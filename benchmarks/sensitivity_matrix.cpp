@@ -9,7 +9,7 @@
 //   sensitivity/leverage_approx/kestrel              sparse sketch + QR of S A + scores
 //                                                    (epsilon = 0.5: k = 16 d, no projection),
 //                                                    and /jl:20 with a 20-column JL projection
-//   sensitivity/lewis/{kestrel,baseline}/p:{1,3}     5 Cohen-Peng iterations (tolerance 0):
+//   sensitivity/lewis/{kestrel,baseline}/p:{1,3}     3 Cohen-Peng iterations (tolerance 0):
 //                                                    Gram + Cholesky passes (kestrel) against
 //                                                    a fresh QR of W^{1/2-1/p} A per iteration
 //   sensitivity/lewis_converged/kestrel/p:{1,3}      to relative change 1e-8 (iterations counter)
@@ -171,10 +171,10 @@ const bool registered = [] {
     const std::string al = "/n:" + std::to_string(nl) + "/d:" + std::to_string(dim);
     for (double p : {1.0, 3.0}) {
         const std::string pa = "/p:" + std::to_string(int(p)) + al;
-        reg("sensitivity/lewis/baseline" + pa + "/iterations:5/threads:1",
-            [nl, p](benchmark::State& s) { lewis(s, nl, p, 1, 5, 0.0, 1); })
+        reg("sensitivity/lewis/baseline" + pa + "/iterations:3/threads:1",
+            [nl, p](benchmark::State& s) { lewis(s, nl, p, 1, 3, 0.0, 1); })
             ->Iterations(1);
-        reg("sensitivity/lewis/kestrel" + pa + "/iterations:5" + ta, [nl, p, all](benchmark::State& s) { lewis(s, nl, p, 0, 5, 0.0, all); })
+        reg("sensitivity/lewis/kestrel" + pa + "/iterations:3" + ta, [nl, p, all](benchmark::State& s) { lewis(s, nl, p, 0, 3, 0.0, all); })
             ->Iterations(1);
         reg("sensitivity/lewis_converged/kestrel" + pa + "/tol:1e-8" + ta,
             [nl, p, all](benchmark::State& s) { lewis(s, nl, p, 0, 200, 1e-8, all); })
