@@ -106,9 +106,7 @@ relaxation_result chebyshev_jacobi_solve(const relaxation_matrix<T, I>& A, vecto
     require(std::isfinite(lambda_min) && lambda_min > 0.0, f, "lambda_min", "must be finite and > 0, got ", lambda_min);
     require(std::isfinite(lambda_max) && lambda_max > lambda_min, f, "lambda_max", "must be finite and > lambda_min (",
             lambda_min, "), got ", lambda_max);
-    require(!relaxation_detail::overlaps(b.data(), b.size() * sizeof(T), x.data(), x.size() * sizeof(T)), f, "x", "must not overlap b");
-    relaxation_detail::require_finite_vector(b.data(), b.size(), f, "b");
-    relaxation_detail::require_finite_vector(x.data(), x.size(), f, "x");
+    relaxation_detail::require_distinct_finite(b.data(), b.size(), x.data(), x.size(), f);
     const std::size_t n = A.size();
     if (ws.d.size() < n) ws.d.resize(n);
     const double theta = 0.5 * (lambda_max + lambda_min), delta = 0.5 * (lambda_max - lambda_min);

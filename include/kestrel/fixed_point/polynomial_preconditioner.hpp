@@ -145,9 +145,7 @@ relaxation_result polynomial_richardson_solve(const relaxation_matrix<T, I>& A,
     const char* f = "polynomial_richardson_solve";
     relaxation_detail::require_system(A, b.size(), x.size(), f);
     relaxation_detail::require_options(options, f);
-    require(!relaxation_detail::overlaps(b.data(), b.size() * sizeof(T), x.data(), x.size() * sizeof(T)), f, "x", "must not overlap b");
-    relaxation_detail::require_finite_vector(b.data(), b.size(), f, "b");
-    relaxation_detail::require_finite_vector(x.data(), x.size(), f, "x");
+    relaxation_detail::require_distinct_finite(b.data(), b.size(), x.data(), x.size(), f);
     const std::size_t n = A.size();
     if (ws.r.size() < n) ws.r.resize(n);
     if (ws.z.size() < n) ws.z.resize(n);

@@ -133,9 +133,7 @@ relaxation_result red_black_sor_solve(const relaxation_matrix<T, I>& A, vector_v
     relaxation_detail::require_coloring(coloring, A.size(), f);
     relaxation_detail::require_omega(omega, f);
     relaxation_detail::require_options(options, f);
-    require(!relaxation_detail::overlaps(b.data(), b.size() * sizeof(T), x.data(), x.size() * sizeof(T)), f, "x", "must not overlap b");
-    relaxation_detail::require_finite_vector(b.data(), b.size(), f, "b");
-    relaxation_detail::require_finite_vector(x.data(), x.size(), f, "x");
+    relaxation_detail::require_distinct_finite(b.data(), b.size(), x.data(), x.size(), f);
     const T w = static_cast<T>(omega);
     return relaxation_detail::inplace_loop(A, b.data(), x.data(), options, ws, 1, [&] {
         relaxation_detail::red_black_sweep_unchecked(A.csr(), b.data(), x.data(), w, coloring, options.policy);

@@ -273,6 +273,15 @@ inline bool overlaps(const void* a, std::size_t abytes, const void* b, std::size
     return pa < pb + bbytes && pb < pa + abytes;
 }
 
+/// A solver's right-hand side and iterate: separate memory, both finite (checked before x is
+/// written).
+template <class T>
+void require_distinct_finite(const T* b, std::size_t nb, const T* x, std::size_t nx, const char* f) {
+    require(!overlaps(b, nb * sizeof(T), x, nx * sizeof(T)), f, "x", "must not overlap b");
+    require_finite_vector(b, nb, f, "b");
+    require_finite_vector(x, nx, f, "x");
+}
+
 // ---- unchecked kernels -------------------------------------------------------------------
 
 template <class T, class I>
@@ -517,9 +526,7 @@ relaxation_result jacobi_solve(const relaxation_matrix<T, I>& A, vector_view<con
     relaxation_detail::require_system(A, b.size(), x.size(), f);
     relaxation_detail::require_options(options, f);
     require(weight > 0.0 && weight <= 1.0, f, "weight", "must lie in (0, 1], got ", weight);
-    require(!relaxation_detail::overlaps(b.data(), b.size() * sizeof(T), x.data(), x.size() * sizeof(T)), f, "x", "must not overlap b");
-    relaxation_detail::require_finite_vector(b.data(), b.size(), f, "b");
-    relaxation_detail::require_finite_vector(x.data(), x.size(), f, "x");
+    relaxation_detail::require_distinct_finite(b.data(), b.size(), x.data(), x.size(), f);
     const T w = static_cast<T>(weight);
     return relaxation_detail::fused_residual_loop(A, b.data(), x.data(), options, ws, [&](std::size_t, const T* in, T* out) {
         return relaxation_detail::jacobi_sweep_unchecked(A.csr(), b.data(), in, out, w, ws.partial, options.policy);
@@ -542,9 +549,7 @@ relaxation_result sor_solve(const relaxation_matrix<T, I>& A, vector_view<const 
     relaxation_detail::require_system(A, b.size(), x.size(), f);
     relaxation_detail::require_omega(omega, f);
     relaxation_detail::require_options(options, f);
-    require(!relaxation_detail::overlaps(b.data(), b.size() * sizeof(T), x.data(), x.size() * sizeof(T)), f, "x", "must not overlap b");
-    relaxation_detail::require_finite_vector(b.data(), b.size(), f, "b");
-    relaxation_detail::require_finite_vector(x.data(), x.size(), f, "x");
+    relaxation_detail::require_distinct_finite(b.data(), b.size(), x.data(), x.size(), f);
     const T w = static_cast<T>(omega);
     return relaxation_detail::inplace_loop(A, b.data(), x.data(), options, ws, 1, [&] {
         relaxation_detail::sor_sweep_unchecked(A.csr(), b.data(), x.data(), w, sweep_direction::forward);
@@ -583,9 +588,7 @@ relaxation_result ssor_solve(const relaxation_matrix<T, I>& A, vector_view<const
     relaxation_detail::require_system(A, b.size(), x.size(), f);
     relaxation_detail::require_omega(omega, f);
     relaxation_detail::require_options(options, f);
-    require(!relaxation_detail::overlaps(b.data(), b.size() * sizeof(T), x.data(), x.size() * sizeof(T)), f, "x", "must not overlap b");
-    relaxation_detail::require_finite_vector(b.data(), b.size(), f, "b");
-    relaxation_detail::require_finite_vector(x.data(), x.size(), f, "x");
+    relaxation_detail::require_distinct_finite(b.data(), b.size(), x.data(), x.size(), f);
     const T w = static_cast<T>(omega);
     return relaxation_detail::inplace_loop(A, b.data(), x.data(), options, ws, 2, [&] {
         relaxation_detail::sor_sweep_unchecked(A.csr(), b.data(), x.data(), w, sweep_direction::forward);

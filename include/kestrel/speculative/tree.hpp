@@ -66,6 +66,14 @@ inline void build_children(const tree_batch& t, std::size_t b, sibling_scratch& 
     for (std::size_t v = 1; v < n; ++v) s.children[s.order[static_cast<std::size_t>(t.parents(b, v))]++] = v;
 }
 
+/// Writes every request's tokens, stats and (if asked for) kept nodes, after all were verified.
+inline void write_tree_results(const multi_draft_workspace& ws, const tree_outputs& out) {
+    write_results(ws.results, verify_outputs{out.tokens, out.stats, {}});
+    if (out.nodes.data())
+        for (std::size_t b = 0; b < ws.paths.size(); ++b)
+            for (std::size_t i = 0; i < ws.paths[b].size(); ++i) out.nodes(b, i) = ws.paths[b][i];
+}
+
 template <class T, class Source>
 void tree_request(const char* fn, multi_draft_rule rule, const token_rows<T>& target, const token_rows<T>& draft,
                   const tree_batch& t, std::size_t b, const verify_options& opt, const Source& uniforms,
@@ -211,10 +219,7 @@ void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const 
         detail::tree_request(fn, rule, target, draft, trees, b, opt, uniforms,
                              ws.scratch[static_cast<std::size_t>(current_loop_slot())], ws.results[b], paths[b]);
     });
-    detail::write_results(ws.results, verify_outputs{out.tokens, out.stats, {}});
-    if (out.nodes.data())
-        for (std::size_t b = 0; b < batch; ++b)
-            for (std::size_t i = 0; i < paths[b].size(); ++i) out.nodes(b, i) = paths[b][i];
+    detail::write_tree_results(ws, out);
 }
 
 /// Tree verification of a batch with the counter-based uniforms of `seed`.

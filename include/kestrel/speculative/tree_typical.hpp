@@ -144,10 +144,7 @@ void verify_tree_typical_with(const token_rows<T>& target, const tree_batch& tre
                                      ws.scratch[static_cast<std::size_t>(current_loop_slot())], ws.results[b],
                                      paths[b]);
     });
-    detail::write_results(ws.results, verify_outputs{out.tokens, out.stats, {}});
-    if (out.nodes.data())
-        for (std::size_t b = 0; b < batch; ++b)
-            for (std::size_t i = 0; i < paths[b].size(); ++i) out.nodes(b, i) = paths[b][i];
+    detail::write_tree_results(ws, out);
 }
 
 /// Typical acceptance over a batch of token trees with the counter-based uniforms of `seed`.
