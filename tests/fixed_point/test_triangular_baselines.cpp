@@ -83,7 +83,7 @@ TEST_CASE("fixed_point: the greedy decoding baseline equals Jacobi and aggressiv
     CHECK(r2.rounds < n);
 }
 
-TEST_CASE("fixed_point: the rotated-Gaussian model batched equals one state at a time; Picard matches the sampler on it", "[fixed_point][baselines]") {
+TEST_CASE("fixed_point: the rotated-Gaussian model batched equals one state at a time, and Picard matches the sampler on it", "[fixed_point][baselines]") {
     const std::size_t d = 24, steps = 60;
     const kb::rotated_gaussian g(d, 17);
     // Q is orthogonal.
