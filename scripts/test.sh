@@ -4,7 +4,8 @@
 #  2. builds and runs every test with OpenMP and xsimd (build/test-full);
 #  3. builds and runs every test in the scalar configuration, OpenMP and xsimd off (build/test-scalar);
 #  3b. builds and runs every test under AddressSanitizer + UndefinedBehaviorSanitizer
-#     (preset debug-sanitize: -O1, OpenMP and xsimd on, halt on the first error);
+#     (preset debug-sanitize: -O1, OpenMP and xsimd on, halt on the first error; the
+#     -march=native builds of the core and kmedoids tests run in the full configuration only);
 #  4. installs the package to a temporary prefix, builds every example against it with
 #     find_package(kestrel) and runs it, and compiles a program with a plain -I include;
 #  5. runs the benchmark suite in --quick mode (a smoke run of the benchmarks and the report;
