@@ -323,15 +323,20 @@ sibling_outcome verify_siblings(multi_draft_rule rule, bool greedy, const law_re
 }
 
 /// Checks shared by multi-draft and tree verification: options, rule against draft rows.
-template <class T>
-void check_multi_options(const char* fn, const token_rows<T>& draft, multi_draft_rule rule,
-                         const verify_options& opt) {
+/// The rule-independent options: thread policy, filters, temperature, row-sum tolerance.
+inline void check_sibling_options(const char* fn, const verify_options& opt) {
     require_valid_policy(opt.policy, fn);
     check_filters(opt.filters(), 0, fn);
     require(std::isfinite(opt.temperature) && opt.temperature >= 0.0, fn, "options.temperature",
             "must be finite and >= 0, got ", opt.temperature);
     require(std::isfinite(opt.row_sum_tolerance) && opt.row_sum_tolerance >= 0.0 && opt.row_sum_tolerance < 1.0, fn,
             "options.row_sum_tolerance", "must lie in [0, 1), got ", opt.row_sum_tolerance);
+}
+
+template <class T>
+void check_multi_options(const char* fn, const token_rows<T>& draft, multi_draft_rule rule,
+                         const verify_options& opt) {
+    check_sibling_options(fn, opt);
     require(rule == multi_draft_rule::k_seq || rule == multi_draft_rule::recursive_with_replacement ||
                 rule == multi_draft_rule::recursive_without_replacement || rule == multi_draft_rule::point_mass,
             fn, "rule", "unknown rule ", static_cast<int>(rule));

@@ -66,11 +66,22 @@ inline void build_children(const tree_batch& t, std::size_t b, sibling_scratch& 
     for (std::size_t v = 1; v < n; ++v) s.children[s.order[static_cast<std::size_t>(t.parents(b, v))]++] = v;
 }
 
-/// Writes every request's tokens, stats and (if asked for) kept nodes, after all were verified.
-inline void write_tree_results(const multi_draft_workspace& ws, const tree_outputs& out) {
+/// Runs request(b, scratch, result, path) for every tree of a checked batch (requests across
+/// threads), then writes every request's tokens, stats and (if asked for) kept nodes.
+template <class Request>
+void run_tree_batch(std::size_t batch, const verify_options& opt, multi_draft_workspace* workspace,
+                    const tree_outputs& out, Request&& request) {
+    multi_draft_workspace local;
+    multi_draft_workspace& ws = workspace ? *workspace : local;
+    ws.results.resize(batch);
+    ws.scratch.resize(static_cast<std::size_t>(effective_threads(opt.policy)));
+    ws.paths.resize(batch);
+    parallel_for(batch, opt.policy, [&](std::size_t b) {
+        request(b, ws.scratch[static_cast<std::size_t>(current_loop_slot())], ws.results[b], ws.paths[b]);
+    });
     write_results(ws.results, verify_outputs{out.tokens, out.stats, {}});
     if (out.nodes.data())
-        for (std::size_t b = 0; b < ws.paths.size(); ++b)
+        for (std::size_t b = 0; b < batch; ++b)
             for (std::size_t i = 0; i < ws.paths[b].size(); ++i) out.nodes(b, i) = ws.paths[b][i];
 }
 
@@ -207,19 +218,9 @@ void verify_tree_with(multi_draft_rule rule, const token_rows<T>& target, const 
     const bool distinct_siblings =
         rule == multi_draft_rule::recursive_without_replacement || rule == multi_draft_rule::point_mass;
     detail::check_tree_batch(fn, target, &draft, trees, out, distinct_siblings);
-    const std::size_t batch = trees.sizes.size();
-
-    multi_draft_workspace local;
-    multi_draft_workspace& ws = workspace ? *workspace : local;
-    ws.results.resize(batch);
-    ws.scratch.resize(static_cast<std::size_t>(effective_threads(opt.policy)));
-    auto& paths = ws.paths;
-    paths.resize(batch);
-    parallel_for(batch, opt.policy, [&](std::size_t b) {
-        detail::tree_request(fn, rule, target, draft, trees, b, opt, uniforms,
-                             ws.scratch[static_cast<std::size_t>(current_loop_slot())], ws.results[b], paths[b]);
+    detail::run_tree_batch(trees.sizes.size(), opt, workspace, out, [&](std::size_t b, auto& scratch, auto& result, auto& path) {
+        detail::tree_request(fn, rule, target, draft, trees, b, opt, uniforms, scratch, result, path);
     });
-    detail::write_tree_results(ws, out);
 }
 
 /// Tree verification of a batch with the counter-based uniforms of `seed`.

@@ -124,27 +124,11 @@ void verify_tree_typical_with(const token_rows<T>& target, const tree_batch& tre
             topt.epsilon);
     require(std::isfinite(topt.delta) && topt.delta >= 0.0, fn, "typical.delta", "must be finite and >= 0, got ",
             topt.delta);
-    require_valid_policy(opt.policy, fn);
-    detail::check_filters(opt.filters(), 0, fn);
-    require(std::isfinite(opt.temperature) && opt.temperature >= 0.0, fn, "options.temperature",
-            "must be finite and >= 0, got ", opt.temperature);
-    require(std::isfinite(opt.row_sum_tolerance) && opt.row_sum_tolerance >= 0.0 && opt.row_sum_tolerance < 1.0, fn,
-            "options.row_sum_tolerance", "must lie in [0, 1), got ", opt.row_sum_tolerance);
+    detail::check_sibling_options(fn, opt);
     detail::check_tree_batch(fn, target, static_cast<const token_rows<T>*>(nullptr), trees, out, false);
-    const std::size_t batch = trees.sizes.size();
-
-    multi_draft_workspace local;
-    multi_draft_workspace& ws = workspace ? *workspace : local;
-    ws.results.resize(batch);
-    ws.scratch.resize(static_cast<std::size_t>(effective_threads(opt.policy)));
-    auto& paths = ws.paths;
-    paths.resize(batch);
-    parallel_for(batch, opt.policy, [&](std::size_t b) {
-        detail::tree_typical_request(fn, target, trees, b, topt, opt, uniforms,
-                                     ws.scratch[static_cast<std::size_t>(current_loop_slot())], ws.results[b],
-                                     paths[b]);
+    detail::run_tree_batch(trees.sizes.size(), opt, workspace, out, [&](std::size_t b, auto& scratch, auto& result, auto& path) {
+        detail::tree_typical_request(fn, target, trees, b, topt, opt, uniforms, scratch, result, path);
     });
-    detail::write_tree_results(ws, out);
 }
 
 /// Typical acceptance over a batch of token trees with the counter-based uniforms of `seed`.
