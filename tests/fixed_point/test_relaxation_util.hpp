@@ -8,25 +8,14 @@
 #include <cmath>
 #include <cstddef>
 #include <vector>
+#include "optimized_build.hpp"
 
 namespace relax_test {
 
 namespace fp = kestrel::fixed_point;
 
 /// Debug and sanitizer builds run smaller problems.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RELAX_TEST_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define RELAX_TEST_SANITIZED 1
-#endif
-#if defined(NDEBUG) && !defined(RELAX_TEST_SANITIZED)
-inline constexpr bool optimized = true;
-#else
-inline constexpr bool optimized = false;
-#endif
+inline constexpr bool optimized = kestrel_test::optimized_build;
 
 inline std::vector<double> random_vector(std::size_t n, std::uint64_t seed) {
     const kestrel::counter_rng rng(seed, 7);

@@ -7,24 +7,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+#include "optimized_build.hpp"
 
 namespace coreset_test {
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CORESET_TEST_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define CORESET_TEST_SANITIZED 1
-#endif
 /// Optimized builds without sanitizers run the full sizes (n = 10^6 for the imbalanced
 /// data); Debug and sanitized builds, tens of times slower, run smaller ones.
-#if defined(NDEBUG) && !defined(CORESET_TEST_SANITIZED)
-inline constexpr bool full_size = true;
-#else
-inline constexpr bool full_size = false;
-#endif
+inline constexpr bool full_size = kestrel_test::optimized_build;
 
 /// Imbalanced clustered data: 20 Gaussian clusters (unit variance, centers uniform in
 /// [0, 20]^d) holding all but n/1000 points, and one far cluster (center 500 in every

@@ -10,23 +10,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+#include "optimized_build.hpp"
 
 namespace matrix_test {
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MATRIX_TEST_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define MATRIX_TEST_SANITIZED 1
-#endif
 /// Optimized builds without sanitizers run the full sizes; Debug and sanitized builds smaller ones.
-#if defined(NDEBUG) && !defined(MATRIX_TEST_SANITIZED)
-inline constexpr bool full_size = true;
-#else
-inline constexpr bool full_size = false;
-#endif
+inline constexpr bool full_size = kestrel_test::optimized_build;
 
 /// n x d standard Gaussian matrix from counter_rng(seed, 100).
 inline Eigen::MatrixXd gaussian(Eigen::Index n, Eigen::Index d, std::uint64_t seed) {

@@ -10,23 +10,12 @@
 #include <map>
 #include <numeric>
 #include <vector>
+#include "optimized_build.hpp"
 
 namespace sampling_test {
 
 /// Full trial counts in optimized builds without sanitizers, a tenth otherwise.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SAMPLING_TEST_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define SAMPLING_TEST_SANITIZED 1
-#endif
-#if defined(NDEBUG) && !defined(SAMPLING_TEST_SANITIZED)
-inline constexpr std::size_t trial_scale = 10;
-#else
-inline constexpr std::size_t trial_scale = 1;
-#endif
+inline constexpr std::size_t trial_scale = kestrel_test::optimized_build ? 10 : 1;
 
 /// Regularized lower incomplete gamma P(a, x) (series for x < a + 1, Lentz continued fraction
 /// for Q otherwise; both to 1e-15).

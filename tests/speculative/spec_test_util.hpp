@@ -20,25 +20,14 @@
 #include <stdexcept>
 #include <tuple>
 #include <vector>
+#include "optimized_build.hpp"
 
 namespace spec_test {
 
 /// The largest enumerations (hundreds of draft outcomes, each audited) run in full in
 /// optimized builds without sanitizers (CI's full and scalar builds); Debug and sanitizer
 /// builds, about thirty times slower, run a subset of their configurations.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SPEC_TEST_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define SPEC_TEST_SANITIZED 1
-#endif
-#if defined(NDEBUG) && !defined(SPEC_TEST_SANITIZED)
-inline constexpr bool full_enumeration = true;
-#else
-inline constexpr bool full_enumeration = false;
-#endif
+inline constexpr bool full_enumeration = kestrel_test::optimized_build;
 
 namespace ks = kestrel::speculative;
 

@@ -22,16 +22,13 @@
 #include <numeric>
 #include <vector>
 
+#include "optimized_build.hpp"
+
 namespace ks = kestrel::speculative;
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(KESTREL_TEST_SANITIZED)
 #define SPEC_TEST_SLOW 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SPEC_TEST_SLOW 1
-#endif
-#endif
-#ifndef SPEC_TEST_SLOW
+#else
 #define SPEC_TEST_SLOW 0
 #endif
 
