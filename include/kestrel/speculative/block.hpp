@@ -100,9 +100,8 @@ void block_request(const char* fn, const token_rows<T>& target, const token_rows
         }
         res.tokens.push_back(static_cast<std::int32_t>(y));
     } else if (opt.emit_bonus) {
-        const row_law<T> PK = rd.law(target, k, "target");
         res.tokens.push_back(static_cast<std::int32_t>(
-            draw_from_target(rd, PK, k, uniforms(uniform_key{req, pos0 + k, purpose::bonus, 0}), sums)));
+            draw_from_target_row(rd, target, k, uniforms(uniform_key{req, pos0 + k, purpose::bonus, 0}), sums)));
     }
     res.stats.emitted = static_cast<std::uint32_t>(res.tokens.size());
 }

@@ -157,6 +157,32 @@ std::size_t draw_from_target(const law_reader<T>& rd, const row_law<T>& P, std::
     return residual_inverse_cdf<T>(P, nullptr, P.n, 1.0, sums, z, u);
 }
 
+/// A draw from target row i read for this draw alone (a bonus token). Logit rows without a
+/// caller-supplied normalizer and without filters: the normalizer pass keeps its chunk
+/// statistics, which give the chunk sums of the law with no second exp per entry
+/// (log_sum_exp, lse_chunk_sums); the draw then recomputes one chunk. Otherwise rd.law, then
+/// draw_from_target.
+template <class T>
+std::size_t draw_from_target_row(const law_reader<T>& rd, const token_rows<T>& rows, std::size_t i, double u,
+                                 std::vector<double>& sums) {
+    if (rows.kind != row_kind::logits || rows.log_normalizers != nullptr || rd.filtering())
+        return draw_from_target(rd, rd.law(rows, i, "target"), i, u, sums);
+    row_law<T> L;
+    L.v = rows.row(rd.b, i);
+    L.n = rows.vocab;
+    L.logits = true;
+    L.inv_temperature = rd.inv_t;
+    const std::size_t chunks = (L.n + chunk - 1) / chunk;
+    sums.resize(2 * chunks);
+    L.log_z = log_sum_exp(L.v, L.n, rd.inv_t, sums.data(), sums.data() + chunks);
+    if (!std::isfinite(L.log_z))
+        fail_argument(rd.fn, "target", "request ", rd.b, ", position ", i, ": log-normalizer is ", L.log_z,
+                      " (NaN or infinite logits)");
+    const double z = lse_chunk_sums(sums, chunks, L.log_z);
+    if (!(z > 0.0)) fail_argument(rd.fn, "target", "request ", rd.b, ", position ", i, ": the row has no mass");
+    return residual_inverse_cdf<T>(L, nullptr, L.n, 1.0, sums, z, u);
+}
+
 template <class T, class Source>
 void chain_request(const char* fn, const token_rows<T>& target, const token_rows<T>& draft, const draft_batch& d,
                    std::size_t b, const verify_options& opt, const Source& uniforms, std::vector<double>& sums,
@@ -227,8 +253,7 @@ void chain_request(const char* fn, const token_rows<T>& target, const token_rows
         if (greedy) {
             y = rd.argmax(target, k, "target");
         } else {
-            const row_law<T> P = rd.law(target, k, "target");
-            y = draw_from_target(rd, P, k, uniforms(uniform_key{req, pos0 + k, purpose::bonus, 0}), sums);
+            y = draw_from_target_row(rd, target, k, uniforms(uniform_key{req, pos0 + k, purpose::bonus, 0}), sums);
         }
         res.tokens.push_back(static_cast<std::int32_t>(y));
     }

@@ -104,7 +104,7 @@ namespace detail {
 /// Scratch of one thread.
 struct sibling_scratch {
     std::vector<double> sums;
-    std::vector<std::pair<double, double>> active;
+    k_seq_scratch kseq;
     std::vector<std::int32_t> distinct, candidates;
     std::vector<double> px, qx;
     std::vector<std::size_t> ids, next_ids, order, offsets, children;
@@ -124,36 +124,19 @@ struct sibling_outcome {
     bool fallback = false;
 };
 
-/// The rows' laws read in full, for K-SEQ's rho*: fills the accumulator and checks the values
-/// and sums of both laws (logit rows: under their log-normalizer).
+/// The rows' laws read in full, for K-SEQ's rho*: one lane pass over both rows
+/// (detail/row_math.hpp: k_seq_chunk) sorts the tokens into the accumulator and checks the
+/// values and sums of both laws (logit rows: under their log-normalizer); the bisection then
+/// works on the accumulated tokens only (detail/multi_draft_math.hpp).
 template <class T>
 double k_seq_rho_of_rows(const law_reader<T>& rd, const row_law<T>& P, const row_law<T>& Q, std::size_t prow,
                          std::size_t qrow, std::size_t n, sibling_scratch& s) {
-    s.active.clear();
-    k_seq_accumulator acc;
-    acc.active = &s.active;
-    acc.k = static_cast<double>(n);
-    double sp = 0.0, sq = 0.0;
-    bool pbad = false, qbad = false;
-    for (std::size_t y = 0; y < P.n; ++y) {
-        const double p = P.prob(y), q = Q.prob(y);
-        sp += p, sq += q;
-        pbad |= !(p >= 0.0 && p <= 1e300);
-        qbad |= !(q >= 0.0 && q <= 1e300);
-        acc.add(p, q);
-    }
-    // The law's values and sum (for logit rows: under the log-normalizer in use).
-    auto check = [&](bool bad, double sum, std::size_t row, const char* which) {
-        if (bad)
-            fail_argument(rd.fn, which, "request ", rd.b, ", position ", row,
-                          ": the row holds a negative, NaN or infinite value");
-        if (!(std::fabs(sum - 1.0) <= rd.tol))
-            fail_argument(rd.fn, which, "request ", rd.b, ", position ", row, ": the row's law sums to ", sum,
-                          " (more than ", rd.tol, " from 1)");
-    };
-    check(pbad, sp, prow, "target");
-    check(qbad, sq, qrow, "draft");
-    return k_seq_solve(acc);
+    k_seq_accumulator acc = s.kseq.start(P.n, n, sd::width<double>);
+    row_check pc, qc;
+    k_seq_kernel<T>::pick(P, Q)(P, Q, 0, P.n, pc, qc, acc);
+    rd.check_full(pc, prow, "target", P);
+    rd.check_full(qc, qrow, "draft", Q);
+    return k_seq_solve(acc, &s.kseq.kept);
 }
 
 /// Inverse-CDF draw from p restricted to the tokens not in `excluded` (point-mass siblings'
@@ -399,8 +382,7 @@ void multi_draft_request(const char* fn, multi_draft_rule rule, const token_rows
         if (greedy) {
             y = rd.argmax(target, row, "target");
         } else {
-            const row_law<T> P = rd.law(target, row, "target");
-            y = draw_from_target(rd, P, row, uniforms(uniform_key{req, pos0 + L, purpose::bonus, 0}), s.sums);
+            y = draw_from_target_row(rd, target, row, uniforms(uniform_key{req, pos0 + L, purpose::bonus, 0}), s.sums);
         }
         res.tokens.push_back(static_cast<std::int32_t>(y));
     }

@@ -106,9 +106,8 @@ void tree_request(const char* fn, multi_draft_rule rule, const token_rows<T>& ta
                 if (greedy) {
                     y = rd.argmax(target, u, "target");
                 } else {
-                    const row_law<T> P = rd.law(target, u, "target");
-                    y = draw_from_target(rd, P, u, uniforms(uniform_key{req, pos0 + depth, purpose::bonus, 0}),
-                                         s.sums);
+                    y = draw_from_target_row(rd, target, u,
+                                             uniforms(uniform_key{req, pos0 + depth, purpose::bonus, 0}), s.sums);
                 }
                 res.tokens.push_back(static_cast<std::int32_t>(y));
             }

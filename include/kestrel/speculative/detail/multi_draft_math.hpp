@@ -9,10 +9,17 @@
 // and moves the others into two running sums: one read of the row, then work on a shrinking
 // list. The bisection runs to adjacent doubles and returns the upper end (f <= 0 there: the
 // rho >= root side, where the K-SEQ residual (p - rho q)_+ carries the rejected mass).
+// For long rows the read also counts the ratios of the tokens still in play (q < p < k q)
+// into a histogram of equal bins over [1, k]; beta at every bin edge follows from the bin
+// sums, a binary search over the edges finds the bin of the root, and the bisection then
+// visits only the tokens of that bin and its two neighbours (k_seq_solve). Cost: one lane
+// pass over both rows (detail/row_math.hpp: k_seq_chunk) and work on a few thousand tokens,
+// instead of a scalar pass and about five passes over up to V tokens.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -25,29 +32,87 @@ enum class multi_draft_rule { k_seq, recursive_with_replacement, recursive_witho
 
 namespace detail {
 
-/// Tokens of a K-SEQ problem, sorted into the three groups of the header comment.
+/// Tokens of a K-SEQ problem, sorted into the three groups of the header comment. The active
+/// tokens go to a list (list[0..size)); with a histogram (bins >= 2) their ratios p / q are
+/// also counted into `bins` equal bins over [1, k): bin j = [1 + j w, 1 + (j + 1) w), w =
+/// (k - 1) / bins, holding the sums of p and q of its tokens and, per token, its bin.
 struct k_seq_accumulator {
     double above_q = 0.0;   // sum of q over tokens with p >= k q (min is q for every rho <= k)
     double below_p = 0.0;   // sum of p over tokens with p <= q (min is p / rho for every rho >= 1)
-    std::vector<std::pair<double, double>>* active = nullptr;  // (p, q) with q < p < k q
     double k = 1.0;
+    std::pair<double, double>* list = nullptr;  // (p, q) with q < p < k q; room for every token
+    std::size_t size = 0;
+    // Histogram of the active ratios (bins == 0 or 1: none), in `copies` copies (copy c at
+    // [c bins, (c + 1) bins)): a lane pass adds lane c's tokens to copy c, so consecutive
+    // tokens of one bin do not wait on each other's stores; k_seq_solve adds the copies.
+    std::size_t bins = 0, copies = 1;
+    double bin_scale = 0.0;        // bins / (k - 1)
+    double* bin_p = nullptr;       // [copies * bins]
+    double* bin_q = nullptr;       // [copies * bins]
+    std::uint32_t* bin_of = nullptr;  // [room for every token]: bin of list[i]
 
-    void add(double p, double q) {
+    /// An active token (q < p < k q) with t = (p / q - 1) bin_scale (its position in bins),
+    /// counted in histogram copy c < copies.
+    void add_active(double p, double q, double t, std::size_t c = 0) noexcept {
+        list[size] = {p, q};
+        if (bins > 1) {
+            const std::size_t j = t > 0.0 ? (t < static_cast<double>(bins) ? static_cast<std::size_t>(t) : bins - 1) : 0;
+            bin_of[size] = static_cast<std::uint32_t>(j);
+            bin_p[c * bins + j] += p;
+            bin_q[c * bins + j] += q;
+        }
+        ++size;
+    }
+    void add(double p, double q) noexcept {
         if (!(q > 0.0)) return;  // min(0, p / rho) = 0
         if (p >= k * q)
             above_q += q;
         else if (p <= q)
             below_p += p;
-        else
-            active->emplace_back(p, q);
+        else if (q < p && p < k * q)
+            add_active(p, q, (p / q - 1.0) * bin_scale);
     }
 };
 
-inline double k_seq_beta(const k_seq_accumulator& a, double rho) {
-    double s = a.above_q + a.below_p / rho;
-    for (const auto& pq : *a.active) {
-        const double r = pq.first / rho;
-        s += r < pq.second ? r : pq.second;
+/// Bins worth counting for n tokens: one per 128 tokens, at most 1024 (0: no histogram), so
+/// that clearing and adding the histogram's copies costs little beside the pass over the rows.
+inline std::size_t k_seq_bin_count(std::size_t n) noexcept {
+    const std::size_t b = n / 128;
+    return b < 2 ? 0 : (b > 1024 ? 1024 : b);
+}
+
+/// Scratch for a K-SEQ problem over n tokens: the accumulator's arrays.
+struct k_seq_scratch {
+    std::vector<std::pair<double, double>> list, kept;
+    std::vector<double> bin_p, bin_q;
+    std::vector<std::uint32_t> bin_of;
+
+    k_seq_accumulator start(std::size_t n, std::size_t k, std::size_t copies = 1) {
+        k_seq_accumulator a;
+        a.k = static_cast<double>(k);
+        if (list.size() < n) list.resize(n);
+        a.list = list.data();
+        a.bins = k > 1 ? k_seq_bin_count(n) : 0;
+        if (a.bins > 1) {
+            a.copies = copies;
+            bin_p.assign(a.bins * copies, 0.0);
+            bin_q.assign(a.bins * copies, 0.0);
+            if (bin_of.size() < n) bin_of.resize(n);
+            a.bin_scale = static_cast<double>(a.bins) / (a.k - 1.0);
+            a.bin_p = bin_p.data();
+            a.bin_q = bin_q.data();
+            a.bin_of = bin_of.data();
+        }
+        return a;
+    }
+};
+
+inline double k_seq_beta(double above_q, double below_p, const std::pair<double, double>* act, std::size_t n,
+                         double rho) {
+    double s = above_q + below_p / rho;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double r = act[i].first / rho;
+        s += r < act[i].second ? r : act[i].second;
     }
     return s;
 }
@@ -57,38 +122,124 @@ inline double k_seq_f(double beta, double rho, double k) {
     return 1.0 - std::pow(one_minus > 0.0 ? one_minus : 0.0, k) - rho * beta;
 }
 
-/// rho* of the accumulated tokens (the active list is consumed). k >= 1.
-inline double k_seq_solve(k_seq_accumulator& a) {
-    double lo = 1.0, hi = a.k;
-    if (a.k <= 1.0) return 1.0;
-    // f(1) = (1 - a) - (1 - a)^k <= 0 (a = 0, a = 1): the root is 1 (p == q keeps every draft).
-    if (!(k_seq_f(k_seq_beta(a, 1.0), 1.0, a.k) > 0.0)) return 1.0;
-    auto& act = *a.active;
+/// Bisection on [lo, hi] (f(lo) > 0, hi on the f <= 0 side) to adjacent doubles over the
+/// tokens act[0..n) (consumed: the ones whose ratio leaves the bracket move into the sums).
+inline double k_seq_bisect(double above_q, double below_p, std::pair<double, double>* act, std::size_t n, double k,
+                           double lo, double hi) {
     for (int it = 0; it < 200; ++it) {
         double mid = lo + (hi - lo) / 2;
         if (!(mid > lo && mid < hi)) break;
-        const double f = k_seq_f(k_seq_beta(a, mid), mid, a.k);
+        const double f = k_seq_f(k_seq_beta(above_q, below_p, act, n, mid), mid, k);
         std::size_t w = 0;
         if (f > 0.0) {
             lo = mid;  // the root is above mid: tokens with ratio <= mid now give p / rho
-            for (std::size_t i = 0; i < act.size(); ++i) {
+            for (std::size_t i = 0; i < n; ++i) {
                 if (act[i].first <= mid * act[i].second)
-                    a.below_p += act[i].first;
+                    below_p += act[i].first;
                 else
                     act[w++] = act[i];
             }
         } else {
             hi = mid;  // the root is at or below mid: tokens with ratio >= mid now give q
-            for (std::size_t i = 0; i < act.size(); ++i) {
+            for (std::size_t i = 0; i < n; ++i) {
                 if (act[i].first >= mid * act[i].second)
-                    a.above_q += act[i].second;
+                    above_q += act[i].second;
                 else
                     act[w++] = act[i];
             }
         }
-        act.resize(w);
+        n = w;
     }
     return hi;
+}
+
+/// The histogram's bins turned in place into cumulative sums: bin_p[j] = sum of p over bins
+/// < j, bin_q[j] = sum of q over bins >= j; returns the sum of p over every bin.
+inline double k_seq_cumulate_bins(k_seq_accumulator& a) noexcept {
+    for (std::size_t c = 1; c < a.copies; ++c)  // the copies into copy 0, in copy order
+        for (std::size_t j = 0; j < a.bins; ++j) {
+            a.bin_p[j] += a.bin_p[c * a.bins + j];
+            a.bin_q[j] += a.bin_q[c * a.bins + j];
+        }
+    a.copies = 1;
+    double run = 0.0;
+    for (std::size_t j = 0; j < a.bins; ++j) {
+        const double v = a.bin_p[j];
+        a.bin_p[j] = run;
+        run += v;
+    }
+    const double p_all = run;
+    run = 0.0;
+    for (std::size_t j = a.bins; j-- > 0;) {
+        run += a.bin_q[j];
+        a.bin_q[j] = run;
+    }
+    return p_all;
+}
+
+/// Edge j of the histogram (edge 0 = 1, edge bins = k).
+inline double k_seq_edge(const k_seq_accumulator& a, std::size_t j) noexcept {
+    return j == 0 ? 1.0 : (j >= a.bins ? a.k : 1.0 + static_cast<double>(j) * ((a.k - 1.0) / static_cast<double>(a.bins)));
+}
+
+/// With cumulated bins (p_all: their total p): the bisection on the window of bins
+/// [jl - 1, jl + 2) (clipped to [0, bins)). The window's tokens are copied to `kept` (the list
+/// is not changed), the other bins' sums join above_q and below_p; false, with rho unset, if f
+/// does not change sign across the window with the exact contributions of its tokens.
+inline bool k_seq_solve_in_window(const k_seq_accumulator& a, double p_all, std::size_t jl,
+                                  std::vector<std::pair<double, double>>& kept, double& rho) {
+    const std::size_t nb = a.bins;
+    const std::size_t j0 = jl > 0 ? jl - 1 : 0, j1 = jl + 2 < nb ? jl + 2 : nb;  // window: bins [j0, j1)
+    const double lo = k_seq_edge(a, j0), hi = k_seq_edge(a, j1);
+    const double below = a.below_p + (j0 >= nb ? p_all : a.bin_p[j0]);
+    const double above = a.above_q + (j1 >= nb ? 0.0 : a.bin_q[j1]);
+    kept.clear();
+    for (std::size_t i = 0; i < a.size; ++i)
+        if (a.bin_of[i] >= j0 && a.bin_of[i] < j1) kept.push_back(a.list[i]);
+    // f(1) > 0 is known; f(k) <= 0 is taken as given, as the plain bisection does.
+    const bool lo_ok = j0 == 0 || k_seq_f(k_seq_beta(above, below, kept.data(), kept.size(), lo), lo, a.k) > 0.0;
+    const bool hi_ok = j1 == nb || !(k_seq_f(k_seq_beta(above, below, kept.data(), kept.size(), hi), hi, a.k) > 0.0);
+    if (!(lo_ok && hi_ok)) return false;
+    rho = k_seq_bisect(above, below, kept.data(), kept.size(), a.k, lo, hi);
+    return true;
+}
+
+/// rho* of the accumulated tokens (the list and the bins are consumed). k >= 1.
+///
+/// Without a histogram: bisection on [1, k] over the whole active list. With one: beta at the
+/// bin edges follows from the bin sums (a bin's tokens give q at an edge below the bin, p / rho
+/// at an edge above it), so a binary search over the edges finds the bin holding the root; the
+/// tokens of that bin and its two neighbours (tokens put on the wrong side of an edge by
+/// rounding stay inside the window) are bisected alone, the other bins' sums join above_q and
+/// below_p. The window is accepted only if f changes sign across it with the exact
+/// contributions of its tokens; otherwise (a safeguard, never seen) the bisection runs on the
+/// whole list. The result is the plain bisection's root up to the rounding of the sums.
+inline double k_seq_solve(k_seq_accumulator& a, std::vector<std::pair<double, double>>* kept = nullptr) {
+    if (a.k <= 1.0) return 1.0;
+    const bool binned = a.bins > 1 && kept != nullptr && a.size > 64;
+    const double p_all = binned ? k_seq_cumulate_bins(a) : 0.0;
+    double beta1 = a.above_q + a.below_p;  // every active token has p > q: min(q, p / 1) = q
+    if (binned)
+        beta1 += a.bin_q[0];  // (cumulated: the sum of q over every bin)
+    else
+        for (std::size_t i = 0; i < a.size; ++i) beta1 += a.list[i].second;
+    // f(1) = (1 - a) - (1 - a)^k <= 0 (a = 0, a = 1): the root is 1 (p == q keeps every draft).
+    if (!(k_seq_f(beta1, 1.0, a.k) > 0.0)) return 1.0;
+    if (binned) {
+        auto f_edge = [&](std::size_t j) {
+            const double rho = k_seq_edge(a, j);
+            const double q_from = j >= a.bins ? 0.0 : a.bin_q[j], p_below = j >= a.bins ? p_all : a.bin_p[j];
+            return k_seq_f(a.above_q + q_from + (a.below_p + p_below) / rho, rho, a.k);
+        };
+        std::size_t jl = 0, jh = a.bins;  // f(edge jl) > 0; edge jh on the f <= 0 side
+        while (jh - jl > 1) {
+            const std::size_t m = jl + (jh - jl) / 2;
+            (f_edge(m) > 0.0 ? jl : jh) = m;
+        }
+        double rho = 1.0;
+        if (k_seq_solve_in_window(a, p_all, jl, *kept, rho)) return rho;
+    }
+    return k_seq_bisect(a.above_q, a.below_p, a.list, a.size, a.k, 1.0, a.k);
 }
 
 }  // namespace detail

@@ -28,6 +28,7 @@
 #include "../../core/error.hpp"
 #include "../../core/simd.hpp"
 #include "../rows.hpp"
+#include "multi_draft_math.hpp"
 
 namespace kestrel {
 namespace speculative {
@@ -201,10 +202,102 @@ struct residual_kernel {
     }
 };
 
-/// log sum_y exp(v[y] * inv_t) in one pass over memory (chunk max, then the chunk again from
-/// L1), in double. Returns NaN if any value is NaN, +inf if any is +inf.
+/// K-SEQ's pass over [b, e) of a target law P and a draft law Q (multi_draft_math.hpp): the
+/// sums of q over tokens with p >= k q and of p over tokens with p <= q go into lane sums, the
+/// tokens with q < p < k q to the accumulator's list and histogram (lane by lane, only for
+/// batches that hold one); both laws' sums and minima go to the checks. The lanes compute p
+/// and q exactly as residual_chunk does.
+template <class T, law_mode PM, bool PF, law_mode QM, bool QF>
+void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::size_t e, row_check& pc,
+                 row_check& qc, k_seq_accumulator& acc) noexcept {
+    constexpr std::size_t W = sd::width<double>;
+    const lane_law<T, PM, PF> lp(P);
+    const lane_law<T, QM, QF> lq(Q);
+    const sd::batch<double> kk = sd::splat(acc.k), zero = sd::splat(0.0), one = sd::splat(1.0),
+                            half = sd::splat(0.5), step = sd::splat(static_cast<double>(W)),
+                            scale = sd::splat(acc.bins > 1 ? acc.bin_scale : 0.0);
+    sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
+    sd::batch<double> above = zero, below = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
+    alignas(64) double pl[W], ql[W], tl[W];
+    auto lane = [&](const sd::batch<double>& xp, const sd::batch<double>& xq, const sd::batch<double>& at) {
+        const sd::batch<double> p = lp.prob(xp, at), q = lq.prob(xq, at);
+        ps = ps + p;
+        qs = qs + q;
+        if constexpr (PM == law_mode::probabilities) pmin = sd::vmin(pmin, xp);
+        if constexpr (QM == law_mode::probabilities) qmin = sd::vmin(qmin, xq);
+        const sd::batch<double> kq = kk * q;
+        // p >= k q gives q (0 when q = 0); p <= q gives p (both hold only for p = q = 0).
+        above = above + sd::vselect<double>(p >= kq, q, zero);
+        below = below + sd::vselect<double>(p <= q, p, zero);
+        const unsigned m = sd::less_mask(sd::vselect<double>((q < p) & (p < kq), zero, one), half);
+        if (m) {
+            sd::store(pl, p);
+            sd::store(ql, q);
+            sd::store(tl, (p / q - one) * scale);  // the histogram position (active lanes: q > 0)
+            for (unsigned r = m; r; r &= r - 1) {
+                const unsigned j = sd::lowest_bit(r);
+                acc.add_active(pl[j], ql[j], tl[j], acc.copies > j ? j : 0);
+            }
+        }
+    };
+    std::size_t i = b;
+    for (; i + W <= e; i += W) {
+        lane(lp.raw(i), lq.raw(i), idx);
+        idx = idx + step;
+    }
+    if (i < e) {
+        // Padded batch: values of probability 0 past e (0, or -inf logits): p = q = 0 there.
+        alignas(64) double bp[W], bq[W];
+        const double pad_p = PM == law_mode::logits ? -std::numeric_limits<double>::infinity() : 0.0;
+        const double pad_q = QM == law_mode::logits ? -std::numeric_limits<double>::infinity() : 0.0;
+        const std::size_t r = e - i;
+        for (std::size_t j = 0; j < W; ++j) {
+            bp[j] = j < r ? static_cast<double>(P.v[i + j]) : pad_p;
+            bq[j] = j < r ? static_cast<double>(Q.v[i + j]) : pad_q;
+        }
+        lane(sd::load(bp), sd::load(bq), idx);
+    }
+    acc.above_q += sd::hsum<double>(above);
+    acc.below_p += sd::hsum<double>(below);
+    pc.sum += sd::hsum<double>(ps);
+    qc.sum += sd::hsum<double>(qs);
+    alignas(64) double lanes[W];
+    if constexpr (PM == law_mode::probabilities) {
+        sd::store(lanes, pmin);
+        for (std::size_t j = 0; j < W; ++j) pc.min = lanes[j] < pc.min || lanes[j] != lanes[j] ? lanes[j] : pc.min;
+    }
+    if constexpr (QM == law_mode::probabilities) {
+        sd::store(lanes, qmin);
+        for (std::size_t j = 0; j < W; ++j) qc.min = lanes[j] < qc.min || lanes[j] != lanes[j] ? lanes[j] : qc.min;
+    }
+}
+
 template <class T>
-double log_sum_exp(const T* v, std::size_t n, double inv_t) noexcept {
+struct k_seq_kernel {
+    using fn = void (*)(const row_law<T>&, const row_law<T>&, std::size_t, std::size_t, row_check&, row_check&,
+                        k_seq_accumulator&);
+    template <law_mode PM, bool PF>
+    static fn pick_q(const row_law<T>& Q) noexcept {
+        if (Q.logits)
+            return Q.filtered ? &k_seq_chunk<T, PM, PF, law_mode::logits, true> : &k_seq_chunk<T, PM, PF, law_mode::logits, false>;
+        return Q.filtered ? &k_seq_chunk<T, PM, PF, law_mode::probabilities, true>
+                          : &k_seq_chunk<T, PM, PF, law_mode::probabilities, false>;
+    }
+    static fn pick(const row_law<T>& P, const row_law<T>& Q) noexcept {
+        if (P.logits) return P.filtered ? pick_q<law_mode::logits, true>(Q) : pick_q<law_mode::logits, false>(Q);
+        return P.filtered ? pick_q<law_mode::probabilities, true>(Q) : pick_q<law_mode::probabilities, false>(Q);
+    }
+};
+
+/// log sum_y exp(v[y] * inv_t) in one pass over memory (chunk max, then the chunk again from
+/// L1), in double. Returns NaN if any value is NaN, +inf if any is +inf. If chunk_max and
+/// chunk_sum are given (one entry per chunk of `chunk` entries), chunk k's maximum m_k (-inf
+/// if it holds no mass) and sum s_k = sum exp(v[y] * inv_t - m_k) are written there (when the
+/// result is finite): the law's chunk sums are then s_k exp(m_k - log Z) with no further exp
+/// per entry (lse_chunk_sums).
+template <class T>
+double log_sum_exp(const T* v, std::size_t n, double inv_t, double* chunk_max = nullptr,
+                   double* chunk_sum = nullptr) noexcept {
     constexpr std::size_t W = sd::width<double>;
     const double ninf = -std::numeric_limits<double>::infinity();
     const sd::batch<double> it = sd::splat(inv_t);
@@ -244,6 +337,7 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t) noexcept {
                 cm = x > cm ? x : cm;
             }
         }
+        if (chunk_max) chunk_max[b / chunk] = cm, chunk_sum[b / chunk] = 0.0;
         if (cm == ninf) continue;
         const sd::batch<double> neg = sd::splat(-cm);
         sd::batch<double> s0 = sd::splat(0.0), s1 = s0;
@@ -254,6 +348,7 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t) noexcept {
         }
         double cs = sd::hsum<double>(s0 + s1);
         for (; y < e; ++y) cs += std::exp(static_cast<double>(v[y]) * inv_t - cm);
+        if (chunk_sum) chunk_sum[b / chunk] = cs;
         if (cm > m) {
             s = s * std::exp(m - cm) + cs;
             m = cm;
@@ -262,6 +357,21 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t) noexcept {
         }
     }
     return m + std::log(s);
+}
+
+/// The chunk sums of the law exp(v[y] * inv_t - log_z) from log_sum_exp's chunk statistics,
+/// in place: sums[0..chunks) holds the maxima, sums[chunks..2 chunks) the scaled sums on entry;
+/// on return sums holds the chunks' sums of the law (resized to `chunks`). Returns their total.
+inline double lse_chunk_sums(std::vector<double>& sums, std::size_t chunks, double log_z) {
+    double z = 0.0;
+    for (std::size_t k = 0; k < chunks; ++k) {
+        const double m = sums[k];
+        const double s = m == -std::numeric_limits<double>::infinity() ? 0.0 : sums[chunks + k] * std::exp(m - log_z);
+        sums[k] = s;
+        z += s;
+    }
+    sums.resize(chunks);
+    return z;
 }
 
 /// The residual value at y in scalar arithmetic (the passes above compute it lane by lane;

@@ -1,0 +1,284 @@
+// The lane passes that replace scalar loops over the vocabulary, checked against straightforward
+// references written here:
+//  - K-SEQ's rho* (one lane pass sorting the tokens, then a histogram of the ratios p / q that
+//    narrows the bisection to three bins): against a plain bisection over every token, through
+//    analysis (k_seq_rho) and through the verifier itself (the accept threshold of trial 0,
+//    found by sweeping its uniform, is p(x) / (rho q(x))), on probability and logit rows with
+//    histograms of many bins; the safeguard refuses every window of bins that does not hold
+//    the root (f keeps one sign across it), and the whole solve still finds it;
+//  - the bonus draw from logit rows, whose chunk sums come from the normalizer pass (no second
+//    exp per entry): the same tokens as the draw under a caller-supplied normalizer, and chunk
+//    sums equal to the lane pass's to 1e-14.
+#include <catch2/catch.hpp>
+
+#include <kestrel/speculative.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "optimized_build.hpp"
+
+namespace ks = kestrel::speculative;
+
+namespace {
+
+/// A target law and a draft law close to it (q = mix of p and another law), V entries.
+struct law_pair {
+    std::vector<double> p, q;
+};
+
+law_pair make_pair_of_laws(std::size_t V, std::uint64_t seed, double sigma, double mix) {
+    const kestrel::counter_rng rng(seed, 3);
+    std::vector<double> a(V), b(V);
+    double sa = 0, sb = 0;
+    for (std::size_t y = 0; y < V; ++y) {
+        sa += (a[y] = std::exp(sigma * rng.normal(2 * y)));
+        sb += (b[y] = std::exp(sigma * rng.normal(2 * y + 1)));
+    }
+    law_pair r{std::vector<double>(V), std::vector<double>(V)};
+    for (std::size_t y = 0; y < V; ++y) {
+        r.p[y] = a[y] / sa;
+        r.q[y] = (1 - mix) * a[y] / sa + mix * b[y] / sb;
+    }
+    return r;
+}
+
+/// SpecTr's f(rho) = 1 - (1 - beta)^k - rho beta, beta = sum min(q, p / rho), in long double
+/// (so that the reference's own rounding stays far below the kernel's).
+long double reference_f(const std::vector<double>& p, const std::vector<double>& q, std::size_t k, double rho) {
+    long double beta = 0;
+    for (std::size_t y = 0; y < p.size(); ++y) beta += std::min<long double>(q[y], (long double)p[y] / rho);
+    return 1 - std::pow(std::max<long double>(0.0L, 1 - beta), (long double)k) - rho * beta;
+}
+
+/// K-SEQ's acceptance sum min(rho q, p), in long double.
+long double acceptance_at(const std::vector<double>& p, const std::vector<double>& q, double rho) {
+    long double a = 0;
+    for (std::size_t y = 0; y < p.size(); ++y) a += std::min<long double>((long double)rho * q[y], p[y]);
+    return a;
+}
+
+/// rho* by bisection over every token (the definition: the root in [1, k] of f, the f <= 0
+/// side).
+double reference_rho(const std::vector<double>& p, const std::vector<double>& q, std::size_t k) {
+    auto f = [&](double rho) { return reference_f(p, q, k, rho); };
+    if (k <= 1 || !(f(1.0) > 0)) return 1.0;
+    double lo = 1.0, hi = double(k);
+    while (true) {
+        const double mid = lo + (hi - lo) / 2;
+        if (!(mid > lo && mid < hi)) break;
+        (f(mid) > 0 ? lo : hi) = mid;
+    }
+    return hi;
+}
+
+}  // namespace
+
+TEST_CASE("K-SEQ rho star from the binned solver equals a plain bisection over every token") {
+    const std::size_t big = kestrel_test::optimized_build ? 131072 : 20000;
+    for (std::size_t V : {std::size_t(50), std::size_t(700), std::size_t(5000), big})
+        for (std::size_t k : {2, 3, 4, 8})
+            for (double mix : {0.05, 0.3, 0.9}) {
+                const law_pair l = make_pair_of_laws(V, 100 * V + 10 * k + std::size_t(mix * 10), 1.5, mix);
+                const double ref = reference_rho(l.p, l.q, k);
+                const auto got = ks::k_seq_rho(kestrel::vector_view<const double>(l.p),
+                                               kestrel::vector_view<const double>(l.q), k);
+                INFO("V " << V << " k " << k << " mix " << mix << " rho " << got.rho << " reference " << ref
+                          << " difference " << got.rho - ref);
+                // The solver sums in double in its own order: its f is off by about
+                // eps sqrt(V) (1e-13 at V = 2^17), and where f is flat at the root (q close to p:
+                // few tokens have p > rho q) that moves the root by up to 1e-11, in any
+                // implementation. What the law depends on is pinned: the exact f at the solver's
+                // rho is within that rounding, and so is the acceptance sum min(rho q, p).
+                const double noise = 1e-15 + 4e-16 * std::sqrt(double(V));
+                CHECK(std::fabs(double(reference_f(l.p, l.q, k, got.rho))) <= noise);
+                CHECK(std::fabs(double(acceptance_at(l.p, l.q, got.rho) - acceptance_at(l.p, l.q, ref))) <= noise);
+                CHECK(std::fabs(got.rho - ref) <= 1e-10 * ref);
+            }
+}
+
+TEST_CASE("K-SEQ's safeguard: a window of bins without the root is refused, and the solve still finds it") {
+    const std::size_t V = 20000, k = 4;
+    const law_pair l = make_pair_of_laws(V, 42, 1.5, 0.3);
+    const double ref = reference_rho(l.p, l.q, k);
+    ks::detail::k_seq_scratch s;
+    ks::detail::k_seq_accumulator acc = s.start(V, k);
+    REQUIRE(acc.bins > 1);
+    for (std::size_t y = 0; y < V; ++y) acc.add(l.p[y], l.q[y]);
+    REQUIRE(acc.size > 64);
+    ks::detail::k_seq_accumulator full = acc;  // the same tokens, for the solve below
+    std::vector<std::pair<double, double>> list(acc.list, acc.list + acc.size);
+    const double p_all = ks::detail::k_seq_cumulate_bins(acc);
+    // The bin holding the reference root: the window around it is accepted and gives the root;
+    // windows that do not hold the root are refused (f has one sign across them).
+    std::size_t root_bin = 0;
+    while (root_bin + 1 < acc.bins && ks::detail::k_seq_edge(acc, root_bin + 1) <= ref) ++root_bin;
+    std::size_t refused = 0;
+    for (std::size_t jl : {std::size_t(0), root_bin / 2, root_bin, root_bin + 5, acc.bins / 2, acc.bins - 1}) {
+        if (jl >= acc.bins) continue;
+        double rho = -1;
+        const bool ok = ks::detail::k_seq_solve_in_window(acc, p_all, jl, s.kept, rho);
+        const bool holds = ks::detail::k_seq_edge(acc, jl > 0 ? jl - 1 : 0) <= ref &&
+                           ref <= ks::detail::k_seq_edge(acc, std::min(jl + 2, acc.bins));
+        INFO("window at bin " << jl << " (root in bin " << root_bin << "): accepted " << ok << ", rho " << rho
+                              << ", reference " << ref);
+        CHECK(ok == holds);
+        if (ok) CHECK(std::fabs(rho - ref) <= 1e-13 * ref);
+        refused += !ok;
+    }
+    CHECK(refused >= 2);
+    // The whole solve (fresh bins and list) finds the root.
+    std::vector<double> bp(full.bins, 0.0), bq(full.bins, 0.0);
+    for (std::size_t i = 0; i < full.size; ++i) bp[full.bin_of[i]] += list[i].first, bq[full.bin_of[i]] += list[i].second;
+    full.bin_p = bp.data(), full.bin_q = bq.data(), full.list = list.data();
+    CHECK(std::fabs(ks::detail::k_seq_solve(full, &s.kept) - ref) <= 1e-13 * ref);
+}
+
+namespace {
+
+/// The verifier's rho*: one request with k copies of candidate x (p(x) < q(x)); trial 0's
+/// uniform is swept (the others reject), and trial 0 is kept iff u rho q(x) < p(x). Returns
+/// p(x) / (q(x) t) for the threshold t (the smallest u that rejects).
+template <class T>
+double verifier_rho(const std::vector<T>& target, const std::vector<T>& draft, bool logits, std::size_t V,
+                    std::size_t k, std::int32_t x, double px, double qx) {
+    const auto TR = logits ? ks::logit_rows(target.data(), 1, 2 * k, V) : ks::probability_rows(target.data(), 1, 2 * k, V);
+    const auto DR = logits ? ks::logit_rows(draft.data(), 1, k, V) : ks::probability_rows(draft.data(), 1, k, V);
+    std::vector<std::int32_t> tokens(k, x), out(2);
+    std::vector<std::uint32_t> counts{std::uint32_t(k)}, lengths{1};
+    std::vector<std::uint64_t> ids{5}, pos{9};
+    std::vector<ks::request_stats> st(1);
+    const ks::multi_draft_batch d{kestrel::matrix_view<const std::int32_t>(tokens.data(), 1, k), k, 1,
+                                  kestrel::vector_view<const std::uint32_t>(counts.data(), 1),
+                                  kestrel::vector_view<const std::uint32_t>(lengths.data(), 1),
+                                  kestrel::vector_view<const std::uint64_t>(ids.data(), 1),
+                                  kestrel::vector_view<const std::uint64_t>(pos.data(), 1)};
+    const ks::multi_draft_outputs o{kestrel::matrix_view<std::int32_t>(out.data(), 1, 2),
+                                    kestrel::vector_view<ks::request_stats>(st.data(), 1)};
+    auto kept = [&](double u0) {
+        auto src = [&](const ks::uniform_key& key) {
+            if (key.use == ks::purpose::accept) return key.index == 0 ? u0 : std::nextafter(1.0, 0.0);
+            return 0.5;
+        };
+        ks::verify_multi_draft_with(ks::multi_draft_rule::k_seq, TR, DR, d, src, o);
+        return st[0].accepted == 1;
+    };
+    double lo = 0.0, hi = std::nextafter(1.0, 0.0);
+    REQUIRE(kept(lo));
+    REQUIRE(!kept(hi));
+    while (std::nextafter(lo, 2.0) < hi) {
+        double mid = lo + (hi - lo) / 2;
+        if (!(mid > lo && mid < hi)) mid = std::nextafter(lo, 2.0);
+        if (kept(mid))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return px / (qx * hi);
+}
+
+}  // namespace
+
+TEST_CASE("the verifier's K-SEQ lane pass finds rho star on probability and logit rows") {
+    const std::size_t V = kestrel_test::optimized_build ? 40000 : 9000;
+    for (std::size_t k : {2, 4})
+        for (int kind = 0; kind < 3; ++kind) {  // float probabilities, double probabilities, float logits
+            const law_pair l = make_pair_of_laws(V, 7 + k + 10 * std::size_t(kind), 1.2, 0.4);
+            const bool logits = kind == 2;
+            // The laws the kernel sees (float rows rounded; logits normalized in long double).
+            std::vector<float> tf(2 * k * V), df(k * V);
+            std::vector<double> td(2 * k * V), dd(k * V), p(V), q(V);
+            for (std::size_t r = 0; r < 2 * k; ++r)
+                for (std::size_t y = 0; y < V; ++y) {
+                    tf[r * V + y] = logits ? float(std::log(l.p[y])) : float(l.p[y]);
+                    td[r * V + y] = l.p[y];
+                }
+            for (std::size_t r = 0; r < k; ++r)
+                for (std::size_t y = 0; y < V; ++y) {
+                    df[r * V + y] = logits ? float(std::log(l.q[y])) : float(l.q[y]);
+                    dd[r * V + y] = l.q[y];
+                }
+            auto law_of = [&](const float* v, std::vector<double>& out) {
+                long double m = -INFINITY, s = 0;
+                for (std::size_t y = 0; y < V; ++y) m = std::max<long double>(m, v[y]);
+                for (std::size_t y = 0; y < V; ++y) s += std::exp((long double)v[y] - m);
+                for (std::size_t y = 0; y < V; ++y)
+                    out[y] = logits ? double(std::exp((long double)v[y] - m) / s) : double(v[y]);
+            };
+            if (kind == 1) {
+                p = l.p, q = l.q;
+            } else {
+                law_of(tf.data(), p);
+                law_of(df.data(), q);
+            }
+            // A candidate with p(x) < q(x) / 2 (its threshold lies inside (0, 1)).
+            std::int32_t x = -1;
+            for (std::size_t y = 0; y < V && x < 0; ++y)
+                if (p[y] < 0.5 * q[y] && p[y] > 1e-6) x = std::int32_t(y);
+            REQUIRE(x >= 0);
+            const double ref = reference_rho(p, q, k);
+            const double got = kind == 1 ? verifier_rho(td, dd, false, V, k, x, p[std::size_t(x)], q[std::size_t(x)])
+                                         : verifier_rho(tf, df, logits, V, k, x, p[std::size_t(x)], q[std::size_t(x)]);
+            INFO("k " << k << " kind " << kind << " rho " << got << " reference " << ref);
+            CHECK(ref > 1.0);
+            CHECK(std::fabs(got - ref) <= (logits ? 1e-10 : 1e-12) * ref);
+        }
+}
+
+TEST_CASE("the bonus draw from logit rows reuses the normalizer pass: same tokens, same chunk sums") {
+    const std::size_t V = 3 * ks::detail::chunk + 123, B = kestrel_test::optimized_build ? 400 : 60;
+    std::vector<float> logits(B * V);
+    std::vector<double> lse(B);
+    const kestrel::counter_rng rng(2024, 5);
+    for (std::size_t b = 0; b < B; ++b) {
+        long double m = -INFINITY, s = 0;
+        for (std::size_t y = 0; y < V; ++y) {
+            logits[b * V + y] = float(2.5 * rng.normal(b * V + y) + (y % 977 == 0 ? 6.0 : 0.0));
+            m = std::max<long double>(m, logits[b * V + y]);
+        }
+        for (std::size_t y = 0; y < V; ++y) s += std::exp((long double)logits[b * V + y] - m);
+        lse[b] = double(m + std::log(s));
+    }
+    // Chunk sums: the normalizer pass's statistics against the lane pass under the same log Z.
+    {
+        const ks::detail::law_reader<float> rd{"test", 0, 1.0, 1e-4};
+        const auto rows = ks::logit_rows(logits.data(), 1, 1, V);
+        const auto P = rd.law(rows, 0, "target");
+        std::vector<double> lane_sums, stats(8);
+        ks::detail::row_check pc, qc;
+        const double z_lane = ks::detail::residual_chunk_sums<float>(P, nullptr, V, 1.0, lane_sums, pc, qc);
+        const std::size_t chunks = lane_sums.size();
+        stats.resize(2 * chunks);
+        const double log_z = ks::detail::log_sum_exp(logits.data(), V, 1.0, stats.data(), stats.data() + chunks);
+        CHECK(log_z == P.log_z);
+        const double z = ks::detail::lse_chunk_sums(stats, chunks, log_z);
+        REQUIRE(stats.size() == chunks);
+        CHECK(std::fabs(z - z_lane) <= 1e-14);
+        for (std::size_t c = 0; c < chunks; ++c) CHECK(std::fabs(stats[c] - lane_sums[c]) <= 1e-14 * lane_sums[c] + 1e-300);
+    }
+    // Tokens: K = 0 (the bonus only), with and without caller-supplied normalizers (the latter
+    // path draws from the lane pass's chunk sums). A token may differ only where u * Z falls
+    // within rounding of a boundary (probability ~1e-13 per draw).
+    std::vector<std::int32_t> no_tokens(B), a(B), b2(B);
+    std::vector<std::uint32_t> lengths(B, 0);
+    std::vector<std::uint64_t> ids(B), pos(B);
+    for (std::size_t b = 0; b < B; ++b) ids[b] = 11 * b + 1, pos[b] = 3 * b;
+    const ks::draft_batch d{kestrel::matrix_view<const std::int32_t>(no_tokens.data(), B, 1),
+                            kestrel::vector_view<const std::uint32_t>(lengths.data(), B),
+                            kestrel::vector_view<const std::uint64_t>(ids.data(), B),
+                            kestrel::vector_view<const std::uint64_t>(pos.data(), B)};
+    std::vector<ks::request_stats> st(B);
+    auto run = [&](const double* norms, std::vector<std::int32_t>& out) {
+        ks::verify_chain(ks::logit_rows(logits.data(), B, 1, V, norms), ks::token_rows<float>{}, d, 99,
+                         ks::verify_outputs{kestrel::matrix_view<std::int32_t>(out.data(), B, 1),
+                                            kestrel::vector_view<ks::request_stats>(st.data(), B)});
+    };
+    run(nullptr, a);
+    run(lse.data(), b2);
+    std::size_t differ = 0;
+    for (std::size_t b = 0; b < B; ++b) differ += a[b] != b2[b];
+    CHECK(differ == 0);
+}
+
