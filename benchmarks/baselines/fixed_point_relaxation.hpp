@@ -5,11 +5,14 @@
 //    with R = A - D and D^-1 prepared once (setup, not timed), then per sweep a sparse
 //    matrix-vector product into a temporary, a vector subtraction and a coefficient-wise product.
 //  * Gauss-Seidel as the textbook CSR double loop: x_i = (b_i - sum_{j != i} a_ij x_j) / a_ii.
+//  * Red-black SOR as the textbook loop: for each colour, every row of the matrix is visited
+//    and rows of the other colour are skipped; x_i = (1 - omega) x_i + omega (b_i - sum) / a_ii.
 #pragma once
 
 #include <Eigen/SparseCore>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace kestrel_baseline {
 
@@ -49,6 +52,29 @@ void csr_gauss_seidel_sweep(const Eigen::SparseMatrix<T, Eigen::RowMajor, int>& 
         }
         x[i] = s / d;
     }
+}
+
+/// One red-black SOR sweep in place: colour 0 rows, then colour 1 rows (color[i] in {0, 1}).
+template <class T>
+void csr_red_black_sor_sweep(const Eigen::SparseMatrix<T, Eigen::RowMajor, int>& A, const std::uint8_t* color, const T* b,
+                             T* x, T omega) {
+    const int* ptr = A.outerIndexPtr();
+    const int* col = A.innerIndexPtr();
+    const T* val = A.valuePtr();
+    const auto n = static_cast<std::size_t>(A.rows());
+    for (int c = 0; c < 2; ++c)
+        for (std::size_t i = 0; i < n; ++i) {
+            if (color[i] != c) continue;
+            T s = b[i], d = T(1);
+            for (int k = ptr[i]; k < ptr[i + 1]; ++k) {
+                const auto j = static_cast<std::size_t>(col[k]);
+                if (j == i)
+                    d = val[k];
+                else
+                    s -= val[k] * x[j];
+            }
+            x[i] = (T(1) - omega) * x[i] + omega * s / d;
+        }
 }
 
 }  // namespace kestrel_baseline

@@ -10,6 +10,7 @@
 #include "fixed_point/poisson_2d.hpp"
 #include "fixed_point/sparse_relaxation.hpp"
 #include "fixed_point/red_black.hpp"
+#include "fixed_point/red_black_ordered.hpp"
 #include "fixed_point/chebyshev.hpp"
 #include "fixed_point/polynomial_preconditioner.hpp"
 #include "fixed_point/omega_bandit.hpp"

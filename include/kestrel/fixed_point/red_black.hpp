@@ -18,8 +18,13 @@
 //
 // Memory traffic: each half-sweep visits every other row of a grid line, so with rows of ~60
 // bytes both colours touch (nearly) every cache line of the CSR arrays: a red-black sweep reads
-// the matrix about twice, plus the index lists (4 bytes per row). Reordering the matrix into
-// colour blocks would avoid that; this header never copies the user's matrix.
+// the matrix about twice, plus the index lists (4 bytes per row). This header never copies the
+// user's matrix; red_black_ordered.hpp keeps a copy in colour order (each colour's rows
+// contiguous), with the same results bit for bit, and reads it once per sweep.
+//
+// Rows of one colour must not read each other's x while they are updated in parallel: a stored
+// zero a_ij between rows of one colour (allowed by the colouring check) is skipped, never
+// multiplied. Each row adds its terms in storage order (red_black_update).
 #pragma once
 
 #include <cstddef>
@@ -88,6 +93,32 @@ red_black_coloring grid_red_black_coloring(const relaxation_matrix<T, I>& A, std
 
 namespace relaxation_detail {
 
+/// The red-black update of one row from its off-diagonal sum s = sum_{j != i} a_ij x_j (summed
+/// in storage order, zero entries skipped): x_i + (omega / a_ii) (b_i - s - a_ii x_i). The
+/// index-list sweep and the colour-ordered one both use it and add the same terms in the same
+/// order, so their results are identical bit for bit.
+template <class T>
+KESTREL_ALWAYS_INLINE T red_black_update(T xi, T bi, T s, T d, T omega) noexcept {
+    return xi + (omega / d) * ((bi - s) - d * xi);
+}
+
+template <class T, class I>
+KESTREL_ALWAYS_INLINE void red_black_row(const csr_view<T, I>& A, std::size_t i, const T* b, T* x, T omega) noexcept {
+    T s = T(0), d = T(1);
+    const I* col = A.col_index;
+    const T* val = A.values;
+    const auto end = static_cast<std::size_t>(A.row_ptr[i + 1]);
+    for (auto k = static_cast<std::size_t>(A.row_ptr[i]); k < end; ++k) {
+        const auto c = static_cast<std::size_t>(col[k]);
+        const T v = val[k];
+        if (c == i)
+            d = v;
+        else if (v != T(0))  // a stored zero may couple rows of one colour: never read that x
+            s += v * x[c];
+    }
+    x[i] = red_black_update(x[i], b[i], s, d, omega);
+}
+
 template <class T, class I>
 void red_black_sweep_unchecked(const csr_view<T, I>& A, const T* b, T* x, T omega, const red_black_coloring& c,
                                exec_policy policy) {
@@ -97,7 +128,7 @@ void red_black_sweep_unchecked(const csr_view<T, I>& A, const T* b, T* x, T omeg
         parallel_chunks(
             rows.size(), 64, policy,
             [&](std::size_t begin, std::size_t end) {
-                for (std::size_t q = begin; q < end; ++q) sor_row(A, idx[q], b, x, omega);
+                for (std::size_t q = begin; q < end; ++q) red_black_row(A, idx[q], b, x, omega);
             },
             std::size_t(1) << 13);
     }
