@@ -2,12 +2,16 @@
 // with a from-scratch least-squares reference, safeguard, limits, threads, throwing maps.
 #include <catch2/catch.hpp>
 
+#include <kestrel/core/random.hpp>
 #include <kestrel/fixed_point/anderson.hpp>
 #include <kestrel/fixed_point/krasnoselskii_mann.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "accel_test_maps.hpp"
@@ -84,8 +88,9 @@ TEST_CASE("anderson with QR updates equals a from-scratch least-squares referenc
         double damping, tikhonov;
         std::size_t delay, restart;
     };
+    // {2, 0.5, ...}: the ring of m + 1 = 3 raw slots wraps around three times in 12 iterates.
     const setup cases[] = {{3, 1.0, 0.0, 0, 0}, {5, 0.7, 0.0, 2, 0}, {4, 1.0, 1e-6, 0, 0}, {3, 0.9, 0.0, 1, 4},
-                           {1, 1.0, 0.0, 0, 0}};
+                           {1, 1.0, 0.0, 0, 0}, {2, 0.5, 0.0, 0, 0}};
     shifted_laplacian_jacobi lin(200, 0.1);
     componentwise_cos cosm{50};
     for (const auto& c : cases) {
@@ -255,5 +260,171 @@ TEST_CASE("anderson with a workspace kept across calls and float agrees with dou
         REQUIRE(rd.converged);
         for (std::size_t i = 0; i < G.n; ++i) CHECK(double(xf[i]) == Approx(G.xstar[i]).margin(1e-4));
         CHECK(max_abs_diff(x, G.xstar) < 1e-9);
+    }
+}
+
+TEST_CASE("anderson keeps the last accepted iterate in x when G throws", "[fixed_point][anderson]") {
+    // The solver alternates between x and a workspace buffer; whichever holds the accepted
+    // iterate, x must hold it when G throws. Reference: the same run stopped by max_iterations.
+    shifted_laplacian_jacobi lin(3000, 0.1);  // n above the passes' parallel threshold / 16
+    for (int t : {1, 2}) {
+        for (int throw_at : {4, 5}) {  // G's call number: x_{throw_at - 1} is being evaluated
+            kf::anderson_options o;
+            o.memory = 3;
+            o.damping = 0.8;
+            o.rtol = 0.0;
+            o.policy = kestrel::exec_policy::with_threads(t);
+            std::vector<double> x0(lin.n, 0.25);
+            std::vector<double> ref = x0;
+            o.max_iterations = static_cast<std::size_t>(throw_at - 2);
+            kf::anderson(lin, kestrel::vector_view<double>(ref), o);
+            o.max_iterations = 100;
+            int calls = 0;
+            auto G = [&](const double* x, double* g) {
+                if (++calls == throw_at) throw std::runtime_error("map failed");
+                lin(x, g);
+            };
+            std::vector<double> x = x0;
+            CHECK_THROWS_AS(kf::anderson(G, kestrel::vector_view<double>(x), o), std::runtime_error);
+            INFO("threads " << t << ", throw at call " << throw_at);
+            CHECK(x == ref);
+        }
+    }
+}
+
+TEST_CASE("anderson with a residual that never changes keeps an empty history and steps like plain iteration", "[fixed_point][anderson]") {
+    // G(x) = x + c has no fixed point and f = c at every x: every new column df = 0 is left out,
+    // so each step is the plain one, x_k = x_0 + k c (exact in binary: dyadic values).
+    const std::vector<double> c{0.5, -0.25, 1.0, 0.125};
+    auto G = [&](const double* x, double* g) {
+        for (std::size_t i = 0; i < c.size(); ++i) g[i] = x[i] + c[i];
+    };
+    kf::anderson_options o;
+    o.memory = 3;
+    o.rtol = 0.0;
+    o.max_iterations = 9;
+    o.record_history = true;
+    std::vector<double> x{1.0, 2.0, 3.0, 4.0};
+    const auto r = kf::anderson(G, kestrel::vector_view<double>(x), o);
+    CHECK_FALSE(r.converged);
+    CHECK(r.iterations == 9);
+    CHECK(r.restarts == 0);
+    for (const auto& h : r.history) CHECK(h.memory == 0);
+    for (std::size_t i = 0; i < c.size(); ++i) CHECK(x[i] == double(i + 1) + 9.0 * c[i]);
+}
+
+namespace {
+
+// The passes against a straightforward evaluation of their formulas in T (elementwise) and
+// double (sums), on random data: f written bit for bit, w to two roundings, inner products
+// to a relative 1e-12 (double) / 3e-5 (float) of the bound sum |a_i b_i|, and the same bits at
+// 1, 2 and 3 threads.
+template <class T>
+void check_passes(std::size_t n, std::size_t mk, double beta) {
+    namespace kd = kf::detail;
+    const kestrel::counter_rng rng(2024, 7);
+    std::size_t draw = 0;
+    auto vec = [&](double scale) {
+        std::vector<T> v(n);
+        for (auto& e : v) e = static_cast<T>(scale * (2.0 * rng.uniform_double(draw++) - 1.0));
+        return v;
+    };
+    std::vector<std::vector<T>> raw;
+    for (std::size_t j = 0; j <= mk; ++j) raw.push_back(vec(1.0));
+    const std::vector<T> gn = vec(1.0), xn = vec(1.0);
+    std::vector<const T*> rp;
+    for (auto& v : raw) rp.push_back(v.data());
+    const T tb = static_cast<T>(beta), tc = static_cast<T>(1.0 - beta);
+    // Reference.
+    std::vector<T> f(n), d(n), wref(n);
+    double ff = 0, dd = 0, dfn = 0, ffb = 0, ddb = 0, dfnb = 0;
+    std::vector<double> sref(mk, 0.0), tref(mk, 0.0), sb(mk, 0.0), tbnd(mk, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        f[i] = gn[i] - xn[i];
+        d[i] = f[i] - raw[mk][i];
+        wref[i] = tb * gn[i] + tc * xn[i];
+        ff += double(f[i]) * f[i];
+        dd += double(d[i]) * d[i];
+        dfn += double(d[i]) * f[i];
+        ffb += std::abs(double(f[i]) * f[i]);
+        ddb += std::abs(double(d[i]) * d[i]);
+        dfnb += std::abs(double(d[i]) * f[i]);
+        for (std::size_t j = 0; j < mk; ++j) {
+            const T cj = raw[j + 1][i] - raw[j][i];
+            sref[j] += double(cj) * d[i];
+            tref[j] += double(cj) * f[i];
+            sb[j] += std::abs(double(cj) * d[i]);
+            tbnd[j] += std::abs(double(cj) * f[i]);
+        }
+    }
+    const double tol = std::is_same<T, float>::value ? 3e-5 : 1e-12;  // >= 256 eps_T: a sub-block's sum in T
+    const std::vector<double> gamma = [&] {
+        std::vector<double> g(mk);
+        for (std::size_t j = 0; j < mk; ++j) g[j] = 0.3 * double(j + 1) - 0.5;
+        return g;
+    }();
+    std::vector<T> first_out, first_f, first_w;
+    std::vector<double> first_s;
+    for (int threads : {1, 2, 3}) {
+        const auto pol = kestrel::exec_policy::with_threads(threads);
+        std::vector<T> fo(n), wo(n);
+        kd::residual_pass_args<T> a;
+        a.gn = gn.data();
+        a.xn = xn.data();
+        a.f_out = fo.data();
+        a.w_out = wo.data();
+        a.beta = tb;
+        a.one_minus_beta = tc;
+        a.raw = rp.data();
+        a.mk = mk;
+        std::vector<double> partials(kestrel::simd::reduction_blocks(n).count * (3 + 2 * mk)), s(mk + 1), t(mk + 1);
+        const auto r = kd::residual_pass(a, n, partials.data(), s.data(), t.data(), pol);
+        INFO("n = " << n << ", mk = " << mk << ", threads = " << threads);
+        CHECK(fo == f);
+        for (std::size_t i = 0; i < n; ++i) REQUIRE(std::abs(double(wo[i]) - double(wref[i])) <= 2 * std::numeric_limits<T>::epsilon() * (std::abs(double(gn[i])) + std::abs(double(xn[i]))));
+        CHECK(std::abs(r.ff - ff) <= tol * ffb);
+        CHECK(std::abs(r.dd - dd) <= tol * ddb);
+        CHECK(std::abs(r.dfn - dfn) <= tol * dfnb);
+        for (std::size_t j = 0; j < mk; ++j) {
+            CHECK(std::abs(s[j] - sref[j]) <= tol * sb[j]);
+            CHECK(std::abs(t[j] - tref[j]) <= tol * tbnd[j]);
+        }
+        // The update out = raw[mk] - sum_j gamma_j (raw[j+1] - raw[j]).
+        std::vector<T> out(n), neg(mk + 1);
+        kd::history_combine_pass<T>(out.data(), rp.data(), mk, gamma.data(), neg.data(), n, pol);
+        for (std::size_t i = 0; i < n; ++i) {
+            double v = raw[mk][i], bound = std::abs(double(raw[mk][i]));
+            for (std::size_t j = 0; j < mk; ++j) {
+                const double cj = double(T(raw[j + 1][i] - raw[j][i]));
+                v -= double(T(gamma[j])) * cj;
+                bound += std::abs(gamma[j] * cj);
+            }
+            REQUIRE(std::abs(double(out[i]) - v) <= 4 * (mk + 1) * std::numeric_limits<T>::epsilon() * bound);
+        }
+        std::vector<double> sums{r.ff, r.dd, r.dfn};
+        sums.insert(sums.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(mk));
+        sums.insert(sums.end(), t.begin(), t.begin() + static_cast<std::ptrdiff_t>(mk));
+        if (threads == 1) {
+            first_out = out;
+            first_f = fo;
+            first_w = wo;
+            first_s = sums;
+        } else {
+            CHECK(out == first_out);
+            CHECK(wo == first_w);
+            CHECK(sums == first_s);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("anderson's two passes equal their formulas and give the same bits at 1, 2 and 3 threads", "[fixed_point][anderson]") {
+    // 70001: above the parallel threshold (2^15), several reduction blocks, and a ragged tail.
+    for (std::size_t n : {std::size_t(37), std::size_t(70001)}) {
+        for (std::size_t mk : {std::size_t(0), std::size_t(1), std::size_t(4)}) {
+            check_passes<double>(n, mk, mk == 1 ? 0.7 : 1.0);
+            check_passes<float>(n, mk, 0.6);
+        }
     }
 }

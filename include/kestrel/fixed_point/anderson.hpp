@@ -11,7 +11,7 @@
 // m = 0 (or m_k = 0) is the damped plain step x_{k+1} = (1 - beta) x_k + beta G(x_k).
 //
 // The least-squares factor. Delta F = Q R with R (m_k x m_k, upper triangular) kept up to date
-// and Q = Delta F R^{-1} never formed: the n x m memory holds Delta F and U only.
+// and Q = Delta F R^{-1} never formed: the memory holds raw f and w vectors (see Storage).
 //   * Append a column df: its inner products with the history, s = Delta F^T df, come from the
 //     pass that forms df; classical Gram-Schmidt in coefficients, r = Q^T df = R^{-T} s, then
 //     one reorthogonalization step r += Q^T (df - Q r) = R^{-T}(s - Gram R^{-1} r), with the
@@ -35,11 +35,30 @@
 // the history is cleared and the damped plain step from x_k is taken instead (counted in
 // result.safeguard_events; its rejected evaluation is counted in result.evaluations).
 //
-// Work beyond G per iterate (two passes over n-vectors): the update reads x_k, G(x_k) and the
-// m_k columns of U and writes x_{k+1} (m_k + 3 vector passes); after G, one pass reads G(x_{k+1}),
-// x_{k+1}, x_k, G(x_k) and the m_k columns of Delta F, writes the new columns df and u, and
-// forms every inner product (||f||^2, ||df||^2, df.f, Delta F^T df, Delta F^T f) blocked over
-// the n-vectors (m_k + 6 vector passes): 2 m + 9 in all (5 without history).
+// Storage: raw vectors, not differences. Slot j of two rings of m + 1 n-vectors holds
+// f_j = G(x_j) - x_j and w_j = (1 - beta) x_j + beta G(x_j) (= G(x_j) when beta = 1) for the
+// iterates x_{k-m_k}, ..., x_k of the history; column j of Delta F is f_{j+1} - f_j and of U
+// is w_{j+1} - w_j (U = Delta X + beta Delta F), each difference formed in registers where it is
+// read. Delta F's columns have the same bits as a stored (f_new - f_old) would have, so R and the
+// Gram matrix are those of the stored-difference form; U differs from it only in rounding.
+// The new iterate does not need x_k: x_{k+1} = w_k - U gamma_k.
+//
+// Work beyond G per iterate, in passes over an n-vector (one pass = n elements read or written):
+//   update     x_{k+1} = w_k - sum_j gamma_j (w_{j+1} - w_j)     reads m_k + 1, writes 1
+//   residual   f = G(x_{k+1}) - x_{k+1}, written to the new slot with w (beta < 1 only: with
+//              beta = 1, G writes its output straight into the new w slot), and every inner
+//              product (||f||^2, ||df||^2, df.f, Delta F^T df, Delta F^T f) with df = f - f_k,
+//              the columns formed from the raw f_{k-m'}..f_k (m' = m_k - 1 once the history is
+//              full and the oldest column is dropped: m raw vectors at most)
+//                                                               reads 2 + m, writes 1 (+1 if beta < 1)
+// = 2m + 5 passes per iterate with a full history (2m + 6 with damping beta < 1; with m = 0: 4,
+// or 5 with damping). The layout this replaced stored the difference columns Delta F and U and
+// made 2m + 8 (its header said 2m + 9, counting the dropped column in the residual pass): its
+// update read x_k and G(x_k) beside the m columns of U (m + 3: here w_k and m raw w, m + 2), and
+// its residual pass read x_k and G(x_k) again to form df and wrote both new columns df and u
+// (m + 5: here f_k is one of the m raw f, and only f is written, m + 3).
+// Both passes run on the policy's threads with the blocked, thread-count independent
+// reductions of detail/accelerated_passes.hpp.
 #pragma once
 
 #include <algorithm>
@@ -70,6 +89,7 @@ inline constexpr int anderson_max_memory = 1000;
 
 /// History and scratch of anderson() for n unknowns and memory up to m, allocated once; keep
 /// one across calls of the same size. Not shared between concurrent calls.
+/// Holds 2m + 5 n-vectors of T (m + 1 slots of f and of w, the other x buffer, G's output).
 template <class T>
 class anderson_workspace {
 public:
@@ -78,14 +98,14 @@ public:
         require(n > 0, "anderson_workspace", "n", "must be > 0");
         require(memory >= 0 && memory <= anderson_max_memory, "anderson_workspace", "memory", "must be in [0, ",
                 anderson_max_memory, "], got ", memory);
-        const std::size_t cols = checked_product(n, m_, "anderson_workspace", "n * memory");
-        require(cols <= detail_max() / 2, "anderson_workspace", "n * memory", "history of ", cols,
+        const std::size_t slots = m_ + 1;
+        const std::size_t cols = checked_product(n, slots, "anderson_workspace", "n * (memory + 1)");
+        require(cols <= detail_max() / 2, "anderson_workspace", "n * (memory + 1)", "history of ", cols,
                 " elements exceeds the address space");
         xa_.resize(n);
         g_.resize(n);
-        gn_.resize(n);
-        dF_.resize(cols);
-        U_.resize(cols);
+        if (m_ > 0) F_.resize(cols);
+        W_.resize(cols);
         const kestrel::simd::reduction_blocks rb(n);
         partials_.resize(rb.count * (3 + 2 * m_));
         const std::size_t mm = std::max<std::size_t>(m_, 1);
@@ -99,9 +119,9 @@ public:
         w1_.assign(mm, 0.0);
         w2_.assign(mm, 0.0);
         neg_gamma_.assign(mm, T(0));
-        cols_.assign(mm, nullptr);
-        slot_of_.assign(mm, 0);
-        used_.assign(mm, 0);
+        ptrs_.assign(slots, nullptr);
+        raw_.assign(slots, 0);
+        in_use_.assign(slots, 0);
     }
     std::size_t size() const noexcept { return n_; }
     int memory() const noexcept { return static_cast<int>(m_); }
@@ -116,26 +136,44 @@ private:
     double& R(std::size_t i, std::size_t j) noexcept { return R_[j * m_ + i]; }
     double& Gm(std::size_t i, std::size_t j) noexcept { return gram_[j * m_ + i]; }
     double& L(std::size_t i, std::size_t j) noexcept { return chol_[j * m_ + i]; }
-    T* dF(std::size_t slot) noexcept { return dF_.data() + slot * n_; }
-    T* U(std::size_t slot) noexcept { return U_.data() + slot * n_; }
+    T* F(std::size_t slot) noexcept { return F_.data() + slot * n_; }
+    T* Wv(std::size_t slot) noexcept { return W_.data() + slot * n_; }
 
-    void clear() noexcept {
+    // The history: raw_[0..mk_] are the slots of x_{k-mk_}, ..., x_k (oldest first); column j
+    // is slot raw_[j + 1] minus slot raw_[j].
+    void start(std::size_t slot) noexcept {
+        std::fill(in_use_.begin(), in_use_.end(), 0);
+        raw_[0] = slot;
+        in_use_[slot] = 1;
         mk_ = 0;
-        std::fill(used_.begin(), used_.end(), 0);
     }
+    // Drops every column; the newest iterate stays as the start of the next history.
+    void clear() noexcept { start(raw_[mk_]); }
+    // A slot for the next iterate that holds none of the history (m + 1 slots, at most m in
+    // use once the oldest column is dropped); with m = 0 the only slot, whose w_k the update
+    // has consumed by then.
     std::size_t free_slot() const noexcept {
         std::size_t s = 0;
-        while (s < m_ && used_[s]) ++s;
-        return s;
+        while (s <= m_ && in_use_[s]) ++s;
+        return s <= m_ ? s : raw_[0];
+    }
+    // x_{k+1} is the newest iterate and the history is empty (no column recorded).
+    void replace_newest(std::size_t slot) noexcept { start(slot); }
+    const T* const* f_ptrs() noexcept {
+        for (std::size_t p = 0; p <= mk_; ++p) ptrs_[p] = F(raw_[p]);
+        return ptrs_.data();
+    }
+    const T* const* w_ptrs() noexcept {
+        for (std::size_t p = 0; p <= mk_; ++p) ptrs_[p] = Wv(raw_[p]);
+        return ptrs_.data();
     }
 
     // Drops the oldest column: shift R left, restore the triangle by Givens rotations.
     void delete_oldest() noexcept {
-        used_[slot_of_[0]] = 0;
-        for (std::size_t p = 0; p + 1 < mk_; ++p) {
-            slot_of_[p] = slot_of_[p + 1];
+        in_use_[raw_[0]] = 0;
+        for (std::size_t p = 0; p < mk_; ++p) raw_[p] = raw_[p + 1];
+        for (std::size_t p = 0; p + 1 < mk_; ++p)
             for (std::size_t i = 0; i < mk_; ++i) R(i, p) = R(i, p + 1);
-        }
         for (std::size_t p = 0; p + 1 < mk_; ++p) {
             const double a = R(p, p), b = R(p + 1, p);
             const double h = std::hypot(a, b);
@@ -162,15 +200,17 @@ private:
     }
     // y = R^{-1} b (back substitution), in place allowed.
     void solve_r(const double* b, double* y) noexcept {
-        for (std::size_t ii = mk_; ii-- > 0;) {
+        for (std::size_t q = 0; q < mk_; ++q) {
+            const std::size_t ii = mk_ - 1 - q;
             double v = b[ii];
             for (std::size_t p = ii + 1; p < mk_; ++p) v -= R(ii, p) * y[p];
             y[ii] = v / R(ii, ii);
         }
     }
 
-    // Appends the column just written to `slot` (inner products s with the history, t = Delta F^T
-    // f_new, dd = ||df||^2, dfn = df.f_new). Returns false when it restarted the history.
+    // Appends the column f(slot) - f(raw_[mk_]) (inner products s with the history, t = Delta F^T
+    // f_new, dd = ||df||^2, dfn = df.f_new from the residual pass); slot becomes the newest
+    // iterate. Returns false when it restarted the history.
     bool append(std::size_t slot, double dd, double dfn) noexcept {
         const double thr = std::sqrt(1000.0 * static_cast<double>(std::numeric_limits<T>::epsilon()));
         double rho2 = dd;
@@ -196,12 +236,17 @@ private:
         }
         const bool dependent = !(dd > 0.0) || !(rho2 > thr * thr * dd);
         if (dependent && mk_ > 0) {
+            // Restart from the last two iterates (the column df alone), or from x_{k+1} alone
+            // when df = 0.
             clear();
-            rho2 = dd;
             if (dd > 0.0) append_column(slot, std::sqrt(dd), dd, dfn);
+            else replace_newest(slot);
             return false;
         }
-        if (!(dd > 0.0)) return true;  // a zero column (x did not move): nothing to add
+        if (!(dd > 0.0)) {  // a zero column and no history: nothing to add
+            replace_newest(slot);
+            return true;
+        }
         append_column(slot, std::sqrt(rho2), dd, dfn);
         return true;
     }
@@ -217,8 +262,8 @@ private:
         R(c, c) = rho;
         Gm(c, c) = dd;
         d_[c] = dfn;
-        slot_of_[c] = slot;
-        used_[slot] = 1;
+        raw_[c + 1] = slot;
+        in_use_[slot] = 1;
         ++mk_;
     }
 
@@ -255,12 +300,12 @@ private:
     }
 
     std::size_t n_, m_, mk_ = 0;
-    std::vector<T> xa_, g_, gn_, dF_, U_;
+    std::vector<T> xa_, g_, F_, W_;
     std::vector<double> partials_, R_, gram_, chol_, d_, s_, t_, gamma_, w1_, w2_;
     std::vector<T> neg_gamma_;
-    std::vector<const T*> cols_;
-    std::vector<std::size_t> slot_of_;
-    std::vector<unsigned char> used_;
+    std::vector<const T*> ptrs_;
+    std::vector<std::size_t> raw_;
+    std::vector<unsigned char> in_use_;
 };
 
 /// Anderson-accelerated iteration from x (x0 on entry, the last iterate on return), with the
@@ -285,21 +330,56 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
     const std::size_t n = x.size(), m = static_cast<std::size_t>(options.memory);
     const exec_policy pol = options.policy;
     const double beta = options.damping;
+    // beta = 1: w = G(x) exactly, so G writes straight into the new w slot and the residual
+    // pass writes f only; otherwise G writes to a scratch vector and the pass writes w too.
+    const bool undamped = beta == 1.0;
+    const bool keep_f = m > 0;
     fixed_point_result r;
-    ws.clear();
-    T* X = x.data();
-    T* XN = ws.xa_.data();
-    T* Gx = ws.g_.data();
-    T* GN = ws.gn_.data();
+    T* X = x.data();          // x_k (accepted)
+    T* XN = ws.xa_.data();    // x_{k+1}
+    // x keeps the last accepted iterate if G throws (fixed_point_options.hpp).
+    auto eval = [&](T* out) {
+#if KESTREL_HAS_EXCEPTIONS
+        try {
+            detail::evaluate_map<T>(G, XN, out, n);
+        } catch (...) {
+            if (X != x.data()) std::copy(X, X + n, x.data());
+            throw;
+        }
+#else
+        detail::evaluate_map<T>(G, XN, out, n);
+#endif
+        ++r.evaluations;
+    };
     auto fail = [&](std::size_t k) {
         if (XN != x.data()) std::copy(XN, XN + n, x.data());
         detail::fail_non_finite_map(fn, k);
     };
+    // The residual pass at xn whose G(xn) is in gn, writing slot `slot`; with `hist`, inner
+    // products with the current history (the columns of ws.raw_[0..mk_]).
+    auto pass = [&](const T* xn, const T* gn, std::size_t slot, bool hist) {
+        detail::residual_pass_args<T> a;
+        a.gn = gn;
+        a.xn = xn;
+        a.f_out = keep_f ? ws.F(slot) : nullptr;
+        a.w_out = undamped ? nullptr : ws.Wv(slot);
+        a.beta = static_cast<T>(beta);
+        a.one_minus_beta = static_cast<T>(1.0 - beta);
+        if (hist) {
+            a.raw = ws.f_ptrs();
+            a.mk = ws.mk_;
+        }
+        return detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol);
+    };
+    auto g_out = [&](std::size_t slot) { return undamped ? ws.Wv(slot) : ws.g_.data(); };
 
-    detail::evaluate_map<T>(G, X, Gx, n);
+    // x_0: G(x_0), then f_0 (and w_0) in slot 0.
+    detail::evaluate_map<T>(G, X, g_out(0), n);
     ++r.evaluations;
-    double fk = std::sqrt(detail::residual_squared_norm(Gx, X, n, pol));
-    if (!std::isfinite(fk)) detail::fail_non_finite_map(fn, 0);
+    const detail::residual_pass_sums s0 = pass(X, g_out(0), 0, false);
+    if (!std::isfinite(s0.ff)) detail::fail_non_finite_map(fn, 0);
+    ws.start(0);
+    double fk = std::sqrt(s0.ff);
     detail::start_result(r, options, fk);
 
     std::size_t since_restart = 0;
@@ -309,52 +389,29 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
             break;
         }
         if (k == options.max_iterations) break;
-        // The step.
+        // The step x_{k+1} = w_k - U gamma_k.
         const std::size_t used = ws.mk_;
-        if (used > 0) {
-            ws.solve_gamma(options.tikhonov);
-            for (std::size_t p = 0; p < used; ++p) ws.cols_[p] = ws.U(ws.slot_of_[p]);
-        }
-        detail::combine_pass<T>(XN, 1.0 - beta, X, beta, Gx, ws.cols_.data(), ws.gamma_.data(), used,
-                                ws.neg_gamma_.data(), n, pol);
-        detail::evaluate_map<T>(G, XN, GN, n);
-        ++r.evaluations;
-        // The residual pass (and the new history column).
+        if (used > 0) ws.solve_gamma(options.tikhonov);
+        detail::history_combine_pass<T>(XN, ws.w_ptrs(), used, ws.gamma_.data(), ws.neg_gamma_.data(), n, pol);
+        // The slot of x_{k+1}: with a full history the oldest column is dropped first.
         const bool record = m > 0 && k >= options.delay;
         if (record && ws.mk_ == m) ws.delete_oldest();
-        std::size_t slot = record ? ws.free_slot() : 0;
-        auto pass = [&]() {
-            detail::residual_pass_args<T> a;
-            a.gn = GN;
-            a.xn = XN;
-            a.record = record;
-            if (record) {
-                a.g = Gx;
-                a.x = X;
-                a.beta = static_cast<T>(beta);
-                a.df_out = ws.dF(slot);
-                a.u_out = ws.U(slot);
-                for (std::size_t p = 0; p < ws.mk_; ++p) ws.cols_[p] = ws.dF(ws.slot_of_[p]);
-                a.cols = ws.cols_.data();
-                a.mk = ws.mk_;
-            }
-            return detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol);
-        };
-        detail::residual_pass_sums sums = pass();
+        std::size_t slot = ws.free_slot();
+        eval(g_out(slot));
+        detail::residual_pass_sums sums = pass(XN, g_out(slot), slot, record);
         if (!std::isfinite(sums.ff)) fail(k + 1);
         double fnew = std::sqrt(sums.ff);
         bool safeguard = false, restarted = false;
         if (used > 0 && options.safeguard_factor > 0.0 && fnew > options.safeguard_factor * fk) {
-            // Reject: clear the history, take the damped plain step from x_k.
+            // Reject: clear the history, take the damped plain step x_{k+1} = w_k.
             safeguard = restarted = true;
             ++r.safeguard_events;
             ws.clear();
             since_restart = 0;
-            slot = record ? ws.free_slot() : 0;
-            detail::combine_pass<T>(XN, 1.0 - beta, X, beta, Gx, nullptr, nullptr, 0, nullptr, n, pol);
-            detail::evaluate_map<T>(G, XN, GN, n);
-            ++r.evaluations;
-            sums = pass();
+            slot = ws.free_slot();
+            detail::history_combine_pass<T>(XN, ws.w_ptrs(), 0, nullptr, nullptr, n, pol);
+            eval(g_out(slot));
+            sums = pass(XN, g_out(slot), slot, record);
             if (!std::isfinite(sums.ff)) fail(k + 1);
             fnew = std::sqrt(sums.ff);
         }
@@ -370,9 +427,10 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
                 restarted = true;
                 ++r.restarts;
             }
+        } else {
+            ws.replace_newest(slot);
         }
         std::swap(X, XN);
-        std::swap(Gx, GN);
         fk = fnew;
         r.residual_norm = fk;
         ++r.iterations;

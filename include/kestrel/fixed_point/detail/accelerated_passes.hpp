@@ -1,19 +1,24 @@
-// The two passes over n-vectors that the accelerated fixed-point solvers make per iterate
+// The passes over n-vectors that the accelerated fixed-point solvers make per iterate
 // (everything else they do is on m x m matrices):
 //
-//   combine_pass   out = a*x + b*g - sum_j gamma_j * col_j          (reads 2 + mk vectors, writes 1)
-//   residual_pass  f_new = gn - xn and, when recording a history column,
-//                    df = f_new - (g - x),  u = (xn - x) + beta*df  (written to the new slots),
-//                  with every inner product the solvers need in the same pass:
-//                    ||f_new||^2, ||df||^2, df.f_new, dF_j.df and dF_j.f_new for each column j
-//                  (reads 2 or 4 + mk vectors, writes 0 or 2)
+//   combine_pass          out = a*x + b*g                  (plain, Krasnoselskii-Mann, Halpern;
+//                         the general form also subtracts sum_j gamma_j col_j)
+//   history_combine_pass  out = w_k - sum_j gamma_j (w_{j+1} - w_j)      (Anderson's update:
+//                         reads the mk + 1 raw w vectors, writes 1)
+//   residual_pass         f_new = gn - xn, optionally stored, and w_new = (1 - beta) xn + beta gn,
+//                         optionally stored; with a raw f history f_{k-mk}..f_k also
+//                         df = f_new - f_k and every inner product Anderson needs, in the same
+//                         pass: ||f_new||^2, ||df||^2, df.f_new, and for each column
+//                         c_j = f_{j+1} - f_j (formed in registers) c_j.df and c_j.f_new
+//                         (reads 2 + (mk + 1 with a history) vectors, writes 0 to 2)
 //
-// Both cut [0, n) into sub-blocks of `sub` elements handled in SIMD batches (core/simd.hpp's
+// All cut [0, n) into sub-blocks of `sub` elements handled in SIMD batches (core/simd.hpp's
 // batch helpers) with a scalar tail only at the end of the vector, so each element goes through
 // the same operations whatever the thread count. Inner products: each sub-block's sum in T
 // (SIMD lanes, then a horizontal add), added in double per reduction block
 // (simd::reduction_blocks, a function of n), and blocks added in block order: the same bits at
-// any thread count.
+// any thread count. Threads: residual_pass splits the reduction blocks over the policy's
+// threads, the combines split [0, n) in chunks of whole sub-blocks (core/parallel.hpp).
 #pragma once
 
 #include <algorithm>
@@ -69,25 +74,25 @@ void combine_pass(T* out, double a, const T* x, double b, const T* g, const T* c
         kestrel::simd::parallel_threshold);
 }
 
-/// Inputs and outputs of residual_pass.
+/// Inputs of residual_pass. Anderson keeps its history as RAW vectors, one slot per iterate:
+/// f_j = G(x_j) - x_j and w_j = (1 - beta) x_j + beta G(x_j); a history column is the
+/// difference of two consecutive slots, formed in registers where it is used (so a column
+/// costs no pass of its own to write, and its bits are those of the stored difference).
 template <class T>
 struct residual_pass_args {
     const T* gn = nullptr;  // G(x_new)
     const T* xn = nullptr;  // x_new
-    // History column (record = true): the previous iterate and its image, the damping, the
-    // slots that receive df and u, and the existing columns dF_j to take inner products with.
-    bool record = false;
-    const T* g = nullptr;
-    const T* x = nullptr;
-    T beta = T(1);
-    T* df_out = nullptr;
-    T* u_out = nullptr;
-    const T* const* cols = nullptr;
+    T* f_out = nullptr;     // receives f_new = gn - xn (nullptr: not stored)
+    T* w_out = nullptr;     // receives w_new = (1 - beta) xn + beta gn (nullptr: not stored)
+    T beta = T(1), one_minus_beta = T(0);
+    // Inner products with the history (raw != nullptr): raw[0..mk] are f at consecutive
+    // iterates, oldest first, raw[mk] = f_k; column j = raw[j + 1] - raw[j]; df = f_new - f_k.
+    const T* const* raw = nullptr;
     std::size_t mk = 0;
 };
 
-/// Results of residual_pass (double): ff = ||f_new||^2; with record also dd = ||df||^2,
-/// dfn = df.f_new, s[j] = dF_j.df, t[j] = dF_j.f_new (s, t: mk entries each).
+/// Results of residual_pass (double): ff = ||f_new||^2; with raw also dd = ||df||^2,
+/// dfn = df.f_new, s[j] = column_j.df, t[j] = column_j.f_new (s, t: mk entries each).
 struct residual_pass_sums {
     double ff = 0, dd = 0, dfn = 0;
 };
@@ -96,69 +101,67 @@ template <class T>
 void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size_t end, double* part) noexcept {
     namespace sd = kestrel::simd::detail;
     constexpr std::size_t W = sd::width<T>;
-    const std::size_t mk = a.record ? a.mk : 0;
+    const bool hist = a.raw != nullptr;
+    const std::size_t mk = hist ? a.mk : 0;
     // part layout: ff, dd, dfn, s[0..mk), t[0..mk)
     for (std::size_t q = 0; q < 3 + 2 * mk; ++q) part[q] = 0.0;
-    const auto vbeta = sd::splat<T>(a.beta);
+    const auto vb = sd::splat<T>(a.beta), vc = sd::splat<T>(a.one_minus_beta);
+    const T* fk = hist ? a.raw[mk] : nullptr;
     for (std::size_t s = begin; s < end; s += pass_sub_block) {
         const std::size_t e = std::min(end, s + pass_sub_block);
         const std::size_t ev = s + (e - s) / W * W;
         alignas(64) T fl[pass_sub_block];
         alignas(64) T dl[pass_sub_block];
-        auto ff = sd::splat<T>(T(0));
-        if (!a.record) {
-            for (std::size_t i = s; i < ev; i += W) {
-                const auto f = sd::load(a.gn + i) - sd::load(a.xn + i);
-                ff = sd::fmadd(f, f, ff);
-            }
-            T sff = sd::hsum<T>(ff);
-            for (std::size_t i = ev; i < e; ++i) {
-                const T f = a.gn[i] - a.xn[i];
-                sff += f * f;
-            }
-            part[0] += static_cast<double>(sff);
-            continue;
-        }
-        auto dd = ff, dfn = ff;
+        auto ff = sd::splat<T>(T(0)), dd = ff, dfn = ff;
         for (std::size_t i = s; i < ev; i += W) {
-            const auto xn = sd::load(a.xn + i), x = sd::load(a.x + i);
-            const auto f = sd::load(a.gn + i) - xn;
-            const auto d = f - (sd::load(a.g + i) - x);
+            const auto g = sd::load(a.gn + i), x = sd::load(a.xn + i);
+            const auto f = g - x;
             sd::store(fl + (i - s), f);
-            sd::store(dl + (i - s), d);
-            sd::store(a.df_out + i, d);
-            sd::store(a.u_out + i, sd::fmadd(vbeta, d, xn - x));
+            if (a.f_out) sd::store(a.f_out + i, f);
+            if (a.w_out) sd::store(a.w_out + i, sd::fmadd(vb, g, vc * x));
             ff = sd::fmadd(f, f, ff);
-            dd = sd::fmadd(d, d, dd);
-            dfn = sd::fmadd(d, f, dfn);
+            if (hist) {
+                const auto d = f - sd::load(fk + i);
+                sd::store(dl + (i - s), d);
+                dd = sd::fmadd(d, d, dd);
+                dfn = sd::fmadd(d, f, dfn);
+            }
         }
         T sff = sd::hsum<T>(ff), sdd = sd::hsum<T>(dd), sdfn = sd::hsum<T>(dfn);
-        for (std::size_t i = ev; i < e; ++i) {
-            const T f = a.gn[i] - a.xn[i];
-            const T d = f - (a.g[i] - a.x[i]);
+        for (std::size_t i = ev; i < e; ++i) {  // the vector's last few elements only
+            const T g = a.gn[i], x = a.xn[i];
+            const T f = g - x;
             fl[i - s] = f;
-            dl[i - s] = d;
-            a.df_out[i] = d;
-            a.u_out[i] = a.beta * d + (a.xn[i] - a.x[i]);
+            if (a.f_out) a.f_out[i] = f;
+            if (a.w_out) a.w_out[i] = a.beta * g + a.one_minus_beta * x;
             sff += f * f;
-            sdd += d * d;
-            sdfn += d * f;
+            if (hist) {
+                const T d = f - fk[i];
+                dl[i - s] = d;
+                sdd += d * d;
+                sdfn += d * f;
+            }
         }
         part[0] += static_cast<double>(sff);
+        if (!hist) continue;
         part[1] += static_cast<double>(sdd);
         part[2] += static_cast<double>(sdfn);
+        // The columns, oldest first: raw[j + 1] - raw[j] in registers (raw[j + 1] is read
+        // again for the next column from L1; memory sees each raw vector once).
         for (std::size_t j = 0; j < mk; ++j) {
-            const T* c = a.cols[j];
+            const T* lo = a.raw[j];
+            const T* hi = a.raw[j + 1];
             auto ad = sd::splat<T>(T(0)), af = ad;
             for (std::size_t i = s; i < ev; i += W) {
-                const auto cv = sd::load(c + i);
+                const auto cv = sd::load(hi + i) - sd::load(lo + i);
                 ad = sd::fmadd(cv, sd::load(dl + (i - s)), ad);
                 af = sd::fmadd(cv, sd::load(fl + (i - s)), af);
             }
             T sd_ = sd::hsum<T>(ad), sf = sd::hsum<T>(af);
             for (std::size_t i = ev; i < e; ++i) {
-                sd_ += c[i] * dl[i - s];
-                sf += c[i] * fl[i - s];
+                const T c = hi[i] - lo[i];
+                sd_ += c * dl[i - s];
+                sf += c * fl[i - s];
             }
             part[3 + j] += static_cast<double>(sd_);
             part[3 + mk + j] += static_cast<double>(sf);
@@ -167,12 +170,12 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
 }
 
 /// Runs the pass; `partials` holds reduction_blocks(n).count * (3 + 2*mk) doubles, s and t
-/// mk each (unused without record).
+/// mk each (unused without raw).
 template <class T>
 residual_pass_sums residual_pass(const residual_pass_args<T>& a, std::size_t n, double* partials, double* s, double* t,
                                  exec_policy policy) {
     const kestrel::simd::reduction_blocks rb(n);
-    const std::size_t mk = a.record ? a.mk : 0;
+    const std::size_t mk = a.raw ? a.mk : 0;
     const std::size_t stride = 3 + 2 * mk;
     if (n < kestrel::simd::parallel_threshold) policy = exec_policy::serial();
     parallel_for(rb.count, policy, [&](std::size_t b) {
@@ -192,6 +195,47 @@ residual_pass_sums residual_pass(const residual_pass_args<T>& a, std::size_t n, 
         }
     }
     return r;
+}
+
+// out[i] = raw[mk][i] - sum_j gamma_j (raw[j + 1][i] - raw[j][i]), columns oldest first.
+template <class T>
+void history_combine_range(T* out, const T* const* raw, const T* neg_gamma, std::size_t mk, std::size_t begin,
+                           std::size_t end) noexcept {
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<T>;
+    const T* newest = raw[mk];
+    for (std::size_t s = begin; s < end; s += pass_sub_block) {
+        const std::size_t e = std::min(end, s + pass_sub_block);
+        const std::size_t ev = s + (e - s) / W * W;
+        if (mk == 0) {
+            std::copy(newest + s, newest + e, out + s);
+            continue;
+        }
+        alignas(64) T acc[pass_sub_block];
+        std::copy(newest + s, newest + e, acc);
+        for (std::size_t j = 0; j < mk; ++j) {
+            const T* lo = raw[j];
+            const T* hi = raw[j + 1];
+            const auto vg = sd::splat<T>(neg_gamma[j]);
+            for (std::size_t i = s; i < ev; i += W)
+                sd::store(acc + (i - s), sd::fmadd(vg, sd::load(hi + i) - sd::load(lo + i), sd::load(acc + (i - s))));
+            for (std::size_t i = ev; i < e; ++i) acc[i - s] = neg_gamma[j] * (hi[i] - lo[i]) + acc[i - s];
+        }
+        for (std::size_t i = s; i < ev; i += W) sd::store(out + i, sd::load(acc + (i - s)));
+        for (std::size_t i = ev; i < e; ++i) out[i] = acc[i - s];
+    }
+}
+
+/// Anderson's update out = raw[mk] - sum_j gamma_j (raw[j + 1] - raw[j]) in one pass (reads
+/// mk + 1 vectors, writes 1); gamma in double, rounded to T once. neg_gamma_scratch: mk elements.
+template <class T>
+void history_combine_pass(T* out, const T* const* raw, std::size_t mk, const double* gamma, T* neg_gamma_scratch,
+                          std::size_t n, exec_policy policy) {
+    for (std::size_t j = 0; j < mk; ++j) neg_gamma_scratch[j] = static_cast<T>(-gamma[j]);
+    parallel_chunks(
+        n, pass_sub_block, policy,
+        [&](std::size_t begin, std::size_t end) { history_combine_range(out, raw, neg_gamma_scratch, mk, begin, end); },
+        kestrel::simd::parallel_threshold);
 }
 
 /// ||gn - xn||^2 (the plain solvers' residual), with a small stack of partials.
