@@ -140,7 +140,7 @@ k_seq_solution k_seq_rho(vector_view<const T> p, vector_view<const T> q, std::si
     detail::k_seq_accumulator acc = scratch.start(p.size(), k);
     for (std::size_t y = 0; y < p.size(); ++y) acc.add(static_cast<double>(p[y]), static_cast<double>(q[y]));
     k_seq_solution s;
-    s.rho = detail::k_seq_solve(acc, &scratch.kept);
+    s.rho = detail::k_seq_solve(acc, scratch.kept);
     s.beta = 0.0;
     s.acceptance = 0.0;
     for (std::size_t y = 0; y < p.size(); ++y) {

@@ -131,12 +131,12 @@ struct sibling_outcome {
 template <class T>
 double k_seq_rho_of_rows(const law_reader<T>& rd, const row_law<T>& P, const row_law<T>& Q, std::size_t prow,
                          std::size_t qrow, std::size_t n, sibling_scratch& s) {
-    k_seq_accumulator acc = s.kseq.start(P.n, n, sd::width<double>);
+    k_seq_accumulator acc = s.kseq.start(P.n, n);
     row_check pc, qc;
     k_seq_kernel<T>::pick(P, Q)(P, Q, 0, P.n, pc, qc, acc);
     rd.check_full(pc, prow, "target", P);
     rd.check_full(qc, qrow, "draft", Q);
-    return k_seq_solve(acc, &s.kseq.kept);
+    return k_seq_solve(acc, s.kseq.kept);
 }
 
 /// Inverse-CDF draw from p restricted to the tokens not in `excluded` (point-mass siblings'

@@ -33,34 +33,25 @@ enum class multi_draft_rule { k_seq, recursive_with_replacement, recursive_witho
 namespace detail {
 
 /// Tokens of a K-SEQ problem, sorted into the three groups of the header comment. The active
-/// tokens go to a list (list[0..size)); with a histogram (bins >= 2) their ratios p / q are
-/// also counted into `bins` equal bins over [1, k): bin j = [1 + j w, 1 + (j + 1) w), w =
-/// (k - 1) / bins, holding the sums of p and q of its tokens and, per token, its bin.
+/// tokens (q < p < k q) go to two arrays, lp[0..size) and lq[0..size). With a histogram
+/// (bins >= 2, built by k_seq_solve) their ratios p / q are counted into `bins` equal bins
+/// over [1, k): bin j = [1 + j w, 1 + (j + 1) w), w = (k - 1) / bins, holding the sums of p
+/// and q of its tokens, and bin_of[i] is token i's bin.
 struct k_seq_accumulator {
     double above_q = 0.0;   // sum of q over tokens with p >= k q (min is q for every rho <= k)
     double below_p = 0.0;   // sum of p over tokens with p <= q (min is p / rho for every rho >= 1)
     double k = 1.0;
-    std::pair<double, double>* list = nullptr;  // (p, q) with q < p < k q; room for every token
+    double* lp = nullptr;   // p of the active tokens; room for every token plus one batch
+    double* lq = nullptr;   // their q
     std::size_t size = 0;
-    // Histogram of the active ratios (bins == 0 or 1: none), in `copies` copies (copy c at
-    // [c bins, (c + 1) bins)): a lane pass adds lane c's tokens to copy c, so consecutive
-    // tokens of one bin do not wait on each other's stores; k_seq_solve adds the copies.
-    std::size_t bins = 0, copies = 1;
-    double bin_scale = 0.0;        // bins / (k - 1)
-    double* bin_p = nullptr;       // [copies * bins]
-    double* bin_q = nullptr;       // [copies * bins]
-    std::uint32_t* bin_of = nullptr;  // [room for every token]: bin of list[i]
+    std::size_t bins = 0;   // 0 or 1: no histogram
+    double* bin_p = nullptr;          // [k_seq_copies * bins]
+    double* bin_q = nullptr;          // [k_seq_copies * bins]
+    std::uint32_t* bin_of = nullptr;  // [room for every token]
 
-    /// An active token (q < p < k q) with t = (p / q - 1) bin_scale (its position in bins),
-    /// counted in histogram copy c < copies.
-    void add_active(double p, double q, double t, std::size_t c = 0) noexcept {
-        list[size] = {p, q};
-        if (bins > 1) {
-            const std::size_t j = t > 0.0 ? (t < static_cast<double>(bins) ? static_cast<std::size_t>(t) : bins - 1) : 0;
-            bin_of[size] = static_cast<std::uint32_t>(j);
-            bin_p[c * bins + j] += p;
-            bin_q[c * bins + j] += q;
-        }
+    void add_active(double p, double q) noexcept {
+        lp[size] = p;
+        lq[size] = q;
         ++size;
     }
     void add(double p, double q) noexcept {
@@ -70,12 +61,15 @@ struct k_seq_accumulator {
         else if (p <= q)
             below_p += p;
         else if (q < p && p < k * q)
-            add_active(p, q, (p / q - 1.0) * bin_scale);
+            add_active(p, q);
     }
 };
 
-/// Bins worth counting for n tokens: one per 128 tokens, at most 1024 (0: no histogram), so
-/// that clearing and adding the histogram's copies costs little beside the pass over the rows.
+/// Copies of the histogram filled in turn (token i into copy i mod 4): consecutive tokens of
+/// one bin then do not wait on each other's stores.
+inline constexpr std::size_t k_seq_copies = 4;
+
+/// Bins worth counting for n tokens: one per 128 tokens, at most 1024 (0: no histogram).
 inline std::size_t k_seq_bin_count(std::size_t n) noexcept {
     const std::size_t b = n / 128;
     return b < 2 ? 0 : (b > 1024 ? 1024 : b);
@@ -83,22 +77,21 @@ inline std::size_t k_seq_bin_count(std::size_t n) noexcept {
 
 /// Scratch for a K-SEQ problem over n tokens: the accumulator's arrays.
 struct k_seq_scratch {
-    std::vector<std::pair<double, double>> list, kept;
-    std::vector<double> bin_p, bin_q;
+    std::vector<double> lp, lq, bin_p, bin_q;
     std::vector<std::uint32_t> bin_of;
+    std::vector<std::pair<double, double>> kept;
 
-    k_seq_accumulator start(std::size_t n, std::size_t k, std::size_t copies = 1) {
+    k_seq_accumulator start(std::size_t n, std::size_t k) {
         k_seq_accumulator a;
         a.k = static_cast<double>(k);
-        if (list.size() < n) list.resize(n);
-        a.list = list.data();
+        if (lp.size() < n + 16) lp.resize(n + 16), lq.resize(n + 16);
+        a.lp = lp.data();
+        a.lq = lq.data();
         a.bins = k > 1 ? k_seq_bin_count(n) : 0;
         if (a.bins > 1) {
-            a.copies = copies;
-            bin_p.assign(a.bins * copies, 0.0);
-            bin_q.assign(a.bins * copies, 0.0);
+            if (bin_p.size() < k_seq_copies * a.bins)
+                bin_p.resize(k_seq_copies * a.bins), bin_q.resize(k_seq_copies * a.bins);
             if (bin_of.size() < n) bin_of.resize(n);
-            a.bin_scale = static_cast<double>(a.bins) / (a.k - 1.0);
             a.bin_p = bin_p.data();
             a.bin_q = bin_q.data();
             a.bin_of = bin_of.data();
@@ -153,15 +146,32 @@ inline double k_seq_bisect(double above_q, double below_p, std::pair<double, dou
     return hi;
 }
 
-/// The histogram's bins turned in place into cumulative sums: bin_p[j] = sum of p over bins
-/// < j, bin_q[j] = sum of q over bins >= j; returns the sum of p over every bin.
-inline double k_seq_cumulate_bins(k_seq_accumulator& a) noexcept {
-    for (std::size_t c = 1; c < a.copies; ++c)  // the copies into copy 0, in copy order
-        for (std::size_t j = 0; j < a.bins; ++j) {
-            a.bin_p[j] += a.bin_p[c * a.bins + j];
-            a.bin_q[j] += a.bin_q[c * a.bins + j];
+/// The histogram of the active tokens' ratios (bins >= 2): every token's bin, then the bins'
+/// sums of p and q (copies added in copy order).
+inline void k_seq_histogram(k_seq_accumulator& a) noexcept {
+    const std::size_t nb = a.bins;
+    const double scale = static_cast<double>(nb) / (a.k - 1.0), top = static_cast<double>(nb - 1);
+    for (std::size_t i = 0; i < a.size; ++i) {
+        double t = (a.lp[i] / a.lq[i] - 1.0) * scale;
+        t = t > 0.0 ? (t < top ? t : top) : 0.0;
+        a.bin_of[i] = static_cast<std::uint32_t>(t);
+    }
+    for (std::size_t j = 0; j < k_seq_copies * nb; ++j) a.bin_p[j] = a.bin_q[j] = 0.0;
+    for (std::size_t i = 0; i < a.size; ++i) {
+        const std::size_t at = (i % k_seq_copies) * nb + a.bin_of[i];
+        a.bin_p[at] += a.lp[i];
+        a.bin_q[at] += a.lq[i];
+    }
+    for (std::size_t c = 1; c < k_seq_copies; ++c)
+        for (std::size_t j = 0; j < nb; ++j) {
+            a.bin_p[j] += a.bin_p[c * nb + j];
+            a.bin_q[j] += a.bin_q[c * nb + j];
         }
-    a.copies = 1;
+}
+
+/// The histogram's bins (copy 0) turned in place into cumulative sums: bin_p[j] = sum of p
+/// over bins < j, bin_q[j] = sum of q over bins >= j; returns the sum of p over every bin.
+inline double k_seq_cumulate_bins(k_seq_accumulator& a) noexcept {
     double run = 0.0;
     for (std::size_t j = 0; j < a.bins; ++j) {
         const double v = a.bin_p[j];
@@ -183,9 +193,10 @@ inline double k_seq_edge(const k_seq_accumulator& a, std::size_t j) noexcept {
 }
 
 /// With cumulated bins (p_all: their total p): the bisection on the window of bins
-/// [jl - 1, jl + 2) (clipped to [0, bins)). The window's tokens are copied to `kept` (the list
-/// is not changed), the other bins' sums join above_q and below_p; false, with rho unset, if f
-/// does not change sign across the window with the exact contributions of its tokens.
+/// [jl - 1, jl + 2) (clipped to [0, bins)). The window's tokens are copied to `kept` (the
+/// lists are not changed), the other bins' sums join above_q and below_p; false, with rho
+/// unset, if f does not change sign across the window with the exact contributions of its
+/// tokens.
 inline bool k_seq_solve_in_window(const k_seq_accumulator& a, double p_all, std::size_t jl,
                                   std::vector<std::pair<double, double>>& kept, double& rho) {
     const std::size_t nb = a.bins;
@@ -195,7 +206,7 @@ inline bool k_seq_solve_in_window(const k_seq_accumulator& a, double p_all, std:
     const double above = a.above_q + (j1 >= nb ? 0.0 : a.bin_q[j1]);
     kept.clear();
     for (std::size_t i = 0; i < a.size; ++i)
-        if (a.bin_of[i] >= j0 && a.bin_of[i] < j1) kept.push_back(a.list[i]);
+        if (a.bin_of[i] >= j0 && a.bin_of[i] < j1) kept.emplace_back(a.lp[i], a.lq[i]);
     // f(1) > 0 is known; f(k) <= 0 is taken as given, as the plain bisection does.
     const bool lo_ok = j0 == 0 || k_seq_f(k_seq_beta(above, below, kept.data(), kept.size(), lo), lo, a.k) > 0.0;
     const bool hi_ok = j1 == nb || !(k_seq_f(k_seq_beta(above, below, kept.data(), kept.size(), hi), hi, a.k) > 0.0);
@@ -204,28 +215,26 @@ inline bool k_seq_solve_in_window(const k_seq_accumulator& a, double p_all, std:
     return true;
 }
 
-/// rho* of the accumulated tokens (the list and the bins are consumed). k >= 1.
+/// rho* of the accumulated tokens (the histogram arrays are overwritten; `kept` is scratch).
+/// k >= 1.
 ///
-/// Without a histogram: bisection on [1, k] over the whole active list. With one: beta at the
-/// bin edges follows from the bin sums (a bin's tokens give q at an edge below the bin, p / rho
-/// at an edge above it), so a binary search over the edges finds the bin holding the root; the
-/// tokens of that bin and its two neighbours (tokens put on the wrong side of an edge by
-/// rounding stay inside the window) are bisected alone, the other bins' sums join above_q and
-/// below_p. The window is accepted only if f changes sign across it with the exact
-/// contributions of its tokens; otherwise (a safeguard, never seen) the bisection runs on the
-/// whole list. The result is the plain bisection's root up to the rounding of the sums.
-inline double k_seq_solve(k_seq_accumulator& a, std::vector<std::pair<double, double>>* kept = nullptr) {
+/// Without a histogram (short rows): bisection on [1, k] over every active token. With one:
+/// beta at the bin edges follows from the bin sums (a bin's tokens give q at an edge below the
+/// bin, p / rho at an edge above it), so a binary search over the edges finds the bin holding
+/// the root; the tokens of that bin and its two neighbours (tokens put on the wrong side of an
+/// edge by rounding stay inside the window) are bisected alone, the other bins' sums join
+/// above_q and below_p. The window is accepted only if f changes sign across it with the exact
+/// contributions of its tokens; otherwise (a safeguard, never seen) the bisection runs on every
+/// active token. The result is the plain bisection's root up to the rounding of the sums.
+inline double k_seq_solve(k_seq_accumulator& a, std::vector<std::pair<double, double>>& kept) {
     if (a.k <= 1.0) return 1.0;
-    const bool binned = a.bins > 1 && kept != nullptr && a.size > 64;
-    const double p_all = binned ? k_seq_cumulate_bins(a) : 0.0;
     double beta1 = a.above_q + a.below_p;  // every active token has p > q: min(q, p / 1) = q
-    if (binned)
-        beta1 += a.bin_q[0];  // (cumulated: the sum of q over every bin)
-    else
-        for (std::size_t i = 0; i < a.size; ++i) beta1 += a.list[i].second;
+    for (std::size_t i = 0; i < a.size; ++i) beta1 += a.lq[i];
     // f(1) = (1 - a) - (1 - a)^k <= 0 (a = 0, a = 1): the root is 1 (p == q keeps every draft).
     if (!(k_seq_f(beta1, 1.0, a.k) > 0.0)) return 1.0;
-    if (binned) {
+    if (a.bins > 1 && a.size > 64) {
+        k_seq_histogram(a);
+        const double p_all = k_seq_cumulate_bins(a);
         auto f_edge = [&](std::size_t j) {
             const double rho = k_seq_edge(a, j);
             const double q_from = j >= a.bins ? 0.0 : a.bin_q[j], p_below = j >= a.bins ? p_all : a.bin_p[j];
@@ -237,9 +246,11 @@ inline double k_seq_solve(k_seq_accumulator& a, std::vector<std::pair<double, do
             (f_edge(m) > 0.0 ? jl : jh) = m;
         }
         double rho = 1.0;
-        if (k_seq_solve_in_window(a, p_all, jl, *kept, rho)) return rho;
+        if (k_seq_solve_in_window(a, p_all, jl, kept, rho)) return rho;
     }
-    return k_seq_bisect(a.above_q, a.below_p, a.list, a.size, a.k, 1.0, a.k);
+    kept.clear();
+    for (std::size_t i = 0; i < a.size; ++i) kept.emplace_back(a.lp[i], a.lq[i]);
+    return k_seq_bisect(a.above_q, a.below_p, kept.data(), kept.size(), a.k, 1.0, a.k);
 }
 
 }  // namespace detail

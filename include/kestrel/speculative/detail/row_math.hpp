@@ -202,11 +202,29 @@ struct residual_kernel {
     }
 };
 
+/// The lanes of v whose bit is set in m, in lane order, to dst[0..popcount(m)); dst has room
+/// for a whole batch (the entries past the count are scratch). With AVX-512: one register
+/// compress and a full-width store (not a compressing store to memory, slow on some cores,
+/// nor a vector store read back lane by lane, which stalls store forwarding); otherwise lane
+/// by lane. (A lane compress of doubles has no core/simd.hpp counterpart; it lives here.)
+KESTREL_ALWAYS_INLINE unsigned compress_doubles(unsigned m, const sd::batch<double>& v, double* dst) noexcept {
+#if KESTREL_HAS_XSIMD && defined(__AVX512F__)
+    if constexpr (sd::width<double> == 8) {
+        _mm512_storeu_pd(dst, _mm512_maskz_compress_pd(static_cast<__mmask8>(m), v));
+        return static_cast<unsigned>(__builtin_popcount(m));
+    }
+#endif
+    alignas(64) double lanes[sd::width<double>];
+    sd::store(lanes, v);
+    unsigned c = 0;
+    for (; m; m &= m - 1) dst[c++] = lanes[sd::lowest_bit(m)];
+    return c;
+}
+
 /// K-SEQ's pass over [b, e) of a target law P and a draft law Q (multi_draft_math.hpp): the
 /// sums of q over tokens with p >= k q and of p over tokens with p <= q go into lane sums, the
-/// tokens with q < p < k q to the accumulator's list and histogram (lane by lane, only for
-/// batches that hold one); both laws' sums and minima go to the checks. The lanes compute p
-/// and q exactly as residual_chunk does.
+/// tokens with q < p < k q to the accumulator's arrays (compressed lane by lane); both laws'
+/// sums and minima go to the checks. The lanes compute p and q exactly as residual_chunk does.
 template <class T, law_mode PM, bool PF, law_mode QM, bool QF>
 void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::size_t e, row_check& pc,
                  row_check& qc, k_seq_accumulator& acc) noexcept {
@@ -214,11 +232,10 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
     const lane_law<T, PM, PF> lp(P);
     const lane_law<T, QM, QF> lq(Q);
     const sd::batch<double> kk = sd::splat(acc.k), zero = sd::splat(0.0), one = sd::splat(1.0),
-                            half = sd::splat(0.5), step = sd::splat(static_cast<double>(W)),
-                            scale = sd::splat(acc.bins > 1 ? acc.bin_scale : 0.0);
+                            half = sd::splat(0.5), step = sd::splat(static_cast<double>(W));
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
     sd::batch<double> above = zero, below = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
-    alignas(64) double pl[W], ql[W], tl[W];
+    std::size_t size = acc.size;
     auto lane = [&](const sd::batch<double>& xp, const sd::batch<double>& xq, const sd::batch<double>& at) {
         const sd::batch<double> p = lp.prob(xp, at), q = lq.prob(xq, at);
         ps = ps + p;
@@ -231,13 +248,8 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
         below = below + sd::vselect<double>(p <= q, p, zero);
         const unsigned m = sd::less_mask(sd::vselect<double>((q < p) & (p < kq), zero, one), half);
         if (m) {
-            sd::store(pl, p);
-            sd::store(ql, q);
-            sd::store(tl, (p / q - one) * scale);  // the histogram position (active lanes: q > 0)
-            for (unsigned r = m; r; r &= r - 1) {
-                const unsigned j = sd::lowest_bit(r);
-                acc.add_active(pl[j], ql[j], tl[j], acc.copies > j ? j : 0);
-            }
+            compress_doubles(m, p, acc.lp + size);
+            size += compress_doubles(m, q, acc.lq + size);
         }
     };
     std::size_t i = b;
@@ -257,6 +269,7 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
         }
         lane(sd::load(bp), sd::load(bq), idx);
     }
+    acc.size = size;
     acc.above_q += sd::hsum<double>(above);
     acc.below_p += sd::hsum<double>(below);
     pc.sum += sd::hsum<double>(ps);
