@@ -13,6 +13,10 @@
 //                                                       sequential seeding, cumulative sums)
 //   sensitivity/lightweight_coreset/{kestrel,baseline}  Bachem et al. 2018
 //   sensitivity/uniform_coreset/{kestrel,baseline}
+//   sensitivity/clustering_cost/{kestrel,baseline}      the distance pass alone: nearest of 67
+//                                                       fixed centers at d = 64 (one round of
+//                                                       the k = 100 seeding), n = 2^17; the
+//                                                       baseline is the scalar double loop
 //   sensitivity/distortion_vs_m/kestrel                 max distortion against m (100 .. 10000)
 //                                                       of sensitivity (i.i.d. and stratified),
 //                                                       lightweight, uniform (n = 10^5, k = 10,
@@ -176,6 +180,31 @@ void uniform_baseline(benchmark::State& s, std::size_t n) {
     kestrel_bench::report_limits(s, 0.0, double(coreset_m));
 }
 
+/// The distance pass alone: every point's nearest of k fixed centers (rows 1000.. of the data)
+/// and the cost, by the public clustering_cost (input check, Gram-form search, exact costs).
+void cost_kestrel(benchmark::State& s, std::size_t n, std::size_t d, std::size_t k, int threads) {
+    const auto P = view(n, d);
+    const kestrel::const_matrix_view<const float> C(data(n, d).data() + 1000 * d, k, d);
+    double cost = 0;
+    for (auto _ : s) {
+        cost = ks::clustering_cost<float>(P, {}, C, 2, kestrel::exec_policy{threads});
+        benchmark::DoNotOptimize(cost);
+    }
+    limits(s, n, d, double(k));
+    s.counters["cost"] = cost;
+}
+
+void cost_baseline(benchmark::State& s, std::size_t n, std::size_t d, std::size_t k) {
+    const auto& X = data(n, d);
+    double cost = 0;
+    for (auto _ : s) {
+        cost = bl::clustering_cost(X.data(), n, d, X.data() + 1000 * d, k, 2);
+        benchmark::DoNotOptimize(cost);
+    }
+    limits(s, n, d, double(k));
+    s.counters["cost"] = cost;
+}
+
 /// Max distortion against m for the three methods; counters d_<method>_m<m>, and the CSV.
 void distortion_vs_m(benchmark::State& s, std::size_t n, std::size_t d, std::size_t k) {
     const auto P = view(n, d);
@@ -265,6 +294,17 @@ const bool registered = [] {
                                          n)
                 ->Iterations(3)->Unit(ms)->UseRealTime();
         }
+    }
+    {
+        // 67 centers: the batch of one round of the k = 100 bicriteria seeding.
+        const std::size_t nc = quick ? (std::size_t(1) << 14) : (std::size_t(1) << 17), d = 64, k = 67;
+        const std::string args = "/n:" + std::to_string(nc) + "/d:64/k:67";
+        benchmark::RegisterBenchmark(("sensitivity/clustering_cost/kestrel" + args + "/threads:" + std::to_string(all)).c_str(),
+                                     cost_kestrel, nc, d, k, all)
+            ->Iterations(quick ? 3 : 10)->Unit(ms)->UseRealTime();
+        benchmark::RegisterBenchmark(("sensitivity/clustering_cost/baseline" + args + "/threads:1").c_str(), cost_baseline, nc,
+                                     d, k)
+            ->Iterations(1)->Unit(ms)->UseRealTime();
     }
     const std::size_t nd = quick ? (std::size_t(1) << 14) : 100000;
     benchmark::RegisterBenchmark(("sensitivity/distortion_vs_m/kestrel/n:" + std::to_string(nd) + "/d:16/k:10").c_str(),

@@ -75,6 +75,19 @@ seeding dz_seeding(const T* X, std::size_t n, std::size_t d, std::size_t k, int 
     return s;
 }
 
+/// Cost of fixed centers, the textbook double loop: every point against every center (scalar
+/// squared distance in double), the nearest kept; sum of d^z. C is k x d row-major.
+template <class T>
+double clustering_cost(const T* X, std::size_t n, std::size_t d, const T* C, std::size_t k, int z) {
+    double total = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        double best = squared_distance(X + i * d, C, d);
+        for (std::size_t j = 1; j < k; ++j) best = std::min(best, squared_distance(X + i * d, C + j * d, d));
+        total += z == 2 ? best : std::sqrt(best);
+    }
+    return total;
+}
+
 /// m i.i.d. draws from masses (cumulative sums + binary search); weight total / (m mass_i).
 inline coreset draw(const std::vector<double>& mass, std::size_t m, const kestrel::counter_rng& rng) {
     std::vector<double> cum(mass.size());

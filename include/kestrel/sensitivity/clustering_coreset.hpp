@@ -160,27 +160,37 @@ std::vector<double> sensitivities(const seeding_result& B, vector_view<const T> 
 }
 
 /// The stratified draw of the header comment (falls back to i.i.d. when m is too small).
+///
+/// Without sorting the points by cluster: the points are cut into blocks of
+/// max(strat_block, kb) points (kb clusters; the boundaries depend on n and kb only, and the
+/// table of block sums has at most n + kb entries), and one parallel pass sums the
+/// sensitivities of every (block, cluster) pair. Cluster b's draw t = u S_b goes to the block
+/// where the running sum of b's block sums passes t; one parallel pass over the blocks that
+/// hold draws then picks the first member of b in the block whose in-block running sum of
+/// b's sensitivities exceeds the rest of t. That is the inverse CDF of s_i / S_b over b's
+/// members in index order, with the sums taken block by block.
+inline constexpr std::size_t strat_block = std::size_t(1) << 14;
+
 template <class T>
 coreset sample_stratified(const seeding_result& B, const std::vector<double>& s, vector_view<const T> w,
                           std::size_t m, const counter_rng& rng, exec_policy policy) {
     const std::size_t n = s.size(), kb = B.centers.size();
-    // Members of each cluster in index order (counting sort) and the clusters' masses.
-    std::vector<std::size_t> start(kb + 1, 0), members(n);
+    const std::size_t block = std::max(strat_block, kb);
+    const std::size_t nb = (n + block - 1) / block;
+    std::vector<double> part(nb * kb, 0.0);  // part[blk * kb + b]: sum of s over b's members in blk
+    parallel_for(nb, policy, [&](std::size_t blk) {
+        double* p = part.data() + blk * kb;
+        const std::size_t e = std::min(n, (blk + 1) * block);
+        for (std::size_t i = blk * block; i < e; ++i) p[B.nearest[i]] += s[i];
+    });
     std::vector<double> mass(kb, 0.0);
-    for (std::size_t i = 0; i < n; ++i) ++start[B.nearest[i] + 1];
-    for (std::size_t b = 0; b < kb; ++b) start[b + 1] += start[b];
-    {
-        std::vector<std::size_t> fill(start.begin(), start.end() - 1);
-        for (std::size_t i = 0; i < n; ++i) members[fill[B.nearest[i]]++] = i;
-    }
+    for (std::size_t blk = 0; blk < nb; ++blk)
+        for (std::size_t b = 0; b < kb; ++b) mass[b] += part[blk * kb + b];
     std::size_t positive = 0;
     double total = 0.0;
     for (std::size_t b = 0; b < kb; ++b) {
-        double acc = 0.0;
-        for (std::size_t q = start[b]; q < start[b + 1]; ++q) acc += s[members[q]];
-        mass[b] = acc;
-        total += acc;
-        positive += acc > 0.0 ? 1 : 0;
+        total += mass[b];
+        positive += mass[b] > 0.0 ? 1 : 0;
     }
     if (m < positive) return sample_with_masses(s, w, m, rng, policy);
     // Largest-remainder allocation, at least one sample per cluster with positive mass.
@@ -199,26 +209,73 @@ coreset sample_stratified(const seeding_result& B, const std::vector<double>& s,
     for (std::size_t r = 0; given < m; r = (r + 1) % remainder.size(), ++given) ++count[remainder[r].second];
     for (std::size_t r = remainder.size(); given > m && r-- > 0;)  // the at-least-one rule overshot
         if (count[remainder[r].second] > 1) --count[remainder[r].second], --given;
-    coreset c;
-    c.indices.reserve(m);
-    c.weights.reserve(m);
-    std::vector<double> cum;
+
+    // Every draw: its cluster, its block, the rest of t inside the block, its output slot.
+    struct target {
+        std::size_t cluster;
+        double rest;
+        std::size_t slot;
+    };
+    std::vector<std::vector<target>> in_block(nb);
     std::uint64_t draw = 0;
+    std::size_t slot = 0;
     for (std::size_t b = 0; b < kb; ++b) {
         if (count[b] == 0) continue;
-        cum.resize(start[b + 1] - start[b]);
-        double acc = 0.0;
-        for (std::size_t q = start[b]; q < start[b + 1]; ++q) cum[q - start[b]] = acc += s[members[q]];
-        for (std::size_t j = 0; j < count[b]; ++j) {
-            const double t = rng.uniform_double(draw++) * acc;
-            std::size_t q = static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), t) - cum.begin());
-            if (q == cum.size()) --q;
-            while (q > 0 && cum[q] == cum[q - 1]) --q;  // never a zero-mass member
-            const std::size_t i = members[start[b] + q];
-            c.indices.push_back(i);
-            c.weights.push_back(weight_of(w, i) * acc / (static_cast<double>(count[b]) * s[i]));
+        std::size_t last = 0;  // the last block where b has mass
+        for (std::size_t blk = 0; blk < nb; ++blk)
+            if (part[blk * kb + b] > 0.0) last = blk;
+        for (std::size_t j = 0; j < count[b]; ++j, ++slot) {
+            const double t = rng.uniform_double(draw++) * mass[b];
+            double before = 0.0;
+            std::size_t blk = 0;
+            while (blk < last && !(t < before + part[blk * kb + b])) {
+                before += part[blk * kb + b];
+                ++blk;
+            }
+            in_block[blk].push_back({b, t - before, slot});
         }
     }
+    coreset c;
+    c.indices.assign(m, 0);
+    c.weights.assign(m, 0.0);
+    // Per thread slot: in-block running sum, next pending draw and last positive member per
+    // cluster (kb entries each, reset per block).
+    struct workspace {
+        std::vector<double> run;
+        std::vector<std::size_t> next, end, last_positive;
+    };
+    std::vector<workspace> ws(static_cast<std::size_t>(effective_threads(policy)));
+    parallel_for(nb, policy, [&](std::size_t blk) {
+        std::vector<target>& tg = in_block[blk];
+        if (tg.empty()) return;
+        workspace& q = ws[std::min(static_cast<std::size_t>(current_loop_slot()), ws.size() - 1)];
+        std::sort(tg.begin(), tg.end(), [](const target& a, const target& b) {
+            return a.cluster != b.cluster ? a.cluster < b.cluster : a.rest < b.rest;
+        });
+        q.run.assign(kb, 0.0);
+        q.next.assign(kb, 0);
+        q.end.assign(kb, 0);
+        q.last_positive.assign(kb, n);
+        for (std::size_t r = tg.size(); r-- > 0;) q.next[tg[r].cluster] = r;
+        for (std::size_t r = 0; r < tg.size(); ++r) q.end[tg[r].cluster] = r + 1;
+        const std::size_t e = std::min(n, (blk + 1) * block);
+        for (std::size_t i = blk * block; i < e; ++i) {
+            const std::size_t b = B.nearest[i];
+            if (q.next[b] == q.end[b]) continue;  // no pending draw of b here
+            if (!(s[i] > 0.0)) continue;          // never a zero-mass member
+            q.run[b] += s[i];
+            q.last_positive[b] = i;
+            while (q.next[b] < q.end[b] && tg[q.next[b]].rest < q.run[b]) c.indices[tg[q.next[b]++].slot] = i;
+        }
+        // Draws that rounding put past the block's sum: b's last positive member here.
+        for (std::size_t b = 0; b < kb; ++b)
+            for (; q.next[b] < q.end[b]; ++q.next[b]) c.indices[tg[q.next[b]].slot] = q.last_positive[b];
+    });
+    for (std::size_t b = 0, j = 0; b < kb; ++b)
+        for (std::size_t r = 0; r < count[b]; ++r, ++j) {
+            const std::size_t i = c.indices[j];
+            c.weights[j] = weight_of(w, i) * mass[b] / (static_cast<double>(count[b]) * s[i]);
+        }
     return c;
 }
 
@@ -274,7 +331,7 @@ coreset sensitivity_coreset(const_matrix_view<T> points, vector_view<const T> we
     require(options.rounds >= 1, fn, "rounds", "must be >= 1, got ", options.rounds);
     require(options.oversampling > 0.0 && std::isfinite(options.oversampling) && options.oversampling <= 1e6, fn,
             "oversampling", "must be finite, > 0 and <= 1e6, got ", options.oversampling);
-    const double total = detail::validate_points(points, weights, fn);
+    const double total = detail::validate_points(points, weights, fn, options.policy);
     require(k >= 1 && k <= points.rows(), fn, "k", "must lie in [1, n = ", points.rows(), "], got ", k);
     if (detail::all_rows_identical(points)) return detail::identical_points_coreset(weights, total);
     seeding_result B;
@@ -283,7 +340,7 @@ coreset sensitivity_coreset(const_matrix_view<T> points, vector_view<const T> we
         so.z = options.z;
         so.seed = options.seed;
         so.policy = options.policy;
-        B = dz_seeding(points, weights, k, so);
+        B = detail::dz_seeding_unchecked(points, weights, k, so);
     } else {
         bicriteria_options bo;
         bo.z = options.z;
@@ -291,7 +348,7 @@ coreset sensitivity_coreset(const_matrix_view<T> points, vector_view<const T> we
         bo.rounds = options.rounds;
         bo.oversampling = options.oversampling;
         bo.policy = options.policy;
-        B = bicriteria_seeding(points, weights, k, bo);
+        B = detail::bicriteria_unchecked(points, weights, k, bo);
     }
     const auto s = detail::sensitivities(B, weights, options.size_term, options.policy);
     const counter_rng rng(options.seed, 0xc0de5e7);

@@ -6,19 +6,26 @@
 //    nearest center chosen so far. One fused pass per new center computes the distance of
 //    every point to it (direct form sum (x_t - c_t)^2 in T: no cancellation, relative error
 //    about (d + 2) eps of T; the pass reads the points once per center, so it is bounded by
-//    memory bandwidth, not by arithmetic - the batched variant below is the GEMM one), updates the nearest distance and index, and accumulates the
-//    next draw's block masses.
+//    memory bandwidth, not by arithmetic - the batched variant below is the GEMM one),
+//    updates the nearest distance and index, and accumulates the next draw's block masses.
 //  * bicriteria_seeding: after the first center, `rounds` rounds each draw
 //    ceil(oversampling * k) centers i.i.d. from the current D^z law at once (the
 //    oversampling of k-means|| by Bahmani et al. 2012; coreset constructions accept any
 //    O(1)-approximate solution with O(k) centers). The default, 3 rounds of 2k/3 (about 2k
 //    centers), measured better coresets than 2 rounds of k at the same cost: on data with a
 //    far cluster, the first round puts most of its draws there, and later rounds correct
-//    that (tests/sensitivity/test_coresets_distortion.cpp). The distance update of a round is one
-//    matrix product of the points against the round's centers (GEMM speed, see
-//    kmeans_distances.hpp), then the chosen center's distance is recomputed exactly.
-//    Duplicate draws and points already at distance 0 are dropped, so fewer centers may come
-//    back.
+//    that (tests/sensitivity/test_coresets_distortion.cpp). The distance update of a round is
+//    one product of the points against the round's centers (GEMM speed, see
+//    kmeans_distances.hpp), then the chosen center's distance is recomputed exactly; the
+//    same pass leaves the next round's D^z masses and block sums (one read of the points per
+//    round). Duplicate draws and points already at distance 0 are dropped, so fewer centers
+//    may come back.
+//    Guarantee: none in the worst case for a fixed number of rounds. k-means|| is an O(1)
+//    bicriteria approximation after O(log Var X) rounds (Bahmani et al. 2012), a bound
+//    Rozhon (2020) tightens to O(log Var X / log log Var X); 3 rounds are a measured choice,
+//    not a proven one. A sensitivity coreset built on any solution is still unbiased for
+//    every center set; only its distortion bound degrades with the solution's approximation
+//    factor, which is why the tests and the benchmark measure the distortion.
 //
 // Randomness: draw j of the seeding is uniform_double(j) of counter_rng(seed, stream), and
 // the masses are summed over blocks of fixed size: the same centers at any thread count.
@@ -108,17 +115,13 @@ void finish_seeding(seeding_result& r, std::vector<double>& d2, vector_view<cons
 
 }  // namespace detail
 
-/// Sequential D^z seeding of k centers (see the header comment). O(n k d), one read of the
-/// points per center. Validates points, weights, 1 <= k <= n, z in {1, 2}.
+namespace detail {
+
+/// dz_seeding without the input checks (callers have validated).
 template <class T>
-seeding_result dz_seeding(const_matrix_view<T> points, vector_view<const T> weights, std::size_t k,
-                          const seeding_options& options = {}) {
-    const char* fn = "dz_seeding";
-    require_valid_policy(options.policy, fn);
-    detail::require_z(options.z, fn);
-    detail::validate_points(points, weights, fn);
+seeding_result dz_seeding_unchecked(const_matrix_view<T> points, vector_view<const T> weights, std::size_t k,
+                                    const seeding_options& options) {
     const std::size_t n = points.rows(), d = points.cols();
-    require(k >= 1 && k <= n, fn, "k", "must lie in [1, n = ", n, "], got ", k);
     const int z = options.z;
     const exec_policy policy = options.policy;
     const counter_rng rng(options.seed, 0x5eed);
@@ -127,25 +130,25 @@ seeding_result dz_seeding(const_matrix_view<T> points, vector_view<const T> weig
     r.centers.reserve(k);
     r.nearest.assign(n, 0);
     std::vector<double> d2(n);
-    const std::size_t blocks = (n + detail::iid_block - 1) / detail::iid_block;
+    const std::size_t blocks = (n + iid_block - 1) / iid_block;
     std::vector<double> prefix(blocks + 1, 0.0);
     std::vector<double> mass(n);
 
-    std::size_t c = detail::draw_by_weight(weights, n, rng, 0, policy);
+    std::size_t c = draw_by_weight(weights, n, rng, 0, policy);
     for (std::size_t j = 0; j < k; ++j) {
         r.centers.push_back(c);
         const T* cx = points.row_data(c);
         // Fused pass: exact distance to the new center, nearest update, next draw's masses.
         parallel_for(blocks, policy, [&](std::size_t b) {
-            const std::size_t e = std::min(n, (b + 1) * detail::iid_block);
+            const std::size_t e = std::min(n, (b + 1) * iid_block);
             double s = 0.0;
-            for (std::size_t i = b * detail::iid_block; i < e; ++i) {
-                const double dd = detail::direct_squared_distance(points.row_data(i), cx, d);
+            for (std::size_t i = b * iid_block; i < e; ++i) {
+                const double dd = direct_squared_distance(points.row_data(i), cx, d);
                 if (j == 0 || dd < d2[i]) {
                     d2[i] = dd;
                     r.nearest[i] = j;
                 }
-                const double mi = detail::weight_of(weights, i) * detail::power_from_squared(d2[i], z);
+                const double mi = weight_of(weights, i) * power_from_squared(d2[i], z);
                 mass[i] = mi;
                 s += mi;
             }
@@ -154,54 +157,63 @@ seeding_result dz_seeding(const_matrix_view<T> points, vector_view<const T> weig
         if (j + 1 == k) break;
         for (std::size_t b = 0; b < blocks; ++b) prefix[b + 1] += prefix[b];  // block sums -> prefix
         if (prefix.back() > 0.0)
-            detail::sample_iid(mass.data(), n, prefix, 1, rng, j + 1, &c);
+            sample_iid(mass.data(), n, prefix, 1, rng, j + 1, &c);
         else
-            c = detail::draw_by_weight(weights, n, rng, j + 1, policy);
+            c = draw_by_weight(weights, n, rng, j + 1, policy);
     }
-    detail::finish_seeding(r, d2, weights, z, policy);
+    finish_seeding(r, d2, weights, z, policy);
     return r;
 }
 
-/// Batched, oversampled D^z seeding (bicriteria; see the header comment): at most
-/// 1 + rounds * ceil(oversampling * k) centers. Validates as dz_seeding, plus rounds >= 1 and
-/// a finite oversampling > 0.
+/// bicriteria_seeding without the input checks (callers have validated).
+///
+/// Every pass over the points runs over the blocks of iid_block points that the draws use
+/// and leaves behind, for each block, the sum of its D^z masses: the distance update of a
+/// round is also the mass pass of the next round (one read of the points and of the
+/// distances per round; the block boundaries depend on n only).
 template <class T>
-seeding_result bicriteria_seeding(const_matrix_view<T> points, vector_view<const T> weights, std::size_t k,
-                                  const bicriteria_options& options = {}) {
-    const char* fn = "bicriteria_seeding";
-    require_valid_policy(options.policy, fn);
-    detail::require_z(options.z, fn);
-    require(options.rounds >= 1, fn, "rounds", "must be >= 1, got ", options.rounds);
-    require(options.oversampling > 0.0 && std::isfinite(options.oversampling) && options.oversampling <= 1e6, fn,
-            "oversampling", "must be finite, > 0 and <= 1e6, got ", options.oversampling);
-    detail::validate_points(points, weights, fn);
+seeding_result bicriteria_unchecked(const_matrix_view<T> points, vector_view<const T> weights, std::size_t k,
+                                    const bicriteria_options& options) {
     const std::size_t n = points.rows(), d = points.cols();
-    require(k >= 1 && k <= n, fn, "k", "must lie in [1, n = ", n, "], got ", k);
     const int z = options.z;
     const exec_policy policy = options.policy;
     const counter_rng rng(options.seed, 0xb1c5);
     const std::size_t per_round = std::min<std::size_t>(
         n, static_cast<std::size_t>(std::ceil(options.oversampling * static_cast<double>(k))));
+    const std::size_t blocks = (n + iid_block - 1) / iid_block;
 
     seeding_result r;
     r.nearest.assign(n, 0);
-    std::vector<double> d2(n), mass;
-    const std::size_t first = detail::draw_by_weight(weights, n, rng, 0, policy);
+    std::vector<double> d2(n), mass(n), block_sum(blocks), prefix(blocks + 1, 0.0);
+    const std::size_t first = draw_by_weight(weights, n, rng, 0, policy);
     r.centers.push_back(first);
-    parallel_chunks(n, 1, policy, [&](std::size_t a, std::size_t b) {
-        for (std::size_t i = a; i < b; ++i) d2[i] = detail::exact_squared_distance(points.row_data(i), points.row_data(first), d);
+    parallel_for(blocks, policy, [&](std::size_t b) {
+        const std::size_t e = std::min(n, (b + 1) * iid_block);
+        double s = 0.0;
+        for (std::size_t i = b * iid_block; i < e; ++i) {
+            d2[i] = exact_squared_distance(points.row_data(i), points.row_data(first), d);
+            mass[i] = weight_of(weights, i) * power_from_squared(d2[i], z);
+            s += mass[i];
+        }
+        block_sum[b] = s;
     });
 
+    // Scratch of the distance pass, one per thread slot (no allocation inside the loop).
+    struct workspace {
+        row_matrix<T> gram;
+        std::vector<std::size_t> label = std::vector<std::size_t>(iid_block);
+        std::vector<double> dist = std::vector<double>(iid_block);
+    };
+    std::vector<workspace> ws(static_cast<std::size_t>(effective_threads(policy)));
     std::vector<std::size_t> drawn(per_round), batch;
     std::vector<char> is_center(n, 0);
     is_center[first] = 1;
     std::vector<T> batch_rows;
     std::uint64_t next_draw = 1;
     for (std::size_t round = 0; round < options.rounds; ++round) {
-        detail::dz_masses(d2, weights, z, mass, policy);
-        const auto prefix = detail::block_prefix(mass.data(), n, policy);
+        for (std::size_t b = 0; b < blocks; ++b) prefix[b + 1] = prefix[b] + block_sum[b];
         if (!(prefix.back() > 0.0)) break;  // every point sits on a center
-        detail::sample_iid(mass.data(), n, prefix, per_round, rng, next_draw, drawn.data());
+        sample_iid(mass.data(), n, prefix, per_round, rng, next_draw, drawn.data());
         next_draw += per_round;
         batch.clear();
         for (std::size_t i : drawn)
@@ -217,27 +229,60 @@ seeding_result bicriteria_seeding(const_matrix_view<T> points, vector_view<const
         const std::size_t offset = r.centers.size();
         r.centers.insert(r.centers.end(), batch.begin(), batch.end());
         const const_matrix_view<T> B(batch_rows.data(), batch.size(), d);
-        const detail::nearest_search<T> search(B);
-        parallel_chunks(
-            n, detail::gram_block_rows, policy,
-            [&](std::size_t a, std::size_t b) {
-                detail::row_matrix<T> scratch;
-                std::vector<std::size_t> lab(detail::gram_block_rows);
-                std::vector<double> dd(detail::gram_block_rows);
-                for (std::size_t s = a; s < b; s += detail::gram_block_rows) {
-                    const std::size_t e = std::min(b, s + detail::gram_block_rows);
-                    search.assign(points, s, e, lab.data(), dd.data(), scratch);
-                    for (std::size_t i = s; i < e; ++i)
-                        if (dd[i - s] < d2[i]) {
-                            d2[i] = dd[i - s];
-                            r.nearest[i] = offset + lab[i - s];
-                        }
+        const nearest_search<T> search(B);
+        parallel_for(blocks, policy, [&](std::size_t b) {
+            // A serial loop (one workspace) may run on a pool thread whose slot is not 0.
+            workspace& w = ws[std::min(static_cast<std::size_t>(current_loop_slot()), ws.size() - 1)];
+            const std::size_t s = b * iid_block, e = std::min(n, s + iid_block);
+            search.assign(points, s, e, w.label.data(), w.dist.data(), w.gram);
+            double sum = 0.0;
+            for (std::size_t i = s; i < e; ++i) {
+                if (w.dist[i - s] < d2[i]) {
+                    d2[i] = w.dist[i - s];
+                    r.nearest[i] = offset + w.label[i - s];
                 }
-            },
-            std::size_t(8192));
+                mass[i] = weight_of(weights, i) * power_from_squared(d2[i], z);
+                sum += mass[i];
+            }
+            block_sum[b] = sum;
+        });
     }
-    detail::finish_seeding(r, d2, weights, z, policy);
+    finish_seeding(r, d2, weights, z, policy);
     return r;
+}
+
+}  // namespace detail
+
+/// Sequential D^z seeding of k centers (see the header comment). O(n k d), one read of the
+/// points per center. Validates points, weights, 1 <= k <= n, z in {1, 2}.
+template <class T>
+seeding_result dz_seeding(const_matrix_view<T> points, vector_view<const T> weights, std::size_t k,
+                          const seeding_options& options = {}) {
+    const char* fn = "dz_seeding";
+    require_valid_policy(options.policy, fn);
+    detail::require_z(options.z, fn);
+    detail::validate_points(points, weights, fn, options.policy);
+    const std::size_t n = points.rows();
+    require(k >= 1 && k <= n, fn, "k", "must lie in [1, n = ", n, "], got ", k);
+    return detail::dz_seeding_unchecked(points, weights, k, options);
+}
+
+/// Batched, oversampled D^z seeding (bicriteria; see the header comment): at most
+/// 1 + rounds * ceil(oversampling * k) centers. Validates as dz_seeding, plus rounds >= 1 and
+/// a finite oversampling > 0.
+template <class T>
+seeding_result bicriteria_seeding(const_matrix_view<T> points, vector_view<const T> weights, std::size_t k,
+                                  const bicriteria_options& options = {}) {
+    const char* fn = "bicriteria_seeding";
+    require_valid_policy(options.policy, fn);
+    detail::require_z(options.z, fn);
+    require(options.rounds >= 1, fn, "rounds", "must be >= 1, got ", options.rounds);
+    require(options.oversampling > 0.0 && std::isfinite(options.oversampling) && options.oversampling <= 1e6, fn,
+            "oversampling", "must be finite, > 0 and <= 1e6, got ", options.oversampling);
+    detail::validate_points(points, weights, fn, options.policy);
+    const std::size_t n = points.rows();
+    require(k >= 1 && k <= n, fn, "k", "must lie in [1, n = ", n, "], got ", k);
+    return detail::bicriteria_unchecked(points, weights, k, options);
 }
 
 }  // namespace sensitivity

@@ -32,7 +32,7 @@ double clustering_cost(const_matrix_view<T> points, vector_view<const T> weights
     const char* fn = "clustering_cost";
     require_valid_policy(policy, fn);
     detail::require_z(z, fn);
-    detail::validate_points(points, weights, fn);
+    detail::validate_points(points, weights, fn, policy);
     detail::validate_centers(centers, points.cols(), fn);
     std::vector<std::size_t> label(points.rows());
     std::vector<double> d2(points.rows());
