@@ -8,24 +8,44 @@
 //   fixed_point/gauss_seidel_sweep/{kestrel,baseline}  one forward GS sweep (baseline: the
 //                                                      textbook CSR double loop)
 //   fixed_point/sor_sweep/kestrel                      one forward SOR sweep (omega_opt)
-//   fixed_point/red_black_sor_sweep/kestrel            one red-black SOR sweep, colours over threads
+//   fixed_point/red_black_sor_sweep/kestrel            one red-black SOR sweep (omega_opt) on the
+//                                                      colour-ordered copy (red_black_ordered.hpp),
+//                                                      colours' rows over threads
+//   fixed_point/red_black_sor_sweep/kestrel/index_lists   the same sweep on the user's matrix
+//                                                      through the colours' row lists (red_black.hpp)
+//   fixed_point/red_black_sor_sweep/baseline           the textbook loop: per colour, every row
+//                                                      visited, the other colour's skipped
 //
-// Bytes (report_limits): the minimum one sweep must move = the CSR arrays (nnz values and nnz
-// column indices, n + 1 row pointers) + x read + b read + x written (3 n values). The diagonal
-// is found inside the row, so no inverse-diagonal vector is counted. The red-black sweep is
-// charged the same bytes: what a colour-ordered matrix would move; on the lexicographic
-// matrix each colour half-sweep touches nearly every cache line of the CSR arrays, and the
-// fraction of the bound shows that cost. Sizes: N = 1000 (10^6 unknowns) and 3163 (~10^7);
-// quick mode N = 128 (2^14).
+// The bound (report_limits, read by benchmarks/report.py): bytes / triad bandwidth, where
+//  * bytes = the minimum one sweep of the CSR problem must move = the CSR arrays (nnz values and
+//    nnz column indices, n + 1 row pointers) + x read + b read + x written (3 n values). The
+//    same figure for every kernel, whatever it happens to move: the Jacobi kernel also writes a
+//    second vector, the red-black kernels read x twice (own value, and neighbour of the other
+//    colour), none reads a separate inverse diagonal;
+//  * triad bandwidth = machine/triad measured in the same run with at most the benchmark's
+//    thread count (report.py takes the best triad over thread counts <= threads), at the
+//    smallest triad working set holding the bytes (here the 768 MiB one: out of cache). The
+//    sequential sweeps (Gauss-Seidel, SOR) run and are registered at threads:1, so they are
+//    compared with the 1-thread triad; the threaded ones at threads:2 with the 2-thread triad.
+//  * Counting convention (the same for every kernel and the triad: bytes read + bytes written,
+//    no write-allocate): the triad counts 24 bytes per element but its stores to c first read
+//    c's lines (write-allocate), so the memory system carries 32. The sweeps' counted bytes are
+//    mostly reads: an in-place sweep (GS, SOR, red-black) writes lines of x it has just read, so
+//    it carries exactly what it counts; Jacobi's x_out carries 8 more bytes per row. Measured
+//    against the traffic actually carried, the fractions printed here are therefore optimistic
+//    by 4/3 for the in-place sweeps and by 4/3 * 88 / 96 = 1.22 for Jacobi (double).
+// Sizes: N = 1000 (10^6 unknowns) and 3163 (~10^7); quick mode N = 128 (2^14).
 #include <benchmark/benchmark.h>
 
 #include <kestrel/core/random.hpp>
 #include <kestrel/fixed_point/poisson_2d.hpp>
 #include <kestrel/fixed_point/red_black.hpp>
+#include <kestrel/fixed_point/red_black_ordered.hpp>
 #include <kestrel/fixed_point/sparse_relaxation.hpp>
 
 #include <Eigen/Core>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,7 +65,9 @@ struct problem {
     Eigen::SparseMatrix<T, Eigen::RowMajor, int> A;
     std::unique_ptr<fp::relaxation_matrix<T>> M;
     std::unique_ptr<fp::red_black_coloring> rb;
-    std::vector<T> b, x, x2;
+    std::unique_ptr<fp::red_black_ordered_matrix<T>> P;
+    std::vector<std::uint8_t> colors;
+    std::vector<T> b, x, x2, bo, xo;
     fp::relaxation_workspace<T> ws;
     std::unique_ptr<kestrel_baseline::eigen_jacobi<T>> jac;
     double omega = 1.0;
@@ -74,10 +96,15 @@ problem<T>& get(std::size_t N) {
     p->x.assign(p->n, T(0));
     p->x2.assign(p->n, T(0));
     p->omega = fp::poisson_2d_rates(N).omega_opt;
+    p->P = std::make_unique<fp::red_black_ordered_matrix<T>>(*p->M, *p->rb);
+    p->colors = fp::grid_red_black_colors(N);
+    p->bo.resize(p->n);
+    p->xo.assign(p->n, T(0));
+    fp::to_red_black_order(*p->P, p->b, p->bo);
     return *p;
 }
 
-enum class kernel { jacobi, jacobi_baseline, gs, gs_baseline, sor, red_black };
+enum class kernel { jacobi, jacobi_baseline, gs, gs_baseline, sor, red_black, red_black_lists, red_black_baseline };
 
 template <class T>
 void run(benchmark::State& state, std::size_t N, kernel k, int threads) {
@@ -129,7 +156,19 @@ void run(benchmark::State& state, std::size_t N, kernel k, int threads) {
             break;
         case kernel::red_black:
             for (auto _ : state) {
+                fp::red_black_sor_sweep(*p.P, p.bo, p.xo, p.omega, policy);
+                benchmark::DoNotOptimize(p.xo.data());
+            }
+            break;
+        case kernel::red_black_lists:
+            for (auto _ : state) {
                 fp::red_black_sor_sweep(*p.M, p.b, p.x, *p.rb, p.omega, policy);
+                benchmark::DoNotOptimize(p.x.data());
+            }
+            break;
+        case kernel::red_black_baseline:
+            for (auto _ : state) {
+                kestrel_baseline::csr_red_black_sor_sweep(p.A, p.colors.data(), p.b.data(), p.x.data(), static_cast<T>(p.omega));
                 benchmark::DoNotOptimize(p.x.data());
             }
             break;
@@ -156,6 +195,8 @@ void register_size(std::size_t N, const char* type) {
     add("gauss_seidel_sweep/baseline", kernel::gs_baseline, 1);
     add("sor_sweep/kestrel", kernel::sor, 1);
     for (int t : kestrel_bench::thread_counts()) add("red_black_sor_sweep/kestrel", kernel::red_black, t);
+    for (int t : kestrel_bench::thread_counts()) add("red_black_sor_sweep/kestrel/index_lists", kernel::red_black_lists, t);
+    add("red_black_sor_sweep/baseline", kernel::red_black_baseline, 1);
 }
 
 const bool registered = [] {
