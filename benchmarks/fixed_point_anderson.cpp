@@ -37,6 +37,14 @@
 //       time = whole solve; counters as above (ns_per_unknown = wall time beyond G per iterate / n).
 //       Compare with the 1-thread figures knowing those are CPU time (equal to wall time only on
 //       an idle machine).
+//
+// Reading the numbers against the wall-time goal (issue #13: Anderson faster than plain iteration on
+// the linear problem). With N_p plain iterates, N_m Anderson iterates, g the time of G and o_m
+// Anderson's time beyond G per iterate, Anderson wins iff N_m (g + o_m) < N_p (g + o_p), o_p being
+// plain iteration's own passes (5 in krasnoselskii_mann; 2 would do: read G(x) and x for the norm,
+// then swap buffers). With o_p = 0 (the issue's form): o_m < (N_p / N_m - 1) g. Anderson's floor is
+// o_m >= (2m + 5) * 8 n / B at bandwidth B (every pass must move its bytes), so the goal is
+// reachable at memory m only if (2m + 5) * 8 n / B < (N_p / N_m - 1) g.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
