@@ -43,6 +43,8 @@ struct k_seq_accumulator {
     double k = 1.0;
     double* lp = nullptr;   // p of the active tokens; room for every token plus one batch
     double* lq = nullptr;   // their q
+    double active_q = 0.0;  // sum of lq (may be filled by the lane pass; see k_seq_solve)
+    bool active_q_known = false;
     std::size_t size = 0;
     std::size_t bins = 0;   // 0 or 1: no histogram
     double* bin_p = nullptr;          // [k_seq_copies * bins]
@@ -229,7 +231,10 @@ inline bool k_seq_solve_in_window(const k_seq_accumulator& a, double p_all, std:
 inline double k_seq_solve(k_seq_accumulator& a, std::vector<std::pair<double, double>>& kept) {
     if (a.k <= 1.0) return 1.0;
     double beta1 = a.above_q + a.below_p;  // every active token has p > q: min(q, p / 1) = q
-    for (std::size_t i = 0; i < a.size; ++i) beta1 += a.lq[i];
+    if (a.active_q_known)
+        beta1 += a.active_q;
+    else
+        for (std::size_t i = 0; i < a.size; ++i) beta1 += a.lq[i];
     // f(1) = (1 - a) - (1 - a)^k <= 0 (a = 0, a = 1): the root is 1 (p == q keeps every draft).
     if (!(k_seq_f(beta1, 1.0, a.k) > 0.0)) return 1.0;
     if (a.bins > 1 && a.size > 64) {

@@ -234,7 +234,7 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
     const sd::batch<double> kk = sd::splat(acc.k), zero = sd::splat(0.0), one = sd::splat(1.0),
                             half = sd::splat(0.5), step = sd::splat(static_cast<double>(W));
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
-    sd::batch<double> above = zero, below = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
+    sd::batch<double> above = zero, below = zero, act = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
     std::size_t size = acc.size;
     auto lane = [&](const sd::batch<double>& xp, const sd::batch<double>& xq, const sd::batch<double>& at) {
         const sd::batch<double> p = lp.prob(xp, at), q = lq.prob(xq, at);
@@ -246,7 +246,9 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
         // p >= k q gives q (0 when q = 0); p <= q gives p (both hold only for p = q = 0).
         above = above + sd::vselect<double>(p >= kq, q, zero);
         below = below + sd::vselect<double>(p <= q, p, zero);
-        const unsigned m = sd::less_mask(sd::vselect<double>((q < p) & (p < kq), zero, one), half);
+        const sd::mask<double> active = (q < p) & (p < kq);
+        act = act + sd::vselect<double>(active, q, zero);
+        const unsigned m = sd::less_mask(sd::vselect<double>(active, zero, one), half);
         if (m) {
             compress_doubles(m, p, acc.lp + size);
             size += compress_doubles(m, q, acc.lq + size);
@@ -270,6 +272,8 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
         lane(sd::load(bp), sd::load(bq), idx);
     }
     acc.size = size;
+    acc.active_q += sd::hsum<double>(act);
+    acc.active_q_known = true;
     acc.above_q += sd::hsum<double>(above);
     acc.below_p += sd::hsum<double>(below);
     pc.sum += sd::hsum<double>(ps);
