@@ -383,14 +383,44 @@ KESTREL_ALWAYS_INLINE T sor_row_chained(const csr_view<T, I>& A, std::size_t i, 
     return xn;
 }
 
+/// Software prefetch of the CSR values and column indices 2 KiB ahead of the row being swept
+/// (clamped to the arrays): with the chain shortened, the sweep waits on memory, and the
+/// hardware prefetcher alone keeps too few lines in flight for one core (measured at 10^6
+/// unknowns, double, on a loaded machine: best 3.5-4.0 against 4.8 ns per row).
+template <bool Forward, class T, class I>
+KESTREL_ALWAYS_INLINE void prefetch_row_data(const csr_view<T, I>& A, std::size_t k, std::size_t nnz) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    constexpr std::size_t va = 2048 / sizeof(T), ca = 2048 / sizeof(I);
+    if (Forward) {
+        __builtin_prefetch(A.values + std::min(k + va, nnz - 1));
+        __builtin_prefetch(A.col_index + std::min(k + ca, nnz - 1));
+    } else {
+        __builtin_prefetch(A.values + (k > va ? k - va : 0));
+        __builtin_prefetch(A.col_index + (k > ca ? k - ca : 0));
+    }
+#else
+    (void)A;
+    (void)k;
+    (void)nnz;
+#endif
+}
+
 template <class T, class I>
 void sor_sweep_unchecked(const csr_view<T, I>& A, const T* b, T* x, T omega, sweep_direction dir) noexcept {
     const std::size_t n = A.rows;
+    const std::size_t nnz = A.nnz();
+    if (nnz == 0) return;  // not reachable through relaxation_matrix (a diagonal per row)
     T prev = T(0);
     if (dir == sweep_direction::forward) {
-        for (std::size_t i = 0; i < n; ++i) prev = sor_row_chained<true>(A, i, b, x, omega, prev);
+        for (std::size_t i = 0; i < n; ++i) {
+            prefetch_row_data<true>(A, static_cast<std::size_t>(A.row_ptr[i]), nnz);
+            prev = sor_row_chained<true>(A, i, b, x, omega, prev);
+        }
     } else {
-        for (std::size_t i = n; i-- > 0;) prev = sor_row_chained<false>(A, i, b, x, omega, prev);
+        for (std::size_t i = n; i-- > 0;) {
+            prefetch_row_data<false>(A, static_cast<std::size_t>(A.row_ptr[i + 1]), nnz);
+            prev = sor_row_chained<false>(A, i, b, x, omega, prev);
+        }
     }
 }
 
