@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -66,27 +67,14 @@ const_row_map<T> row_map(const T* p, std::size_t d) {
     return const_row_map<T>(p, static_cast<Eigen::Index>(d));
 }
 
-/// Exact squared distance in double (direct form): coordinates widened to double lanes,
-/// differences squared and summed by fused multiply-adds, the tail in scalar.
+/// Exact squared distance in double (direct form).
 template <class T>
 inline double exact_squared_distance(const T* x, const T* c, std::size_t d) noexcept {
-    namespace sd = simd::detail;
-    constexpr std::size_t W = sd::width<double>;
-    std::size_t t = 0;
-    double s = 0.0;
-    if (d >= W) {
-        sd::batch<double> acc = sd::splat(0.0);
-        for (; t + W <= d; t += W) {
-            const sd::batch<double> v = sd::load_widened(x + t) - sd::load_widened(c + t);
-            acc = sd::fmadd(v, v, acc);
-        }
-        s = sd::hsum(acc);
+    if constexpr (std::is_same_v<T, double>) {
+        return (row_map(x, d) - row_map(c, d)).squaredNorm();
+    } else {
+        return (row_map(x, d).template cast<double>() - row_map(c, d).template cast<double>()).squaredNorm();
     }
-    for (; t < d; ++t) {
-        const double v = static_cast<double>(x[t]) - static_cast<double>(c[t]);
-        s += v * v;
-    }
-    return s;
 }
 
 /// Direct-form squared distance in T (no cancellation: relative error at most about
