@@ -57,14 +57,11 @@ std::vector<std::size_t> sort_all_keys(const std::vector<T>& w, std::size_t m, c
     return out;
 }
 
-/// Poisson sampling by a scalar loop: total, then keep i iff u_i < min(1, (m / W) w_i) with the
-/// kernel's uniform of index i (half of Philox block i / 2), so the same sample up to the
-/// rounding of W (summed here in one serial pass).
+/// Poisson sampling with a given scale c by a scalar loop: keep i iff u_i < min(1, c w_i) with the
+/// per-item uniform of poisson_sample (half of Philox block i / 2). The baseline of the grouped
+/// samplers (the same law, another draw).
 template <class T>
-std::vector<std::size_t> poisson_scalar(const std::vector<T>& w, double m, const kestrel::counter_rng& rng) {
-    double total = 0.0;
-    for (const T v : w) total += static_cast<double>(v);
-    const double c = m / total;
+std::vector<std::size_t> poisson_scalar_with_scale(const std::vector<T>& w, double c, const kestrel::counter_rng& rng) {
     std::vector<std::size_t> out;
     for (std::size_t i = 0; i < w.size(); ++i) {
         const auto b = rng.block(i >> 1);
@@ -74,6 +71,16 @@ std::vector<std::size_t> poisson_scalar(const std::vector<T>& w, double m, const
         if (u < p) out.push_back(i);
     }
     return out;
+}
+
+/// Poisson sampling by a scalar loop: total, then keep i iff u_i < min(1, (m / W) w_i) with the
+/// kernel's uniform of index i (half of Philox block i / 2), so the same sample up to the
+/// rounding of W (summed here in one serial pass).
+template <class T>
+std::vector<std::size_t> poisson_scalar(const std::vector<T>& w, double m, const kestrel::counter_rng& rng) {
+    double total = 0.0;
+    for (const T v : w) total += static_cast<double>(v);
+    return poisson_scalar_with_scale(w, m / total, rng);
 }
 
 /// Systematic sampling by a serial walk over the cumulative sums with start U = uniform_double(0).

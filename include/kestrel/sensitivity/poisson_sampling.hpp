@@ -16,6 +16,16 @@
 // same at any thread count; P(u_i < pi) = ceil(pi 2^53) / 2^53, pi = 1 always keeps, 0 never.
 // Output: the kept indices in increasing order with their pi_i. Reads the weights twice (one
 // validation pass, which also yields W, then the sampling pass).
+//
+// Grouped variants (the same law, another draw from the same seed; detail/poisson_grouped.hpp):
+//   poisson_sample_grouped:            pi_i = min(1, m w_i / W); randomness is spent on kept
+//                                      items only (a thinned exponential-gap walk over fixed
+//                                      groups of 2048 items, one counter stream per group), and
+//                                      the per-item work is a few SIMD operations: two reads of
+//                                      the weights (validation and W, then the walk).
+//   poisson_sample_grouped_with_scale: pi_i = min(1, c w_i) for a scale c the caller knows (m / W
+//                                      with W known, or calibrate_poisson_scale's): one read of
+//                                      the weights that validates them as it samples.
 #pragma once
 
 #include <algorithm>
@@ -30,6 +40,7 @@
 #include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "../core/view.hpp"
+#include "detail/poisson_grouped.hpp"
 #include "sampling_weights.hpp"
 
 namespace kestrel::sensitivity {
@@ -47,6 +58,8 @@ struct poisson_workspace {
     std::vector<std::vector<std::size_t>> kept;
     std::vector<double> partial;
     std::vector<double> thresholds;
+    std::vector<std::size_t> first_bad;  // grouped sampler with a given scale: validation per block
+    std::vector<double> block_max;
 };
 
 namespace detail {
@@ -79,6 +92,10 @@ double expected_size_with_scale(vector_view<const T> w, double c, exec_policy po
     return s;
 }
 
+template <class T>
+void poisson_gather(vector_view<const T> w, double c, exec_policy policy, poisson_workspace& ws,
+                    poisson_sample_result& out);
+
 /// Keeps item i iff poisson_uniform(i) < min(1, c w_i); weights already validated.
 template <class T>
 void poisson_sample_with_scale(vector_view<const T> w, double c, const counter_rng& rng, exec_policy policy,
@@ -109,6 +126,15 @@ void poisson_sample_with_scale(vector_view<const T> w, double c, const counter_r
         }
         ws.partial[b] = expected;
     });
+    poisson_gather(w, c, policy, ws, out);
+}
+
+/// Writes the kept lists of ws (per block, increasing) and their inclusion probabilities to out,
+/// with the expected size (block partials of ws.partial, in block order).
+template <class T>
+void poisson_gather(vector_view<const T> w, double c, exec_policy policy, poisson_workspace& ws,
+                    poisson_sample_result& out) {
+    const std::size_t n = w.size(), nb = sampling_blocks(n);
     std::vector<std::size_t> offset(nb + 1, 0);
     double expected = 0.0;
     for (std::size_t b = 0; b < nb; ++b) {
@@ -230,6 +256,111 @@ poisson_sample_result poisson_sample_calibrated(vector_view<const T> weights, do
     poisson_sample_result out;
     poisson_workspace ws;
     poisson_sample_calibrated(weights, m, rng, out, policy, ws);
+    return out;
+}
+
+namespace detail {
+
+/// The grouped pass (see detail/poisson_grouped.hpp) over every block; kept lists and expected
+/// partials in ws. With Validate, each block also records its first bad weight (SIZE_MAX if
+/// none; the block stops there) and its largest weight, and nothing else is checked.
+template <bool Validate, class T>
+void poisson_grouped_pass(vector_view<const T> w, double c, const counter_rng& rng, exec_policy policy,
+                          poisson_workspace& ws) {
+    const std::size_t n = w.size(), nb = sampling_blocks(n);
+    ws.kept.resize(nb);
+    ws.partial.assign(nb, 0.0);
+    if constexpr (Validate) {
+        ws.first_bad.assign(nb, SIZE_MAX);
+        ws.block_max.assign(nb, 0.0);
+    }
+    const T* data = w.data();
+    parallel_for(nb, small_serial(n, policy), [&](std::size_t b) {
+        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
+        std::vector<std::size_t>& kept = ws.kept[b];
+        kept.clear();
+        double expected = 0.0, wmax = 0.0;
+        double sub[poisson_subs_per_group];
+        for (std::size_t g0 = i0; g0 < i1; g0 += poisson_group) {
+            const std::size_t g1 = std::min(i1, g0 + poisson_group);
+            const poisson_group_scan scan = poisson_scan_group<Validate>(data + g0, g1 - g0, c, sub);
+            if constexpr (Validate) {
+                if (scan.maybe_bad) {  // decided exactly (a double sum may overflow with valid weights)
+                    const std::size_t bad = first_bad_weight(data, g0, g1);
+                    if (bad != SIZE_MAX) {
+                        ws.first_bad[b] = bad;
+                        return;
+                    }
+                }
+                wmax = std::max(wmax, scan.wmax);
+            }
+            expected += poisson_walk_group(data, g0, g1, c, scan, sub, rng, kept);
+        }
+        ws.partial[b] = expected;
+        if constexpr (Validate) ws.block_max[b] = wmax;
+    });
+}
+
+template <class T>
+void require_grouped_size(std::size_t n, const char* f) {
+    require(n / poisson_group < (std::size_t(1) << 32) - 1, f, "weights", n,
+            " items exceed the grouped sampler's 2^32 groups of ", poisson_group, " (counter streams would overlap)");
+}
+
+}  // namespace detail
+
+/// Independent inclusion with pi_i = min(1, m w_i / W), the law of poisson_sample, drawn by the
+/// grouped walk (a different sample from the same seed; see the header comment). Two reads of
+/// the weights.
+template <class T>
+void poisson_sample_grouped(vector_view<const T> weights, double m, const counter_rng& rng, poisson_sample_result& out,
+                            exec_policy policy, poisson_workspace& ws) {
+    const char* f = "poisson_sample_grouped";
+    const double total = validate_sampling_weights(weights, f, policy);
+    detail::require_target_size<T>(m, f);
+    detail::require_grouped_size<T>(weights.size(), f);
+    const double c = m / total;
+    detail::poisson_grouped_pass<false>(weights, c, rng, policy, ws);
+    detail::poisson_gather(weights, c, policy, ws, out);
+}
+template <class T>
+poisson_sample_result poisson_sample_grouped(vector_view<const T> weights, double m, const counter_rng& rng,
+                                             exec_policy policy = {}) {
+    poisson_sample_result out;
+    poisson_workspace ws;
+    poisson_sample_grouped(weights, m, rng, out, policy, ws);
+    return out;
+}
+
+/// Independent inclusion with pi_i = min(1, c w_i) for a given scale c > 0 (+infinity keeps every
+/// positive weight), by the grouped walk: one read of the weights, validated as they are sampled
+/// (the same refusals as every sampler of the family but the total's overflow, which c makes
+/// irrelevant); out is written only after the whole pass succeeded.
+template <class T>
+void poisson_sample_grouped_with_scale(vector_view<const T> weights, double c, const counter_rng& rng,
+                                       poisson_sample_result& out, exec_policy policy, poisson_workspace& ws) {
+    const char* f = "poisson_sample_grouped_with_scale";
+    require_valid_policy(policy, f);
+    require(!weights.empty(), f, "weights", "is empty");
+    require(c > 0.0, f, "c", "must be > 0 (or +infinity), got ", c);  // false for NaN
+    detail::require_grouped_size<T>(weights.size(), f);
+    detail::poisson_grouped_pass<true>(weights, c, rng, policy, ws);
+    double wmax = 0.0;
+    for (std::size_t b = 0; b < ws.first_bad.size(); ++b) {
+        if (ws.first_bad[b] != SIZE_MAX)
+            fail_argument(f, "weights", "entry ", ws.first_bad[b], " is ", weights[ws.first_bad[b]],
+                          " (weights must be finite and >= 0)");
+        wmax = std::max(wmax, ws.block_max[b]);
+    }
+    require(wmax > 0.0, f, "weights", "all ", weights.size(), " weights are zero (nothing can be sampled)");
+    detail::poisson_gather(weights, c, policy, ws, out);
+}
+template <class T>
+poisson_sample_result poisson_sample_grouped_with_scale(vector_view<const T> weights, double c,
+                                                        const counter_rng& rng, exec_policy policy = {}) {
+    poisson_sample_result out;
+    poisson_workspace ws;
+    poisson_sample_grouped_with_scale(weights, c, rng, out, policy, ws);
     return out;
 }
 

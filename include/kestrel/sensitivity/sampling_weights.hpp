@@ -2,8 +2,13 @@
 //
 // A weight vector is valid when it is non-empty, every entry is finite and >= 0, and the
 // total (summed in double) is finite and > 0. The total is summed in fixed blocks of
-// `sampling_block` entries (left to right inside a block, blocks in index order), so it is
-// the same double at any thread count. A refusal names the smallest offending index.
+// `sampling_block` entries, blocks in index order, so it is the same double at any thread
+// count. Inside a block, summarize_sampling_weights sums in SIMD lanes (core/simd.hpp's double
+// batches, two accumulators, lanes folded by hsum, the ragged tail left to right): one read of
+// the weights at memory speed (a left-to-right double sum is a chain of dependent adds, several
+// times slower than the read). detail::weight_blocks keeps left-to-right block sums for the
+// samplers that walk the running sum inside a block (systematic sampling). A refusal names the
+// smallest offending index.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +22,7 @@
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/random.hpp"
+#include "../core/simd.hpp"
 #include "../core/view.hpp"
 
 namespace kestrel::sensitivity {
@@ -110,15 +116,94 @@ sampling_weight_summary weight_blocks(vector_view<const T> weights, const char* 
 
 }  // namespace detail
 
+namespace detail {
+
+/// One SIMD scan of w[0, len): the sum in double, the number of positive entries and the number
+/// of valid entries (finite and >= 0), all in double lanes (exact counts below 2^53). The same
+/// operations for float and double input (float is widened exactly), so a float vector and the
+/// double vector of the same values give the same bits.
+struct weight_scan {
+    double sum = 0.0, positive = 0.0, valid = 0.0;
+};
+template <class T>
+KESTREL_ALWAYS_INLINE weight_scan scan_weights(const T* w, std::size_t len) noexcept {
+    namespace sd = kestrel::simd::detail;
+    using B = sd::batch<double>;
+    constexpr std::size_t W = sd::width<double>;
+    const B zero = sd::splat<double>(0.0), one = sd::splat<double>(1.0),
+            big = sd::splat<double>(double(std::numeric_limits<T>::max()));
+    B s0 = zero, s1 = zero, p0 = zero, p1 = zero, v0 = zero, v1 = zero;
+    std::size_t i = 0;
+    for (; i + 2 * W <= len; i += 2 * W) {
+        const B a = sd::load_widened(w + i), b = sd::load_widened(w + i + W);
+        s0 = s0 + a;
+        s1 = s1 + b;
+        p0 = p0 + sd::vselect<double>(zero < a, one, zero);
+        p1 = p1 + sd::vselect<double>(zero < b, one, zero);
+        v0 = v0 + sd::vselect<double>((zero <= a) & (a <= big), one, zero);  // false for NaN, inf, < 0
+        v1 = v1 + sd::vselect<double>((zero <= b) & (b <= big), one, zero);
+    }
+    weight_scan r{sd::hsum<double>(s0 + s1), sd::hsum<double>(p0 + p1), sd::hsum<double>(v0 + v1)};
+    for (; i < len; ++i) {
+        const double a = static_cast<double>(w[i]);
+        r.sum += a;
+        r.positive += a > 0.0 ? 1.0 : 0.0;
+        r.valid += (a >= 0.0 && a <= double(std::numeric_limits<T>::max())) ? 1.0 : 0.0;
+    }
+    return r;
+}
+
+/// The smallest index in [i0, i1) whose weight is negative, NaN or infinite (SIZE_MAX if none).
+template <class T>
+std::size_t first_bad_weight(const T* w, std::size_t i0, std::size_t i1) noexcept {
+    for (std::size_t i = i0; i < i1; ++i)
+        if (!(w[i] >= T(0) && w[i] <= std::numeric_limits<T>::max())) return i;
+    return SIZE_MAX;
+}
+
+/// summarize_sampling_weights with SIMD block sums (see the header comment).
+template <class T>
+sampling_weight_summary fast_weight_summary(vector_view<const T> weights, const char* function, exec_policy policy,
+                                            const char* argument) {
+    static_assert(std::is_floating_point_v<T>, "sampling weights are float or double");
+    require_valid_policy(policy, function);
+    const std::size_t n = weights.size();
+    require(n > 0, function, argument, "is empty");
+    const std::size_t nb = sampling_blocks(n);
+    std::vector<weight_scan> parts(nb);
+    const T* w = weights.data();
+    parallel_for(nb, small_serial(n, policy), [&](std::size_t b) {
+        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
+        parts[b] = scan_weights(w + i0, i1 - i0);
+    });
+    sampling_weight_summary out;
+    double positive = 0.0;
+    for (std::size_t b = 0; b < nb; ++b) {
+        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
+        if (parts[b].valid != static_cast<double>(i1 - i0)) {
+            const std::size_t bad = first_bad_weight(w, i0, i1);
+            fail_argument(function, argument, "entry ", bad, " is ", weights[bad], " (weights must be finite and >= 0)");
+        }
+        out.total += parts[b].sum;
+        positive += parts[b].positive;
+    }
+    out.positive = static_cast<std::size_t>(positive);
+    require(out.total > 0.0, function, argument, "all ", n, " weights are zero (nothing can be sampled)");
+    require(std::isfinite(out.total), function, argument, "the total weight overflows double (", out.total, ")");
+    return out;
+}
+
+}  // namespace detail
+
 /// Validates `weights` for the public function `function` and returns their total and the
 /// number of positive entries. Throws kestrel::invalid_argument naming `function` and
 /// `argument` on: an empty vector, a negative, NaN or infinite entry (the smallest such index
-/// is named), all entries zero, or a total that overflows double. Reads the weights once.
+/// is named), all entries zero, or a total that overflows double. Reads the weights once, in
+/// SIMD (see the header comment for the summation order).
 template <class T>
 sampling_weight_summary summarize_sampling_weights(vector_view<const T> weights, const char* function,
                                                    exec_policy policy = {}, const char* argument = "weights") {
-    std::vector<double> block_sums;
-    return detail::weight_blocks(weights, function, policy, argument, block_sums);
+    return detail::fast_weight_summary(weights, function, policy, argument);
 }
 
 /// Validates `weights` (see summarize_sampling_weights) and returns their total in double.
