@@ -7,16 +7,33 @@
 //                                                       sampler needs; bytes = n * sizeof(T)
 //   sensitivity/alias_draws/{kestrel,baseline}          m = min(n, 2^20) draws from a built table against a
 //                                                       binary search per draw in the cumulative
-//                                                       sums (same uniforms); bytes = m * (16 + 8):
-//                                                       each draw reads one 16-byte table entry
-//                                                       (probability, alias) and writes an 8-byte
-//                                                       index. Random access really moves a 64-byte
-//                                                       line per draw once the table leaves cache,
-//                                                       so this bound is optimistic by up to ~3x.
+//                                                       sums (same uniforms); bytes = 8 m (the
+//                                                       output) + min(64 m, 16 n): the table entries
+//                                                       any method must bring in. Draw by draw, each
+//                                                       draw from a table larger than the last-level
+//                                                       cache moves a whole 64-byte line (memory moves
+//                                                       nothing smaller; 4 entries share a line, so
+//                                                       only m > n / 4 draws can share lines); a
+//                                                       bucketed method (draws sorted by column) could
+//                                                       instead read the 16 n table bytes once. The
+//                                                       smaller of the two is the bound: at n = m =
+//                                                       2^20 it is the old 24 bytes per draw, at n =
+//                                                       2^24, m = 2^20 it is 72 (the table, 256 MiB,
+//                                                       is 16x the draws' lines).
 //   sensitivity/poisson/{kestrel,baseline}              independent inclusion min(1, m p_i), m = n /
 //                                                       1024, against a scalar loop; bytes = n *
 //                                                       sizeof(T) (the weights once; the kernel reads
 //                                                       them twice: validation + total, then sampling)
+//   sensitivity/poisson_grouped/{kestrel,baseline}      the same law by the grouped walk (randomness per
+//                                                       kept item, SIMD per item), against the same
+//                                                       scalar loop; bytes = n * sizeof(T) (it reads the
+//                                                       weights twice: validation + total, then the walk;
+//                                                       one read is the bound, as a one-pass method
+//                                                       exists below when the scale is known)
+//   sensitivity/poisson_scaled/{kestrel,baseline}       pi_i = min(1, c w_i) with c given (the caller knows
+//                                                       W or calibrated c): the one-pass grouped walk,
+//                                                       validating as it goes, against the scalar loop
+//                                                       with that c; bytes = n * sizeof(T)
 //   sensitivity/without_replacement/{kestrel,baseline}  exponential keys + blockwise top-m against
 //                                                       keys + sort of all n; bytes = n * sizeof(T)
 //   sensitivity/systematic/{kestrel,baseline}           one start, m points on the cumulative sums,
@@ -98,6 +115,12 @@ const ks::alias_table& table(std::size_t n) {
     return *p;
 }
 
+// The minimum bytes of m draws from an n-entry table (see the header comment).
+double alias_draw_bytes(std::size_t n, std::size_t m) {
+    const double line = 64.0, entry = sizeof(ks::alias_table::entry);
+    return double(m) * sizeof(std::size_t) + std::min(double(m) * line, double(n) * entry);
+}
+
 void alias_draws(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
     const ks::alias_table& t = table(n);
     std::vector<std::size_t> out(m);
@@ -107,7 +130,7 @@ void alias_draws(benchmark::State& state, std::size_t n, std::size_t m, int thre
         first += m;
         benchmark::DoNotOptimize(out.data());
     }
-    kestrel_bench::report_limits(state, double(m) * (sizeof(ks::alias_table::entry) + sizeof(std::size_t)), double(m));
+    kestrel_bench::report_limits(state, alias_draw_bytes(n, m), double(m));
 }
 
 void alias_draws_baseline(benchmark::State& state, std::size_t n, std::size_t m) {
@@ -126,7 +149,7 @@ void alias_draws_baseline(benchmark::State& state, std::size_t n, std::size_t m)
         first += m;
         benchmark::DoNotOptimize(out.data());
     }
-    kestrel_bench::report_limits(state, double(m) * (sizeof(ks::alias_table::entry) + sizeof(std::size_t)), double(m));
+    kestrel_bench::report_limits(state, alias_draw_bytes(n, m), double(m));
 }
 
 void poisson(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
@@ -148,6 +171,53 @@ void poisson_baseline(benchmark::State& state, std::size_t n, std::size_t m) {
     std::uint64_t seed = 0;
     for (auto _ : state) {
         auto r = kestrel_baseline::poisson_scalar(w, double(m), kestrel::counter_rng(++seed));
+        benchmark::DoNotOptimize(r.data());
+    }
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void poisson_grouped(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
+    const auto w = view(n);
+    ks::poisson_sample_result r;
+    ks::poisson_workspace ws;
+    std::uint64_t seed = 0;
+    ks::poisson_sample_grouped(w, double(m), kestrel::counter_rng(0), r, kestrel::exec_policy{threads}, ws);  // warm-up
+    for (auto _ : state) {
+        ks::poisson_sample_grouped(w, double(m), kestrel::counter_rng(++seed), r, kestrel::exec_policy{threads}, ws);
+        benchmark::DoNotOptimize(r.indices.data());
+    }
+    state.counters["kept"] = double(r.indices.size());
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+// The scale c = m / W of poisson_sample, as a caller that knows W passes it.
+double poisson_scale(std::size_t n, std::size_t m) {
+    double total = 0.0;
+    for (const weight_t v : weights(n)) total += static_cast<double>(v);
+    return double(m) / total;
+}
+
+void poisson_scaled(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
+    const auto w = view(n);
+    const double c = poisson_scale(n, m);
+    ks::poisson_sample_result r;
+    ks::poisson_workspace ws;
+    std::uint64_t seed = 0;
+    ks::poisson_sample_grouped_with_scale(w, c, kestrel::counter_rng(0), r, kestrel::exec_policy{threads}, ws);
+    for (auto _ : state) {
+        ks::poisson_sample_grouped_with_scale(w, c, kestrel::counter_rng(++seed), r, kestrel::exec_policy{threads}, ws);
+        benchmark::DoNotOptimize(r.indices.data());
+    }
+    state.counters["kept"] = double(r.indices.size());
+    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+}
+
+void poisson_scaled_baseline(benchmark::State& state, std::size_t n, std::size_t m) {
+    const auto& w = weights(n);
+    const double c = poisson_scale(n, m);
+    std::uint64_t seed = 0;
+    for (auto _ : state) {
+        auto r = kestrel_baseline::poisson_scalar_with_scale(w, c, kestrel::counter_rng(++seed));
         benchmark::DoNotOptimize(r.data());
     }
     kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
@@ -227,6 +297,15 @@ const bool registered = [] {
         for (int t : kestrel_bench::thread_counts())
             reg(name("poisson", "kestrel", n, m, t), [=](benchmark::State& s) { poisson(s, n, m, t); }, big);
         reg(name("poisson", "baseline", n, m, 1), [=](benchmark::State& s) { poisson_baseline(s, n, m); }, big);
+        for (int t : kestrel_bench::thread_counts())
+            reg(name("poisson_grouped", "kestrel", n, m, t), [=](benchmark::State& s) { poisson_grouped(s, n, m, t); },
+                false);
+        reg(name("poisson_grouped", "baseline", n, m, 1), [=](benchmark::State& s) { poisson_baseline(s, n, m); }, big);
+        for (int t : kestrel_bench::thread_counts())
+            reg(name("poisson_scaled", "kestrel", n, m, t), [=](benchmark::State& s) { poisson_scaled(s, n, m, t); },
+                false);
+        reg(name("poisson_scaled", "baseline", n, m, 1),
+            [=](benchmark::State& s) { poisson_scaled_baseline(s, n, m); }, big);
         for (int t : kestrel_bench::thread_counts())
             reg(name("without_replacement", "kestrel", n, m, t),
                 [=](benchmark::State& s) { without_replacement(s, n, m, t); }, big);
