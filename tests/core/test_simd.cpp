@@ -236,3 +236,25 @@ TEMPLATE_TEST_CASE("compress_lanes lists the set lanes in increasing order", "",
         REQUIRE(idx[W] == 12345u);
     }
 }
+
+TEST_CASE("load_widened reads width consecutive floats or doubles exactly at any offset", "[simd]") {
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<double>;
+    // Offsets 0..7 of a float array: odd offsets are only 4-byte aligned (a 64-bit load there
+    // must be an unaligned one; the sanitized build checks it).
+    alignas(64) float f[W + 8];
+    alignas(64) double g[W + 8];
+    for (std::size_t i = 0; i < W + 8; ++i) {
+        f[i] = 1.0f / static_cast<float>(i + 3) - 0.25f * static_cast<float>(i);
+        g[i] = 1.0 / static_cast<double>(i + 7) + static_cast<double>(i);
+    }
+    for (std::size_t o = 0; o < 8; ++o) {
+        alignas(64) double lanes_f[W], lanes_g[W];
+        sd::store(lanes_f, sd::load_widened(f + o));
+        sd::store(lanes_g, sd::load_widened(g + o));
+        for (std::size_t j = 0; j < W; ++j) {
+            CHECK(lanes_f[j] == static_cast<double>(f[o + j]));
+            CHECK(lanes_g[j] == g[o + j]);
+        }
+    }
+}

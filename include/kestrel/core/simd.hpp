@@ -202,7 +202,9 @@ KESTREL_ALWAYS_INLINE batch<double> load_widened(const T* p) noexcept {
 #endif
 #if defined(__SSE2__)
         if constexpr (sizeof(reg) == 16 && lanes == 2)
-            return batch<D>(_mm_cvtps_pd(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)))));
+            // Two floats through an unaligned 64-bit load (_mm_load_sd would dereference a
+            // double* that is only float-aligned: undefined behaviour, which UBSan reports).
+            return batch<D>(_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))));
 #endif
         alignas(64) D v[lanes];
         for (std::size_t j = 0; j < lanes; ++j) v[j] = static_cast<D>(p[j]);
