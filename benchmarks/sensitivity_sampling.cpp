@@ -291,19 +291,17 @@ const bool registered = [] {
         reg(name("alias_build", "baseline", n, n, 1), [=](benchmark::State& s) { alias_build_baseline(s, n); }, big);
         for (int t : kestrel_bench::thread_counts())
             reg(name("alias_draws", "kestrel", n, draws, t), [=](benchmark::State& s) { alias_draws(s, n, draws, t); },
-                false);
+                !kestrel_bench::quick_mode());  // as its baseline: the report pairs equal arguments
         reg(name("alias_draws", "baseline", n, draws, 1),
             [=](benchmark::State& s) { alias_draws_baseline(s, n, draws); }, !kestrel_bench::quick_mode());
         for (int t : kestrel_bench::thread_counts())
             reg(name("poisson", "kestrel", n, m, t), [=](benchmark::State& s) { poisson(s, n, m, t); }, big);
         reg(name("poisson", "baseline", n, m, 1), [=](benchmark::State& s) { poisson_baseline(s, n, m); }, big);
         for (int t : kestrel_bench::thread_counts())
-            reg(name("poisson_grouped", "kestrel", n, m, t), [=](benchmark::State& s) { poisson_grouped(s, n, m, t); },
-                false);
+            reg(name("poisson_grouped", "kestrel", n, m, t), [=](benchmark::State& s) { poisson_grouped(s, n, m, t); }, big);
         reg(name("poisson_grouped", "baseline", n, m, 1), [=](benchmark::State& s) { poisson_baseline(s, n, m); }, big);
         for (int t : kestrel_bench::thread_counts())
-            reg(name("poisson_scaled", "kestrel", n, m, t), [=](benchmark::State& s) { poisson_scaled(s, n, m, t); },
-                false);
+            reg(name("poisson_scaled", "kestrel", n, m, t), [=](benchmark::State& s) { poisson_scaled(s, n, m, t); }, big);
         reg(name("poisson_scaled", "baseline", n, m, 1),
             [=](benchmark::State& s) { poisson_scaled_baseline(s, n, m); }, big);
         for (int t : kestrel_bench::thread_counts())
