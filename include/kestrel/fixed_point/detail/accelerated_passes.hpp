@@ -19,6 +19,10 @@
 // (simd::reduction_blocks, a function of n), and blocks added in block order: the same bits at
 // any thread count. Threads: residual_pass splits the reduction blocks over the policy's
 // threads, the combines split [0, n) in chunks of whole sub-blocks (core/parallel.hpp).
+// Anderson's columns are taken four at a time within a sub-block (five raw loads for four
+// differences; the accumulator, or df and f, loaded once): the same operations on each element
+// and column as one at a time, fewer L1 loads and stores (measured 2-15% less time beyond G at
+// m = 10, 20 than column by column, under load).
 #pragma once
 
 #include <algorithm>
@@ -148,7 +152,38 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
         part[2] += static_cast<double>(sdfn);
         // The columns, oldest first: raw[j + 1] - raw[j] in registers (raw[j + 1] is read
         // again for the next column from L1; memory sees each raw vector once).
-        for (std::size_t j = 0; j < mk; ++j) {
+        std::size_t j = 0;
+        for (; j + 4 <= mk; j += 4) {  // four columns per sweep: 5 raw loads, dl and fl loaded once
+            const T* const* r = a.raw + j;
+            auto z = sd::splat<T>(T(0));
+            auto ad0 = z, ad1 = z, ad2 = z, ad3 = z, af0 = z, af1 = z, af2 = z, af3 = z;
+            for (std::size_t i = s; i < ev; i += W) {
+                const auto dv = sd::load(dl + (i - s)), fv = sd::load(fl + (i - s));
+                const auto p0 = sd::load(r[0] + i), p1 = sd::load(r[1] + i), p2 = sd::load(r[2] + i);
+                const auto p3 = sd::load(r[3] + i), p4 = sd::load(r[4] + i);
+                const auto c0 = p1 - p0, c1 = p2 - p1, c2 = p3 - p2, c3 = p4 - p3;
+                ad0 = sd::fmadd(c0, dv, ad0);
+                af0 = sd::fmadd(c0, fv, af0);
+                ad1 = sd::fmadd(c1, dv, ad1);
+                af1 = sd::fmadd(c1, fv, af1);
+                ad2 = sd::fmadd(c2, dv, ad2);
+                af2 = sd::fmadd(c2, fv, af2);
+                ad3 = sd::fmadd(c3, dv, ad3);
+                af3 = sd::fmadd(c3, fv, af3);
+            }
+            T sdv[4] = {sd::hsum<T>(ad0), sd::hsum<T>(ad1), sd::hsum<T>(ad2), sd::hsum<T>(ad3)};
+            T sfv[4] = {sd::hsum<T>(af0), sd::hsum<T>(af1), sd::hsum<T>(af2), sd::hsum<T>(af3)};
+            for (std::size_t q = 0; q < 4; ++q) {
+                for (std::size_t i = ev; i < e; ++i) {
+                    const T c = r[q + 1][i] - r[q][i];
+                    sdv[q] += c * dl[i - s];
+                    sfv[q] += c * fl[i - s];
+                }
+                part[3 + j + q] += static_cast<double>(sdv[q]);
+                part[3 + mk + j + q] += static_cast<double>(sfv[q]);
+            }
+        }
+        for (; j < mk; ++j) {
             const T* lo = a.raw[j];
             const T* hi = a.raw[j + 1];
             auto ad = sd::splat<T>(T(0)), af = ad;
@@ -213,7 +248,24 @@ void history_combine_range(T* out, const T* const* raw, const T* neg_gamma, std:
         }
         alignas(64) T acc[pass_sub_block];
         std::copy(newest + s, newest + e, acc);
-        for (std::size_t j = 0; j < mk; ++j) {
+        std::size_t j = 0;
+        for (; j + 4 <= mk; j += 4) {  // four columns per sweep: 5 raw loads, acc loaded and stored once
+            const T* const* r = raw + j;
+            const auto g0 = sd::splat<T>(neg_gamma[j]), g1 = sd::splat<T>(neg_gamma[j + 1]);
+            const auto g2 = sd::splat<T>(neg_gamma[j + 2]), g3 = sd::splat<T>(neg_gamma[j + 3]);
+            for (std::size_t i = s; i < ev; i += W) {
+                const auto p0 = sd::load(r[0] + i), p1 = sd::load(r[1] + i), p2 = sd::load(r[2] + i);
+                const auto p3 = sd::load(r[3] + i), p4 = sd::load(r[4] + i);
+                auto v = sd::fmadd(g0, p1 - p0, sd::load(acc + (i - s)));
+                v = sd::fmadd(g1, p2 - p1, v);
+                v = sd::fmadd(g2, p3 - p2, v);
+                v = sd::fmadd(g3, p4 - p3, v);
+                sd::store(acc + (i - s), v);
+            }
+            for (std::size_t q = 0; q < 4; ++q)
+                for (std::size_t i = ev; i < e; ++i) acc[i - s] = neg_gamma[j + q] * (r[q + 1][i] - r[q][i]) + acc[i - s];
+        }
+        for (; j < mk; ++j) {
             const T* lo = raw[j];
             const T* hi = raw[j + 1];
             const auto vg = sd::splat<T>(neg_gamma[j]);
