@@ -6,6 +6,7 @@
 #include <kestrel/core.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -147,6 +148,36 @@ TEST_CASE("a kestrel loop inside a loop body runs on the body's thread") {
         });
         CHECK(foreign.load() == 0);
         CHECK(inner_total.load() == 6400);
+    }
+}
+
+TEST_CASE("a loop nested in a loop body sees slot 0, and the body's slot comes back after it") {
+    // Kernels size per-thread scratch by effective_threads() (1 when nested) and index it by
+    // current_loop_slot(): on a pool thread (outer slot >= 1) the nested loop must say 0.
+    for (int threads : {2, 3}) {
+        std::atomic<int> nested_nonzero{0}, restored_wrong{0}, outer_slots_seen{0};
+        kestrel::parallel_for(256, kestrel::exec_policy{threads}, [&](std::size_t i) {
+            const int outer = kestrel::current_loop_slot();
+            if (outer > 0) outer_slots_seen++;
+            kestrel::parallel_for(10, kestrel::exec_policy{threads}, [&](std::size_t) {
+                if (kestrel::current_loop_slot() != 0) nested_nonzero++;
+            });
+            kestrel::parallel_chunks(100, 1, kestrel::exec_policy{threads}, [&](std::size_t, std::size_t) {
+                if (kestrel::current_loop_slot() != 0) nested_nonzero++;
+            });
+            try {
+                kestrel::parallel_for(3, kestrel::exec_policy{threads}, [&](std::size_t j) {
+                    if (j == 1 && i % 2 == 0) throw std::runtime_error("inner");
+                });
+            } catch (const std::runtime_error&) {
+            }
+            if (kestrel::current_loop_slot() != outer) restored_wrong++;
+            // Give the helpers time to claim iterations, so pool threads run some bodies.
+            std::this_thread::sleep_for(std::chrono::microseconds(20));
+        });
+        CHECK(nested_nonzero.load() == 0);
+        CHECK(restored_wrong.load() == 0);
+        INFO("bodies that ran on a pool thread: " << outer_slots_seen.load());
     }
 }
 

@@ -79,6 +79,18 @@ inline int& loop_slot() noexcept {
     return slot;
 }
 
+/// Slot 0 while a loop runs serially on this thread: a kernel called from the body of an
+/// outer loop on a pool thread (slot >= 1) sizes its scratch by effective_threads() = 1, so
+/// current_loop_slot() must say 0 inside it. The outer slot is restored afterwards (also when
+/// the body throws).
+struct serial_slot_scope {
+    int saved;
+    serial_slot_scope() noexcept : saved(loop_slot()) { loop_slot() = 0; }
+    ~serial_slot_scope() { loop_slot() = saved; }
+    serial_slot_scope(const serial_slot_scope&) = delete;
+    serial_slot_scope& operator=(const serial_slot_scope&) = delete;
+};
+
 KESTREL_ALWAYS_INLINE void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
     _mm_pause();
@@ -369,6 +381,7 @@ void run_loop(std::size_t count, int threads, Body& body) {
     }
 #endif
     (void)threads;
+    const serial_slot_scope slot0;
     for (std::size_t i = 0; i < count; ++i)
         if (!call(i)) break;
 }
@@ -418,6 +431,7 @@ void parallel_chunks(std::size_t n, std::size_t align, exec_policy policy, Body&
     std::size_t chunk = std::max<std::size_t>(min_chunk, n / (8 * static_cast<std::size_t>(nt)));
     chunk = (chunk + align - 1) / align * align;
     if (nt <= 1 || n <= chunk) {
+        const detail::serial_slot_scope slot0;
         body(std::size_t(0), n);
         return;
     }
