@@ -47,6 +47,22 @@ inline constexpr std::size_t max_lincomb_inputs = 8;
 
 namespace detail {
 
+/// x, rounded to double and opaque to the optimizer: a product passed through it is never
+/// fused into a later add (GCC contracts a * b + c into an FMA by default with -march and
+/// FMA hardware, and may decide differently in two instantiations of one template, so a
+/// float and a double input of the same values would give different bits).
+KESTREL_ALWAYS_INLINE double opaque(double x) noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
+    __asm__("" : "+x"(x));
+#elif defined(__GNUC__) && defined(__aarch64__)
+    __asm__("" : "+w"(x));
+#else
+    volatile double v = x;
+    x = v;
+#endif
+    return x;
+}
+
 template <class T>
 struct identity {
     using type = T;

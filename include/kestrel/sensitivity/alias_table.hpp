@@ -32,6 +32,7 @@
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/random.hpp"
+#include "../core/simd.hpp"
 #include "../core/view.hpp"
 #include "sampling_weights.hpp"
 
@@ -134,7 +135,9 @@ private:
         // weight's column gives the heaviest item instead.
         for (std::size_t i = 0; i < n; ++i)
             e[i] = weights[i] > T(0) ? entry{1.0, i} : entry{0.0, fallback};
-        auto q = [&](std::size_t k) { return static_cast<double>(weights[k]) * scale; };
+        // Each scaled weight rounded once, never fused into the sweep's subtractions (the same
+        // bits for float and double weights of the same values, with or without FMA).
+        auto q = [&](std::size_t k) { return simd::detail::opaque(static_cast<double>(weights[k]) * scale); };
         auto next_light = [&](std::size_t k) {
             while (k < n && !(q(k) < 1.0)) ++k;
             return k;
