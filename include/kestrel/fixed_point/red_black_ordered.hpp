@@ -184,19 +184,24 @@ void require_ordered(const red_black_ordered_matrix<T, I>& P, const char* f) {
     require(P.size() >= 1, f, "P", "is empty (default-constructed)");
 }
 
+/// The checks of to/from_red_black_order: P prepared, v and out of P's size, not overlapping.
+template <class T, class I>
+void require_permutation_args(const red_black_ordered_matrix<T, I>& P, vector_view<const T> v, vector_view<T> out,
+                              exec_policy policy, const char* f) {
+    require_ordered(P, f);
+    require_size(v.size(), P.size(), f, "v", "the rows of P");
+    require_size(out.size(), P.size(), f, "out", "the rows of P");
+    require(!overlaps(v.data(), v.size() * sizeof(T), out.data(), out.size() * sizeof(T)), f, "out", "must not overlap v");
+    require_valid_policy(policy, f);
+}
+
 }  // namespace relaxation_detail
 
 /// out[p] = v[order[p]]: a vector in the user's order into P's order.
 template <class T, class I>
 void to_red_black_order(const red_black_ordered_matrix<T, I>& P, vector_view<const relaxation_detail::nondeduced_t<T>> v,
                         vector_view<relaxation_detail::nondeduced_t<T>> out, exec_policy policy = {}) {
-    const char* f = "to_red_black_order";
-    relaxation_detail::require_ordered(P, f);
-    require_size(v.size(), P.size(), f, "v", "the rows of P");
-    require_size(out.size(), P.size(), f, "out", "the rows of P");
-    require(!relaxation_detail::overlaps(v.data(), v.size() * sizeof(T), out.data(), out.size() * sizeof(T)), f, "out",
-            "must not overlap v");
-    require_valid_policy(policy, f);
+    relaxation_detail::require_permutation_args(P, v, out, policy, "to_red_black_order");
     const std::uint32_t* ord = P.order().data();
     const T* src = v.data();
     T* dst = out.data();
@@ -209,13 +214,7 @@ void to_red_black_order(const red_black_ordered_matrix<T, I>& P, vector_view<con
 template <class T, class I>
 void from_red_black_order(const red_black_ordered_matrix<T, I>& P, vector_view<const relaxation_detail::nondeduced_t<T>> v,
                           vector_view<relaxation_detail::nondeduced_t<T>> out, exec_policy policy = {}) {
-    const char* f = "from_red_black_order";
-    relaxation_detail::require_ordered(P, f);
-    require_size(v.size(), P.size(), f, "v", "the rows of P");
-    require_size(out.size(), P.size(), f, "out", "the rows of P");
-    require(!relaxation_detail::overlaps(v.data(), v.size() * sizeof(T), out.data(), out.size() * sizeof(T)), f, "out",
-            "must not overlap v");
-    require_valid_policy(policy, f);
+    relaxation_detail::require_permutation_args(P, v, out, policy, "from_red_black_order");
     const std::uint32_t* ord = P.order().data();
     const T* src = v.data();
     T* dst = out.data();
