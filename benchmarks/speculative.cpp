@@ -3,6 +3,7 @@
 //   speculative/block_verify/kestrel/rows:.../k:K/n:V/batch:64/threads:t
 //   speculative/kseq_verify/kestrel/rows:probabilities/k:4/n:V/batch:64/threads:t
 //   speculative/tree_verify/kestrel/rows:probabilities/nodes:64/n:V/batch:16/threads:t
+//   speculative/exp_rate/kestrel/n:4096/threads:t   (double exps per second of the row passes)
 // n is the vocabulary; logits_lse are logit rows with caller-supplied log-normalizers (what a
 // softmax kernel returns beside its output), logits without. Rows are float; each request's target rows are a Zipf-like law
 // (weight (r + 1)^-1.1 of rank r) rotated by a per-row offset, and its draft rows mix 0.8 of
@@ -19,7 +20,9 @@
 //   block: rows 1..K-1 of both models, plus row 0 of both when nothing is kept (tau = 0) or
 //     the bonus row when everything is (tau = K); logits: every drafted row of both models.
 // The accept tests' single values are not counted. Counter "accepted": mean kept drafts per
-// request (the baseline reports its own, which must agree).
+// request (the baseline reports its own, which must agree). Logit rows also report "exps":
+// one exp per entry of those rows (an entry's probability needs its exp at least once), so
+// exps / (the exp_rate row's items per second) is the exp bound beside the read-once bound.
 #include <benchmark/benchmark.h>
 
 #include <kestrel/speculative.hpp>
@@ -192,7 +195,12 @@ void bench_kestrel(benchmark::State& state, std::size_t B, std::size_t K, std::s
     double acc = 0;
     for (const auto& s : o.stats) acc += s.accepted;
     state.counters["accepted"] = acc / double(B);
-    kestrel_bench::report_limits(state, read_once_bytes(d, o, block), double(B) * double(V));
+    const double bytes = read_once_bytes(d, o, block);
+    kestrel_bench::report_limits(state, bytes, double(B) * double(V));
+    // Logit rows: every entry of a row the outcome needs takes at least one exp (its share of
+    // the normalizer, or its probability in the residual): the exp bound is exps divided by
+    // speculative/exp_rate's measured rate.
+    if (logits) state.counters["exps"] = bytes / sizeof(float);
 }
 
 void bench_baseline(benchmark::State& state, std::size_t B, std::size_t K, std::size_t V, bool logits, bool lse) {
@@ -419,7 +427,40 @@ void bench_tree(benchmark::State& state, std::size_t B, std::size_t V, int threa
     kestrel_bench::report_limits(state, rows * double(V) * sizeof(float), double(B) * double(V));
 }
 
+// ---- exp throughput: the rate that bounds the passes over logit rows ---------------------
+// xsimd's double exp (the one the row passes use) over a 4096-entry buffer in L1, summed;
+// 8 items of 2 passes per thread (claimed dynamically, so the threads balance); items =
+// exps per iteration.
+void bench_exp_rate(benchmark::State& state, int threads) {
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t n = 4096;
+    constexpr std::size_t W = sd::width<double>;
+    std::vector<double> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = -30.0 * double(i) / double(n);  // exp(x - max): x <= 0
+    const std::size_t items = 8 * static_cast<std::size_t>(threads);
+    std::vector<double> out(items * 8, 0.0);
+    const kestrel::exec_policy pol{threads};
+    for (auto _ : state) {
+        kestrel::parallel_for(items, pol, [&](std::size_t t) {
+            sd::batch<double> s0 = sd::splat(0.0), s1 = s0;
+            for (int rep = 0; rep < 2; ++rep)
+                for (std::size_t i = 0; i + 2 * W <= n; i += 2 * W) {
+                    s0 = s0 + sd::vexp(sd::load(v.data() + i));
+                    s1 = s1 + sd::vexp(sd::load(v.data() + i + W));
+                }
+            out[t * 8] += sd::hsum<double>(s0 + s1);
+        });
+        benchmark::DoNotOptimize(out.data());
+    }
+    kestrel_bench::report_limits(state, 0.0, 2.0 * double(n) * double(items));
+}
+
 const bool registered = [] {
+    for (int t : kestrel_bench::thread_counts())
+        benchmark::RegisterBenchmark(("speculative/exp_rate/kestrel/n:4096/threads:" + std::to_string(t)).c_str(),
+                                     [=](benchmark::State& s) { bench_exp_rate(s, t); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
     const bool quick = kestrel_bench::quick_mode();
     const std::size_t B = quick ? 8 : 64;
     std::vector<std::size_t> ks_ = {4, 8}, vs = {32768, 131072, 262144};
