@@ -9,8 +9,8 @@
 # Writes <dir>/peer_fixed_point_kinsol.csv.
 # usage: fixed_point_kinsol.sh <bench-output-dir>
 #   KESTREL_PEER_KINSOL_N   Poisson grid side (default 1000)
-#   KESTREL_PEER_FULL=1     also Poisson at m = 0 and 20
-# Takes about 1.5 minutes with the Debian build on an idle 2-core machine (2 with
+#   KESTREL_PEER_FULL=1     also Poisson at m = 0, 5 and 20
+# Takes about 1 minute with the Debian build on an idle 2-core machine (2.5 with
 # KESTREL_PEER_FULL=1; its overhead is hundreds of ns per unknown per iterate at n = 10^6).
 set -uo pipefail
 dir=${1:?usage: $0 <bench-output-dir>}
@@ -31,8 +31,9 @@ N=${KESTREL_PEER_KINSOL_N:-1000}
 out="$dir/peer_fixed_point_kinsol.csv"
 tmp="$dir/peer_fixed_point_kinsol.raw"
 echo "problem,n,m,iterations,converged,total_s,g_s_per_call,beyond_g_s_per_iteration,ns_per_unknown" > "$tmp"
-# m = 0 and 20 cost KINSOL's Debian build about 45 s each here: only with KESTREL_PEER_FULL=1.
-poisson_ms="5 10"
+# Poisson costs KINSOL's Debian build 12-34 s per m here: m = 10 (the quoted -O3
+# figure) by default, m = 0, 5 and 20 with KESTREL_PEER_FULL=1.
+poisson_ms="10"
 [ "${KESTREL_PEER_FULL:-0}" = 1 ] && poisson_ms="0 5 10 20"
 for m in $poisson_ms; do
   echo "KINSOL: poisson N = $N, m = $m" >&2
