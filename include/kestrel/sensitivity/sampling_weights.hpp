@@ -114,24 +114,6 @@ sampling_weight_summary weight_blocks(vector_view<const T> weights, const char* 
     return out;
 }
 
-}  // namespace detail
-
-namespace detail {
-
-/// width<double> weights from p, widened exactly to double. core's load_widened, except for
-/// float on 2-lane (SSE2) builds, whose 8-byte load through a double pointer UBSan rejects when
-/// p is only float-aligned: there the two floats go through a local array.
-template <class T>
-KESTREL_ALWAYS_INLINE kestrel::simd::detail::batch<double> load_weights_widened(const T* p) noexcept {
-    namespace sd = kestrel::simd::detail;
-    if constexpr (std::is_same_v<T, float> && sd::width<double> == 2) {
-        const double v[2] = {static_cast<double>(p[0]), static_cast<double>(p[1])};
-        return sd::load(v);
-    } else {
-        return sd::load_widened(p);
-    }
-}
-
 /// One SIMD scan of w[0, len): the sum in double, the number of positive entries and the number
 /// of valid entries (finite and >= 0), all in double lanes (exact counts below 2^53). The same
 /// operations for float and double input (float is widened exactly), so a float vector and the
@@ -149,7 +131,7 @@ KESTREL_ALWAYS_INLINE weight_scan scan_weights(const T* w, std::size_t len) noex
     B s0 = zero, s1 = zero, p0 = zero, p1 = zero, v0 = zero, v1 = zero;
     std::size_t i = 0;
     for (; i + 2 * W <= len; i += 2 * W) {
-        const B a = load_weights_widened(w + i), b = load_weights_widened(w + i + W);
+        const B a = sd::load_widened(w + i), b = sd::load_widened(w + i + W);
         s0 = s0 + a;
         s1 = s1 + b;
         p0 = p0 + sd::vselect<double>(zero < a, one, zero);

@@ -86,7 +86,7 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
         B sub_acc = zero;
         std::size_t i = s0;
         for (; i + W <= s1; i += W) {
-            const B a = load_weights_widened(w + i);
+            const B a = kestrel::simd::detail::load_widened(w + i);
             const B x = a * cb;
             sub_acc = sub_acc + sd::vselect<double>(x <= half, x, zero);
             m_acc = sd::vmax<double>(m_acc, a);
