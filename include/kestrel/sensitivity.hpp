@@ -20,3 +20,4 @@
 #include "sensitivity/lightweight_coreset.hpp"
 #include "sensitivity/weighted_lloyd.hpp"
 #include "sensitivity/coreset_distortion.hpp"
+#include "sensitivity/tree_seeding.hpp"
