@@ -2,15 +2,18 @@
 // linear algorithm for generating random numbers with a given distribution", IEEE TSE 17(9),
 // 1991; Walker's alias method with an O(n) two-worklist build).
 //
-// Build (O(n), serial after a parallel validation pass, deterministic): with the scaled weights
-// q_i = w_i * n / W, "light" items (q < 1) and "heavy" items (q >= 1) are paired as in Vose's
-// method, but in the sweeping order of Huebschle-Schneider and Sanders ("Parallel weighted
-// random sampling", ESA 2019): one pointer walks the light items and one the heavy items, both
-// in index order, so memory is read and written sequentially (Vose's worklists scatter the
-// accesses, several times slower once the table leaves cache). Light column i keeps i with
+// Build (O(n), parallel, deterministic; detail/alias_build.hpp): with the scaled weights
+// q_i = w_i * n / W, "light" items (q < 1) and "heavy" items (q >= 1) are paired by the sweeping
+// construction of Huebschle-Schneider and Sanders ("Parallel weighted random sampling", ESA
+// 2019): one cursor walks the light items and one the heavy items, both in index order (the
+// heaviest item last), so memory is read and written sequentially. Light column i keeps i with
 // probability q_i and otherwise gives the current heavy item j, which loses 1 - q_i; once j's
 // residual drops below 1 its own column keeps that residual and the next heavy item tops it up.
-// Leftover columns (rounding) keep their own item with probability 1; a zero-weight item never
+// The sweep's state at any light is a closed form of two prefix sums (deficits of the lights
+// before it, surpluses of the heavies), so fixed parts of the items sweep in parallel from
+// exact 128-bit fixed-point prefix sums: the table is the same bits for every split and at any
+// thread count. A heavy never closed (the heaviest, unless rounding leaves others at q = 1)
+// keeps its own column; so do light columns left over by rounding; a zero-weight item never
 // becomes anyone's alias and its own column gives it probability 0.
 //
 // Draw number j (a pure function of (seed, stream, j)): one Philox block of the counter_rng;
@@ -18,10 +21,12 @@
 // 2,3 give u in [0,1) with 53 bits; the draw is c if u < prob[c], else alias[c].
 //
 // Exactness: the law drawn is P(i) = (prob_i + sum_{c: alias_c = i} (1 - prob_c)) / n for the
-// table's doubles (implied_probabilities() computes it). It equals w_i / W up to the double
-// rounding of the build (a few ulps of q per pairing, so about 1e-15 relative to 1/n per
-// column); the column choice has relative bias at most n / 2^64 and the coin u < prob has
-// resolution 2^-53. Zero weights are never drawn.
+// table's doubles (implied_probabilities() computes it). For every item but the heaviest it is
+// q_i / n to about one ulp (a light column keeps q_i itself; a closed heavy's residual and the
+// next heavy's payment are rounded once each; nothing accumulates along the sweep); the
+// heaviest item also takes n - sum_i q_i, the rounding of the scaled weights' sum (a few ulps
+// of n, the smallest relative error on the largest q). The column choice has relative bias at
+// most n / 2^64 and the coin u < prob has resolution 2^-53. Zero weights are never drawn.
 #pragma once
 
 #include <algorithm>
@@ -34,6 +39,7 @@
 #include "../core/random.hpp"
 #include "../core/simd.hpp"
 #include "../core/view.hpp"
+#include "detail/alias_build.hpp"
 #include "sampling_weights.hpp"
 
 namespace kestrel::sensitivity {
@@ -66,10 +72,8 @@ KESTREL_ALWAYS_INLINE void prefetch_entry(const void* p) noexcept {
 /// A built alias table; owns 16 bytes per item (probability in double, alias index).
 class alias_table {
 public:
-    struct entry {
-        double prob;          ///< probability that column c yields c itself
-        std::uint64_t alias;  ///< what column c yields otherwise
-    };
+    /// prob: probability that column c yields c itself; alias: what column c yields otherwise.
+    using entry = detail::alias_entry;
 
     alias_table() = default;
 
@@ -126,49 +130,13 @@ private:
         // the whole sweep on some machines).
         const std::size_t n = weights.size();
         entries_.resize(n);
-        entry* const e = entries_.data();
-        const double scale = static_cast<double>(n) / s.total;
-        std::size_t fallback = 0;
-        for (std::size_t i = 0; i < n; ++i)
-            if (weights[i] > weights[fallback]) fallback = i;
-        // Columns not reached by the sweep (rounding leftovers) keep their own item; a zero
-        // weight's column gives the heaviest item instead.
-        for (std::size_t i = 0; i < n; ++i)
-            e[i] = weights[i] > T(0) ? entry{1.0, i} : entry{0.0, fallback};
-        // Each scaled weight rounded once, never fused into the sweep's subtractions (the same
-        // bits for float and double weights of the same values, with or without FMA).
-        auto q = [&](std::size_t k) { return simd::detail::opaque(static_cast<double>(weights[k]) * scale); };
-        auto next_light = [&](std::size_t k) {
-            while (k < n && !(q(k) < 1.0)) ++k;
-            return k;
-        };
-        auto next_heavy = [&](std::size_t k) {
-            while (k < n && q(k) < 1.0) ++k;
-            return k;
-        };
-        // Sweep: light columns in index order are topped up by the current heavy item j (residual
-        // mass r); when r drops below 1, column j keeps r and the next heavy item tops it up.
-        std::size_t i = next_light(0), j = next_heavy(0);
-        double r = j < n ? q(j) : 0.0;
-        while (j < n) {
-            if (r >= 1.0) {
-                if (i >= n) break;
-                const double qi = q(i);
-                e[i] = entry{qi, j};
-                r -= 1.0 - qi;  // Schwarz's ordering: subtract the deficit
-                i = next_light(i + 1);
-            } else {
-                const std::size_t jn = next_heavy(j + 1);
-                if (jn >= n) break;
-                e[j] = entry{r, jn};
-                r = q(jn) - (1.0 - r);
-                j = jn;
-            }
-        }
+        detail::build_alias_entries(weights.data(), n, static_cast<double>(n) / s.total, detail::alias_part,
+                                    entries_.data(), workspace_, detail::small_serial(n, policy));
         total_ = s.total;
     }
 
     std::vector<entry> entries_;
+    detail::alias_build_workspace workspace_;
     double total_ = 0.0;
 };
 
