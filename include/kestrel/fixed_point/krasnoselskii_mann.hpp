@@ -4,12 +4,20 @@
 // (1 - a) I + a G is what Krasnoselskii and Mann iterate), where plain iteration may cycle
 // (a rotation). Map convention, stopping rule and errors: fixed_point_options.hpp.
 //
-// Per iterate beyond G: one pass for ||G(x_k) - x_k|| (reads 2 vectors) and one fused update
-// (reads 2, writes 1): 5 vector passes. Scratch: one n-vector, allocated per call.
+// Per iterate beyond G, in passes over an n-vector: a = 1, two (||G(x_k) - x_k|| reads G(x_k)
+// and x_k; G's output buffer then IS x_{k+1}: the two buffers swap roles, nothing is copied);
+// a < 1, three (the same pass also writes x_{k+1} = (1 - a) x_k + a G(x_k) over G(x_k) in place,
+// so the store hits lines the pass has just read: no write-allocate). When the last iterate
+// ends up in the scratch buffer it is copied to x once, on return. (The version before this
+// one made 5 passes per iterate: the norm, then a separate update reading x and G(x) and
+// writing x; on one thread, 2 of its 5 passes were the whole difference to this loop.)
+// Scratch: one n-vector, allocated per call.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "detail/accelerated_passes.hpp"
@@ -31,15 +39,45 @@ fixed_point_result krasnoselskii_mann(Map&& G, vector_view<T> x, const krasnosel
             "options.relaxation", "must be in (0, 1], got ", options.relaxation);
     detail::check_start(fn, x);
     const std::size_t n = x.size();
-    std::vector<T> g(n);
+    std::vector<T> scratch(n);
     fixed_point_result r;
     const exec_policy pol = options.policy;
     const double a = options.relaxation;
+    const bool damped = a != 1.0;
+    T* X = x.data();          // x_k
+    T* GX = scratch.data();   // receives G(x_k), then holds x_{k+1}
+    // On every exit x must hold x_k (the last accepted iterate, or the point where G failed).
+    auto settle = [&] {
+        if (X != x.data()) std::copy(X, X + n, x.data());
+    };
     for (std::size_t k = 0;; ++k) {
-        detail::evaluate_map<T>(G, x.data(), g.data(), n);
+#if KESTREL_HAS_EXCEPTIONS
+        try {
+            detail::evaluate_map<T>(G, X, GX, n);
+        } catch (...) {
+            settle();  // G may have written part of x's buffer when GX is x; X is intact
+            throw;
+        }
+#else
+        detail::evaluate_map<T>(G, X, GX, n);
+#endif
         ++r.evaluations;
-        const double fn2 = std::sqrt(detail::residual_squared_norm(g.data(), x.data(), n, pol));
-        if (!std::isfinite(fn2)) detail::fail_non_finite_map(fn, k);
+        // ||G(x_k) - x_k||^2, and with a < 1 also x_{k+1} = (1 - a) x_k + a G(x_k) written
+        // over G(x_k) (elementwise: each element is read before it is written).
+        detail::residual_pass_args<T> pa;
+        pa.gn = GX;
+        pa.xn = X;
+        if (damped) {
+            pa.w_out = GX;
+            pa.beta = static_cast<T>(a);
+            pa.one_minus_beta = static_cast<T>(1.0 - a);
+        }
+        double partials[3 * kestrel::simd::reduction_blocks::max_blocks];
+        const double fn2 = std::sqrt(detail::residual_pass(pa, n, partials, nullptr, nullptr, pol).ff);
+        if (!std::isfinite(fn2)) {
+            settle();
+            detail::fail_non_finite_map(fn, k);
+        }
         if (k == 0) {
             detail::start_result(r, options, fn2);
         } else {
@@ -51,9 +89,10 @@ fixed_point_result krasnoselskii_mann(Map&& G, vector_view<T> x, const krasnosel
             break;
         }
         if (k == options.max_iterations) break;
-        detail::combine_pass<T>(x.data(), 1.0 - a, x.data(), a, g.data(), nullptr, nullptr, 0, nullptr, n, pol);
+        std::swap(X, GX);  // x_{k+1} is G's output buffer (a = 1) or the update written over it
         ++r.iterations;
     }
+    settle();
     return r;
 }
 

@@ -22,12 +22,19 @@
 // Anderson's columns are taken four at a time within a sub-block (five raw loads for four
 // differences; the accumulator, or df and f, loaded once): the same operations on each element
 // and column as one at a time, fewer L1 loads and stores (measured 2-15% less time beyond G at
-// m = 10, 20 than column by column, under load).
+// m = 10, 20 than column by column, under load). Stored outputs leave from the sub-block's L1
+// buffer (store_block), optionally by non-temporal stores followed by a store fence at the end
+// of the thread's range.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "../../core/parallel.hpp"
 #include "../../core/simd.hpp"
@@ -37,6 +44,53 @@ namespace fixed_point {
 namespace detail {
 
 inline constexpr std::size_t pass_sub_block = 256;  // elements; a multiple of every SIMD width
+/// Anderson stores new f vectors without write-allocate when its raw f and w history exceeds
+/// this many bytes (about a server core complex's last-level cache).
+inline constexpr std::size_t stream_history_bytes = std::size_t(32) << 20;
+
+/// Copies count elements from src (a sub-block in L1) to dst: with stream = true on x86, by
+/// non-temporal stores, which write the destination's lines without reading them first (no
+/// write-allocate): for a vector that is not read again before it would have left the cache
+/// anyway. The caller issues store_fence() before another thread may read dst. Same bits
+/// either way.
+template <class T>
+KESTREL_ALWAYS_INLINE void store_block(T* dst, const T* src, std::size_t count, bool stream) noexcept {
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    if (stream) {
+        while (i < count && reinterpret_cast<std::uintptr_t>(dst + i) % 16 != 0) dst[i] = src[i], ++i;
+        constexpr std::size_t per16 = 16 / sizeof(T);
+#if defined(__AVX512F__)
+        while (i + per16 <= count && reinterpret_cast<std::uintptr_t>(dst + i) % 64 != 0) {
+            _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+            i += per16;
+        }
+        constexpr std::size_t per64 = 64 / sizeof(T);
+        for (; i + per64 <= count; i += per64)
+            _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i), _mm512_loadu_si512(src + i));
+#endif
+        for (; i + per16 <= count; i += per16)
+            _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+        for (; i < count; ++i) dst[i] = src[i];
+        return;
+    }
+#else
+    (void)stream;
+#endif
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<T>;
+    for (; i + W <= count; i += W) sd::store(dst + i, sd::load(src + i));
+    for (; i < count; ++i) dst[i] = src[i];
+}
+
+/// Orders this thread's non-temporal stores before what follows (the loop's completion).
+inline void store_fence(bool stream) noexcept {
+#if defined(__SSE2__)
+    if (stream) _mm_sfence();
+#else
+    (void)stream;
+#endif
+}
 
 // out[i] = a*x[i] + b*g[i] - sum_j gamma[j]*cols[j][i]; out may be x or g (elementwise).
 template <class T>
@@ -87,6 +141,7 @@ struct residual_pass_args {
     const T* gn = nullptr;  // G(x_new)
     const T* xn = nullptr;  // x_new
     T* f_out = nullptr;     // receives f_new = gn - xn (nullptr: not stored)
+    bool stream_f = false;  // store f_out by non-temporal stores (store_block)
     T* w_out = nullptr;     // receives w_new = (1 - beta) xn + beta gn (nullptr: not stored)
     T beta = T(1), one_minus_beta = T(0);
     // Inner products with the history (raw != nullptr): raw[0..mk] are f at consecutive
@@ -121,7 +176,6 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
             const auto g = sd::load(a.gn + i), x = sd::load(a.xn + i);
             const auto f = g - x;
             sd::store(fl + (i - s), f);
-            if (a.f_out) sd::store(a.f_out + i, f);
             if (a.w_out) sd::store(a.w_out + i, sd::fmadd(vb, g, vc * x));
             ff = sd::fmadd(f, f, ff);
             if (hist) {
@@ -136,7 +190,6 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
             const T g = a.gn[i], x = a.xn[i];
             const T f = g - x;
             fl[i - s] = f;
-            if (a.f_out) a.f_out[i] = f;
             if (a.w_out) a.w_out[i] = a.beta * g + a.one_minus_beta * x;
             sff += f * f;
             if (hist) {
@@ -146,6 +199,7 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
                 sdfn += d * f;
             }
         }
+        if (a.f_out) store_block(a.f_out + s, fl, e - s, a.stream_f);
         part[0] += static_cast<double>(sff);
         if (!hist) continue;
         part[1] += static_cast<double>(sdd);
@@ -202,6 +256,7 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
             part[3 + mk + j] += static_cast<double>(sf);
         }
     }
+    store_fence(a.f_out != nullptr && a.stream_f);
 }
 
 /// Runs the pass; `partials` holds reduction_blocks(n).count * (3 + 2*mk) doubles, s and t
@@ -243,7 +298,7 @@ void history_combine_range(T* out, const T* const* raw, const T* neg_gamma, std:
         const std::size_t e = std::min(end, s + pass_sub_block);
         const std::size_t ev = s + (e - s) / W * W;
         if (mk == 0) {
-            std::copy(newest + s, newest + e, out + s);
+            store_block(out + s, newest + s, e - s, false);
             continue;
         }
         alignas(64) T acc[pass_sub_block];
@@ -273,8 +328,7 @@ void history_combine_range(T* out, const T* const* raw, const T* neg_gamma, std:
                 sd::store(acc + (i - s), sd::fmadd(vg, sd::load(hi + i) - sd::load(lo + i), sd::load(acc + (i - s))));
             for (std::size_t i = ev; i < e; ++i) acc[i - s] = neg_gamma[j] * (hi[i] - lo[i]) + acc[i - s];
         }
-        for (std::size_t i = s; i < ev; i += W) sd::store(out + i, sd::load(acc + (i - s)));
-        for (std::size_t i = ev; i < e; ++i) out[i] = acc[i - s];
+        store_block(out + s, acc, e - s, false);
     }
 }
 
@@ -286,7 +340,9 @@ void history_combine_pass(T* out, const T* const* raw, std::size_t mk, const dou
     for (std::size_t j = 0; j < mk; ++j) neg_gamma_scratch[j] = static_cast<T>(-gamma[j]);
     parallel_chunks(
         n, pass_sub_block, policy,
-        [&](std::size_t begin, std::size_t end) { history_combine_range(out, raw, neg_gamma_scratch, mk, begin, end); },
+        [&](std::size_t begin, std::size_t end) {
+            history_combine_range(out, raw, neg_gamma_scratch, mk, begin, end);
+        },
         kestrel::simd::parallel_threshold);
 }
 
