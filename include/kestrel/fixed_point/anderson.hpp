@@ -58,9 +58,10 @@
 // which nothing has read for m iterates, and is read again only by the next residual pass, so
 // with a history larger than a last-level cache it is written by non-temporal stores (no
 // write-allocate read of the old contents: 8 bytes per unknown less in double).
-// The layout this replaced stored the difference columns Delta F and U and made 2m + 8 (its header said 2m + 9, counting the dropped column in the residual pass): its
-// update read x_k and G(x_k) beside the m columns of U (m + 3: here w_k and m raw w, m + 2), and
-// its residual pass read x_k and G(x_k) again to form df and wrote both new columns df and u
+// The layout this replaced stored the difference columns Delta F and U and made 2m + 8 (its
+// header said 2m + 9, counting the dropped column in the residual pass): its update read x_k
+// and G(x_k) beside the m columns of U (m + 3: here w_k and m raw w, m + 2), and its residual
+// pass read x_k and G(x_k) again to form df and wrote both new columns df and u
 // (m + 5: here f_k is one of the m raw f, and only f is written, m + 3).
 // Both passes run on the policy's threads with the blocked, thread-count independent
 // reductions of detail/accelerated_passes.hpp.
