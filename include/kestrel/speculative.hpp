@@ -12,6 +12,7 @@
 #include "speculative/randomness.hpp"
 #include "speculative/rows.hpp"
 #include "speculative/sampling_params.hpp"
+#include "speculative/softmax.hpp"
 #include "speculative/tree.hpp"
 #include "speculative/tree_typical.hpp"
 #include "speculative/typical.hpp"

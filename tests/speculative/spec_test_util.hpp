@@ -143,7 +143,24 @@ struct toy_model {
     std::uint64_t seed;
     double sharpness;  // larger = peakier rows
     std::size_t top_k = 0;  // > 0: the row restricted to its top_k tokens (ties: lower id), renormalized
+    // Float logit rows: the model's rows are given to the kernel as float(log p + offset), and
+    // the model's law is the law Kestrel reads from them (row_softmax: the float softmax).
+    bool float_logits = false;
+    double logit_offset = 0.0;
+    std::vector<float> logit_row(const std::vector<std::int32_t>& prefix) const {
+        const auto p = base_row(prefix);
+        std::vector<float> l(V);
+        for (std::size_t y = 0; y < V; ++y) l[y] = static_cast<float>(std::log(p[y]) + logit_offset);
+        return l;
+    }
     std::vector<double> row(const std::vector<std::int32_t>& prefix) const {
+        if (!float_logits) return base_row(prefix);
+        const auto l = logit_row(prefix);
+        std::vector<double> p(V);
+        ks::row_softmax(kestrel::vector_view<const float>(l), 1.0, kestrel::vector_view<double>(p));
+        return p;
+    }
+    std::vector<double> base_row(const std::vector<std::int32_t>& prefix) const {
         std::uint64_t h = seed * 0x9e3779b97f4a7c15ULL + 17;
         for (auto t : prefix) h = (h ^ std::uint64_t(t + 1)) * 0x100000001b3ULL + 0x51ed27;
         const kestrel::counter_rng rng(h, prefix.size());

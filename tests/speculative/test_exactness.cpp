@@ -18,17 +18,29 @@ using namespace spec_test;
 namespace {
 
 enum class verifier { chain, block };
-enum class draft_form { rows, point_mass, logits };
+enum class draft_form { rows, point_mass, logits, float_logits };
 
-/// The rows of one request for a given draft sequence: target rows 0..K, draft rows 0..K-1.
+/// The rows of one request for a given draft sequence: target rows 0..K, draft rows 0..K-1
+/// (double rows, or float logits in target_f, draft_f).
 struct request_rows {
     std::vector<double> target, draft;
+    std::vector<float> target_f, draft_f;
 };
 
 request_rows rows_for(const toy_model& p, const toy_model& q, const signature& drafts, bool as_logits) {
     request_rows r;
     signature prefix;
     for (std::size_t i = 0; i <= drafts.size(); ++i) {
+        if (p.float_logits) {  // the model's float logit rows (its law is their float softmax)
+            const auto pl = p.logit_row(prefix);
+            r.target_f.insert(r.target_f.end(), pl.begin(), pl.end());
+            if (i < drafts.size()) {
+                const auto ql = q.logit_row(prefix);
+                r.draft_f.insert(r.draft_f.end(), ql.begin(), ql.end());
+                prefix.push_back(drafts[i]);
+            }
+            continue;
+        }
         auto pr = p.row(prefix);
         if (as_logits)
             for (auto& v : pr) v = std::log(v) + 3.0;  // an offset: the kernel must normalize
@@ -46,13 +58,15 @@ request_rows rows_for(const toy_model& p, const toy_model& q, const signature& d
 
 /// Runs the real batch kernel on one request (placed at batch row 1 of 3, the others dummies,
 /// so batch placement is exercised) and returns emitted tokens, -1, flags.
-signature run_kernel(verifier v, const request_rows& rr, const signature& drafts, std::size_t V, bool with_draft,
-                     bool logits, double temperature, const scripted_source& src) {
+template <class R>
+signature run_kernel_t(verifier v, const std::vector<R>& req_target, const std::vector<R>& req_draft,
+                       const signature& drafts, std::size_t V, bool with_draft, bool logits, double temperature,
+                       const scripted_source& src) {
     const std::size_t K = drafts.size(), batch = 3, row = 1;
-    std::vector<double> target(batch * (K + 1) * V, 1.0 / double(V)), draft(batch * std::max<std::size_t>(K, 1) * V, 1.0 / double(V));
+    std::vector<R> target(batch * (K + 1) * V, R(1) / R(V)), draft(batch * std::max<std::size_t>(K, 1) * V, R(1) / R(V));
     if (logits) std::fill(target.begin(), target.end(), 0.0), std::fill(draft.begin(), draft.end(), 0.0);
-    std::copy(rr.target.begin(), rr.target.end(), target.begin() + static_cast<long>(row * (K + 1) * V));
-    std::copy(rr.draft.begin(), rr.draft.end(), draft.begin() + static_cast<long>(row * std::max<std::size_t>(K, 1) * V));
+    std::copy(req_target.begin(), req_target.end(), target.begin() + static_cast<long>(row * (K + 1) * V));
+    std::copy(req_draft.begin(), req_draft.end(), draft.begin() + static_cast<long>(row * std::max<std::size_t>(K, 1) * V));
     std::vector<std::int32_t> toks(batch * std::max<std::size_t>(K, 1), 0);
     for (std::size_t i = 0; i < K; ++i) toks[row * std::max<std::size_t>(K, 1) + i] = drafts[i];
     std::vector<std::uint32_t> lengths{static_cast<std::uint32_t>(K), 0, static_cast<std::uint32_t>(K)};
@@ -60,7 +74,7 @@ signature run_kernel(verifier v, const request_rows& rr, const signature& drafts
     lengths[0] = 0;
     std::vector<std::uint64_t> ids{5, 7, 9}, pos{0, 100, 200};
     auto T = logits ? ks::logit_rows(target.data(), batch, K + 1, V) : ks::probability_rows(target.data(), batch, K + 1, V);
-    ks::token_rows<double> D;
+    ks::token_rows<R> D;
     if (with_draft)
         D = logits ? ks::logit_rows(draft.data(), batch, std::max<std::size_t>(K, 1), V)
                    : ks::probability_rows(draft.data(), batch, std::max<std::size_t>(K, 1), V);
@@ -88,6 +102,13 @@ signature run_kernel(verifier v, const request_rows& rr, const signature& drafts
     s.push_back(-1);
     for (std::size_t i = 0; i < K; ++i) s.push_back(flags[row * std::max<std::size_t>(K, 1) + i]);
     return s;
+}
+
+signature run_kernel(verifier v, const request_rows& rr, const signature& drafts, std::size_t V, bool with_draft,
+                     bool logits, double temperature, const scripted_source& src) {
+    if (!rr.target_f.empty())
+        return run_kernel_t<float>(v, rr.target_f, rr.draft_f, drafts, V, with_draft, true, temperature, src);
+    return run_kernel_t<double>(v, rr.target, rr.draft, drafts, V, with_draft, logits, temperature, src);
 }
 
 /// Drops the flags: the emitted tokens only.
@@ -149,6 +170,46 @@ TEST_CASE("chain and block verification follow the target law exactly, by enumer
                     CHECK(max_abs_difference(got, truth) < 1e-12);
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("chain and block verification on float logit rows follow the law of Kestrel's float softmax exactly") {
+    // Float logit rows: the target's law is the float softmax of its rows (row_softmax), the
+    // drafts are drawn from the draft rows' float softmax; the verifiers must reproduce the
+    // former exactly (every probability they use comes from the same float exponentials).
+    // Offsets put the logits at magnitudes 2-10, where float rounding of exp is visible (1e-7).
+    for (std::size_t V : {3u, 5u}) {
+        for (std::size_t K : {1u, 2u, 3u}) {
+            if (V == 5 && K == 3) continue;
+            if (!full_enumeration && K == 3) continue;
+            toy_model p{V, 31 + V + K, 1.0}, q{V, 77 + V * K, 1.3};
+            p.float_logits = q.float_logits = true;
+            p.logit_offset = 7.25, q.logit_offset = -3.5;
+            const law truth = target_joint(p, K + 1);
+            for (verifier v : {verifier::chain, verifier::block}) {
+                INFO("V " << V << " K " << K << " verifier " << int(v));
+                const law got = verified_joint(p, q, K, true,
+                                               [&](const request_rows& rr, const signature& d, const scripted_source& s) {
+                                                   return run_kernel(v, rr, d, V, true, true, 1.0, s);
+                                               });
+                CHECK(max_abs_difference(got, truth) < 1e-12);
+            }
+            // The oracle's resolution sees the float exponentials: the float softmax of the root
+            // row differs from the exact softmax of the same float logits (long double) by far
+            // more than 1e-12 (an oracle built on the exact softmax would fail the check above),
+            // and by no more than the float softmax's bound (test_float_softmax.cpp).
+            const auto l = p.logit_row({});
+            const auto fs = p.row({});
+            long double m = -INFINITY, z = 0;
+            for (float x : l) m = std::max<long double>(m, x);
+            for (float x : l) z += std::exp((long double)x - m);
+            double diff = 0;
+            for (std::size_t y = 0; y < V; ++y)
+                diff = std::max(diff, std::fabs(fs[y] - double(std::exp((long double)l[y] - m) / z)));
+            INFO("V " << V << " K " << K << ": float softmax against the exact softmax " << diff);
+            CHECK(diff > 1e-11);
+            CHECK(diff < 1e-6);
         }
     }
 }

@@ -8,7 +8,10 @@
 //    the root (f keeps one sign across it), and the whole solve still finds it;
 //  - the bonus draw from logit rows, whose chunk sums come from the normalizer pass (no second
 //    exp per entry): the same tokens as the draw under a caller-supplied normalizer, and chunk
-//    sums equal to the lane pass's to 1e-14.
+//    sums equal to the lane pass's to 1e-14;
+//  - the float softmax of float logit rows (softmax.hpp): its float exp within 2 ulp, and the
+//    same bits one entry at a time (accept tests) and lane by lane (normalizer, residual
+//    passes) and from row_softmax.
 #include <catch2/catch.hpp>
 
 #include <kestrel/speculative.hpp>
@@ -16,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "optimized_build.hpp"
@@ -183,7 +187,7 @@ TEST_CASE("the verifier's K-SEQ lane pass finds rho star on probability and logi
         for (int kind = 0; kind < 3; ++kind) {  // float probabilities, double probabilities, float logits
             const law_pair l = make_pair_of_laws(V, 7 + k + 10 * std::size_t(kind), 1.2, 0.4);
             const bool logits = kind == 2;
-            // The laws the kernel sees (float rows rounded; logits normalized in long double).
+            // The laws the kernel sees (float rows rounded; float logits through the float softmax).
             std::vector<float> tf(2 * k * V), df(k * V);
             std::vector<double> td(2 * k * V), dd(k * V), p(V), q(V);
             for (std::size_t r = 0; r < 2 * k; ++r)
@@ -196,12 +200,13 @@ TEST_CASE("the verifier's K-SEQ lane pass finds rho star on probability and logi
                     df[r * V + y] = logits ? float(std::log(l.q[y])) : float(l.q[y]);
                     dd[r * V + y] = l.q[y];
                 }
+            // Float logits: the law is Kestrel's float softmax (softmax.hpp), which row_softmax
+            // returns; test_float_softmax.cpp bounds its distance to the exact softmax.
             auto law_of = [&](const float* v, std::vector<double>& out) {
-                long double m = -INFINITY, s = 0;
-                for (std::size_t y = 0; y < V; ++y) m = std::max<long double>(m, v[y]);
-                for (std::size_t y = 0; y < V; ++y) s += std::exp((long double)v[y] - m);
-                for (std::size_t y = 0; y < V; ++y)
-                    out[y] = logits ? double(std::exp((long double)v[y] - m) / s) : double(v[y]);
+                if (logits)
+                    ks::row_softmax(kestrel::vector_view<const float>(v, V), 1.0, kestrel::vector_view<double>(out));
+                else
+                    for (std::size_t y = 0; y < V; ++y) out[y] = double(v[y]);
             };
             if (kind == 1) {
                 p = l.p, q = l.q;
@@ -240,26 +245,35 @@ TEST_CASE("the bonus draw from logit rows reuses the normalizer pass: same token
         for (std::size_t y = 0; y < V; ++y) s += std::exp((long double)logits[b * V + y] - m);
         lse[b] = double(m + std::log(s));
     }
-    // Chunk sums: the normalizer pass's statistics against the lane pass under the same log Z.
+    // Chunk sums: the normalizer pass's statistics against the lane pass under the same log Z
+    // (float rows: the float softmax's chunk shifts and sums of e, scaled per chunk).
     {
         const ks::detail::law_reader<float> rd{"test", 0, 1.0, 1e-4};
         const auto rows = ks::logit_rows(logits.data(), 1, 1, V);
         const auto P = rd.law(rows, 0, "target");
-        std::vector<double> lane_sums, stats(8);
+        std::vector<double> lane_sums;
         ks::detail::row_check pc, qc;
         const double z_lane = ks::detail::residual_chunk_sums<float>(P, nullptr, V, 1.0, lane_sums, pc, qc);
         const std::size_t chunks = lane_sums.size();
-        stats.resize(2 * chunks);
-        const double log_z = ks::detail::log_sum_exp(logits.data(), V, 1.0, stats.data(), stats.data() + chunks);
+        std::vector<float> shifts(chunks);
+        std::vector<double> esums(chunks);
+        const double log_z = ks::detail::float_log_sum_exp(logits.data(), V, 1.0f, shifts.data(), esums.data());
         CHECK(log_z == P.log_z);
-        const double z = ks::detail::lse_chunk_sums(stats, chunks, log_z);
-        REQUIRE(stats.size() == chunks);
+        double z = 0;
+        for (std::size_t c = 0; c < chunks; ++c) {
+            CHECK(shifts[c] == P.shifts[c]);
+            const double sc = esums[c] * P.chunk_scale(c);
+            z += sc;
+            CHECK(std::fabs(sc - lane_sums[c]) <= 1e-14 * lane_sums[c] + 1e-300);
+        }
         CHECK(std::fabs(z - z_lane) <= 1e-14);
-        for (std::size_t c = 0; c < chunks; ++c) CHECK(std::fabs(stats[c] - lane_sums[c]) <= 1e-14 * lane_sums[c] + 1e-300);
+        CHECK(std::fabs(z - 1.0) <= 1e-14);  // the law is normalized by its own values
     }
-    // Tokens: K = 0 (the bonus only), with and without caller-supplied normalizers (the latter
-    // path draws from the lane pass's chunk sums). A token may differ only where u * Z falls
-    // within rounding of a boundary (probability ~1e-13 per draw).
+    // Tokens: K = 0 (the bonus only), with and without caller-supplied normalizers (the former
+    // path draws from the normalizer pass's chunk sums). The two laws differ by the float
+    // softmax's shifts (chunk maxima, or the given normalizer rounded to float: ~1e-7
+    // relative), so a token may differ only where u * Z falls that close to a boundary
+    // (probability ~1e-7 per draw).
     std::vector<std::int32_t> no_tokens(B), a(B), b2(B);
     std::vector<std::uint32_t> lengths(B, 0);
     std::vector<std::uint64_t> ids(B), pos(B);
@@ -279,5 +293,65 @@ TEST_CASE("the bonus draw from logit rows reuses the normalizer pass: same token
     std::size_t differ = 0;
     for (std::size_t b = 0; b < B; ++b) differ += a[b] != b2[b];
     CHECK(differ == 0);
+}
+
+
+namespace {
+
+/// ulps of float between a float result and the exact value (in units of the result's ulp).
+double ulp_error(float got, long double exact) {
+    const float e = static_cast<float>(exact);
+    const double ulp = double(std::nextafter(e, std::numeric_limits<float>::infinity())) - double(e);
+    return double(std::fabs((long double)got - exact) / (long double)ulp);
+}
+
+}  // namespace
+
+TEST_CASE("the float exp of the float softmax is within 2 ulp of the exact exponential") {
+    // Arguments over [-87, 0] (the range a shifted logit takes), 2^20 points (2^16 in slow
+    // builds) plus the halves; the result must be within 2 ulp of exp in long double
+    // (softmax.hpp's bound counts 2; measured 1.45 with SSE2, the worst near -49.6).
+    const std::size_t n = kestrel_test::optimized_build ? (std::size_t(1) << 20) : (std::size_t(1) << 16);
+    double worst = 0;
+    float worst_at = 0;
+    for (std::size_t i = 0; i <= n + 174; ++i) {
+        const float a = i <= n ? -87.0f * float(i) / float(n) : -0.5f * float(i - n);
+        const float e = ks::detail::float_law_exp_one(a, 1.0f, 0.0f);
+        const double u = ulp_error(e, std::exp((long double)a));
+        if (u > worst) worst = u, worst_at = a;
+    }
+    INFO("worst " << worst << " ulp at " << worst_at);
+    CHECK(worst <= 2.0);
+    // Underflow: 0 (or a denormal in the scalar build) below -88.4, never negative or NaN.
+    for (float a : {-88.5f, -90.0f, -103.0f, -120.0f, -1e30f, -std::numeric_limits<float>::infinity()}) {
+        const float e = ks::detail::float_law_exp_one(a, 1.0f, 0.0f);
+        CHECK(e >= 0.0f);
+        CHECK(e < 1e-38f);
+    }
+}
+
+TEST_CASE("float softmax probabilities are the same bits one entry at a time and in the lane passes") {
+    // A float logit row over several chunks with a ragged end; the residual pass against a
+    // point mass outside the row (r = p) writes the lane values of every entry, which must
+    // equal row_law::prob (the accept tests' path) bit for bit, and row_softmax.
+    const std::size_t V = 2 * ks::detail::chunk + 1237;
+    const kestrel::counter_rng rng(31, 2);
+    std::vector<float> l(V);
+    for (std::size_t y = 0; y < V; ++y) l[y] = float(4.0 * rng.normal(y) + (y % 1001 == 0 ? 9.0 : 0.0) - 20.0);
+    for (double t : {1.0, 0.7, 1.9}) {
+        const ks::detail::law_reader<float> rd{"test", 0, 1.0 / t, 1e-4};
+        const auto P = rd.law(ks::logit_rows(l.data(), 1, 1, V), 0, "target");
+        std::vector<double> soft(V), vals(ks::detail::chunk);
+        ks::row_softmax(kestrel::vector_view<const float>(l), t, kestrel::vector_view<double>(soft));
+        std::size_t differ = 0;
+        for (std::size_t b = 0; b < V; b += ks::detail::chunk) {
+            const std::size_t e = std::min(V, b + ks::detail::chunk);
+            ks::detail::row_check pc, qc;
+            ks::detail::residual_kernel<float>::pick(P, nullptr)(P, nullptr, V, 1.0, b, e, pc, qc, vals.data());
+            for (std::size_t y = b; y < e; ++y) differ += vals[y - b] != P.prob(y) || soft[y] != P.prob(y);
+        }
+        INFO("temperature " << t);
+        CHECK(differ == 0);
+    }
 }
 

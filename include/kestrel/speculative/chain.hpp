@@ -45,7 +45,25 @@ struct law_reader {
     sampling_filters filters = {};
     sampling_workspace* filter_ws = nullptr;  // required when a filter is on
 
+    // Float logit rows: the chunk shifts of every law this reader made (softmax.hpp), alive as
+    // long as the reader (one request). Slots never move their storage.
+    mutable std::vector<std::vector<float>> shift_slots = {};
+
     bool filtering() const noexcept { return filter_ws != nullptr && filters.active(); }
+
+    float* new_shifts(std::size_t chunks) const {
+        shift_slots.emplace_back(chunks);
+        return shift_slots.back().data();
+    }
+
+    /// The float softmax of a float logit row without a caller-supplied normalizer: its chunk
+    /// shifts and log-normalizer (chunk sums of e into esums if given).
+    void float_normalize(row_law<T>& L, double* esums) const {
+        L.tau = static_cast<float>(inv_t);
+        float* sh = new_shifts((L.n + chunk - 1) / chunk);
+        L.log_z = float_log_sum_exp(reinterpret_cast<const float*>(L.v), L.n, L.tau, sh, esums);
+        L.shifts = sh;
+    }
 
     row_law<T> law(const token_rows<T>& rows, std::size_t i, const char* which) const {
         row_law<T> L;
@@ -55,16 +73,32 @@ struct law_reader {
         L.inv_temperature = inv_t;
         const bool filt = filtering();
         if (L.logits) {
-            L.log_z = rows.log_normalizers && !filt ? rows.log_normalizers[b * rows.positions + i]
-                                                    : log_sum_exp(L.v, L.n, inv_t);
+            const bool given = rows.log_normalizers && !filt;
+            if constexpr (row_law<T>::float_rows) {
+                // Kestrel's float softmax: exp in float relative to each chunk's maximum, or to
+                // the caller's normalizer rounded to float.
+                if (given) {
+                    L.tau = static_cast<float>(inv_t);
+                    L.log_z = rows.log_normalizers[b * rows.positions + i];
+                    L.shift = static_cast<float>(L.log_z);
+                    if (std::isfinite(L.log_z) && !std::isfinite(L.shift))
+                        fail_argument(fn, which, "request ", b, ", position ", i, ": log-normalizer ", L.log_z,
+                                      " is beyond the float range of float logit rows");
+                } else {
+                    float_normalize(L, nullptr);
+                }
+            } else {
+                L.log_z = given ? rows.log_normalizers[b * rows.positions + i] : log_sum_exp(L.v, L.n, inv_t);
+            }
             if (!std::isfinite(L.log_z))
                 fail_argument(fn, which, "request ", b, ", position ", i, ": log-normalizer is ", L.log_z,
-                              " (NaN or infinite logits)");
+                              " (NaN or infinite logits",
+                              row_law<T>::float_rows ? ", or logits / temperature beyond the float range)" : ")");
         }
         if (!filt) return L;
         double total = 0.0;
         if (L.logits) {
-            for (std::size_t y = 0; y < L.n; ++y) total += std::exp(static_cast<double>(L.v[y]) * inv_t - L.log_z);
+            for (std::size_t y = 0; y < L.n; ++y) total += L.raw_prob(y);
         } else {
             // The filters read the whole row: check it now.
             double s = 0.0;
@@ -81,10 +115,7 @@ struct law_reader {
             total = s;
         }
         const kept_set k = L.logits ? apply_filters(L.v, L.n, filters, total,
-                                                    [&](std::size_t y) {
-                                                        return std::exp(static_cast<double>(L.v[y]) * inv_t - L.log_z);
-                                                    },
-                                                    *filter_ws)
+                                                    [&](std::size_t y) { return L.raw_prob(y); }, *filter_ws)
                                     : apply_filters(L.v, L.n, filters, total,
                                                     [&](std::size_t y) { return static_cast<double>(L.v[y]); },
                                                     *filter_ws);
@@ -173,12 +204,22 @@ std::size_t draw_from_target_row(const law_reader<T>& rd, const token_rows<T>& r
     L.logits = true;
     L.inv_temperature = rd.inv_t;
     const std::size_t chunks = (L.n + chunk - 1) / chunk;
-    sums.resize(2 * chunks);
-    L.log_z = log_sum_exp(L.v, L.n, rd.inv_t, sums.data(), sums.data() + chunks);
+    double z = 0.0;
+    if constexpr (row_law<T>::float_rows) {
+        // Float softmax: the chunk sums of e from the normalizer pass, scaled per chunk.
+        sums.resize(chunks);
+        rd.float_normalize(L, sums.data());
+        if (std::isfinite(L.log_z))
+            for (std::size_t k = 0; k < chunks; ++k) z += (sums[k] *= L.chunk_scale(k));
+    } else {
+        sums.resize(2 * chunks);
+        L.log_z = log_sum_exp(L.v, L.n, rd.inv_t, sums.data(), sums.data() + chunks);
+        if (std::isfinite(L.log_z)) z = lse_chunk_sums(sums, chunks, L.log_z);
+    }
     if (!std::isfinite(L.log_z))
         fail_argument(rd.fn, "target", "request ", rd.b, ", position ", i, ": log-normalizer is ", L.log_z,
-                      " (NaN or infinite logits)");
-    const double z = lse_chunk_sums(sums, chunks, L.log_z);
+                      " (NaN or infinite logits",
+                      row_law<T>::float_rows ? ", or logits / temperature beyond the float range)" : ")");
     if (!(z > 0.0)) fail_argument(rd.fn, "target", "request ", rd.b, ", position ", i, ": the row has no mass");
     return residual_inverse_cdf<T>(L, nullptr, L.n, 1.0, sums, z, u);
 }

@@ -12,10 +12,14 @@
 // the exact law of the implementation by sweeping u.
 //
 // Precision: every probability, residual and sum is in double (float rows are widened
-// exactly; exp is xsimd's double exp, about 1 ulp, or std::exp in the scalar build), so no
-// token with positive probability loses its share of [0, 1) to float rounding. The pass runs
-// in SIMD lanes of doubles: for float rows that is half the float width, still faster than
-// memory.
+// exactly), so no token with positive probability loses its share of [0, 1) to float
+// rounding. Double logit rows use xsimd's double exp (about 1 ulp; std::exp in the scalar
+// build). Float logit rows use Kestrel's float softmax (softmax.hpp, float_exp.hpp): the
+// exponential of each entry is evaluated once in float lanes relative to its chunk's maximum,
+// then widened and scaled per chunk in double; accept tests, normalizers, chunk sums and the
+// inverse-CDF scan all use those same float values, so the sampler's law is exactly the
+// residual law of that softmax. The passes run in SIMD lanes of doubles (for float logits
+// the exp runs at the full float width).
 #pragma once
 
 #include <algorithm>
@@ -23,11 +27,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/error.hpp"
 #include "../../core/simd.hpp"
 #include "../rows.hpp"
+#include "float_exp.hpp"
 #include "multi_draft_math.hpp"
 
 namespace kestrel {
@@ -52,15 +58,45 @@ struct row_law {
     double threshold = 0.0;
     std::size_t tie_id = 0;
 
+    // Float logit rows (T = float; softmax.hpp): e(y) = exp(fma(v[y], tau, -s)) in float with the
+    // shift s of y's chunk, p(y) = e(y) * exp(s - log_z) in double. The shifts are the chunk
+    // maxima of v * tau (-inf for a chunk without mass) when Kestrel computed log_z (`shifts`,
+    // one per chunk), or one shift for the row, log_z rounded to float, with a caller-supplied
+    // normalizer (`shifts` null).
+    float tau = 1.0f;
+    const float* shifts = nullptr;
+    float shift = 0.0f;
+
+    static constexpr bool float_rows = std::is_same<T, float>::value;
+    bool float_exp() const noexcept { return float_rows && logits; }
+    float raw_shift(std::size_t k) const noexcept { return shifts ? shifts[k] : shift; }
+    /// The shift inside the fma (finite: 0 for a chunk without mass).
+    float chunk_shift(std::size_t k) const noexcept {
+        const float s = raw_shift(k);
+        return s == -std::numeric_limits<float>::infinity() ? 0.0f : s;
+    }
+    /// exp(s_k - log_z): the factor from a chunk's float exponentials to its probabilities.
+    double chunk_scale(std::size_t k) const noexcept {
+        const float s = raw_shift(k);
+        return s == -std::numeric_limits<float>::infinity() ? 0.0 : std::exp(static_cast<double>(s) - log_z);
+    }
+
     bool kept(std::size_t y) const noexcept {
         if (!filtered) return true;
         const double x = static_cast<double>(v[y]);
         return x > threshold || (x == threshold && y <= tie_id);
     }
-    double prob(std::size_t y) const noexcept {
-        if (!kept(y)) return 0.0;
+    /// p(y) before the sampling filters (the filters' input).
+    double raw_prob(std::size_t y) const noexcept {
+        if constexpr (float_rows) {
+            if (logits) {
+                const std::size_t k = y / chunk;
+                return static_cast<double>(float_law_exp_one(v[y], tau, -chunk_shift(k))) * chunk_scale(k);
+            }
+        }
         return logits ? std::exp(static_cast<double>(v[y]) * inv_temperature - log_z) : static_cast<double>(v[y]) * scale;
     }
+    double prob(std::size_t y) const noexcept { return kept(y) ? raw_prob(y) : 0.0; }
 };
 
 /// The laws of a row, lane by lane (SIMD over double lanes; one lane in the scalar build).
@@ -70,30 +106,71 @@ enum class law_mode { probabilities, logits, none };
 
 template <class T, law_mode M, bool Filtered>
 struct lane_law {
-    const T* v;
+    static constexpr bool float_exp = std::is_same<T, float>::value && M == law_mode::logits;
     sd::batch<double> inv_t, neg_log_z, scale, threshold, tie;
-    explicit lane_law(const row_law<T>& L)
-        : v(L.v),
-          inv_t(sd::splat(L.inv_temperature)),
+    sd::batch<float> tau, neg_shift;  // float logits: the chunk's shift
+    /// The law's lanes inside chunk `k` (float logit rows have one shift and scale per chunk).
+    lane_law(const row_law<T>& L, std::size_t k)
+        : inv_t(sd::splat(L.inv_temperature)),
           neg_log_z(sd::splat(-L.log_z)),
-          scale(sd::splat(L.scale)),
+          scale(sd::splat(float_exp ? L.chunk_scale(k) : L.scale)),
           threshold(sd::splat(L.threshold)),
-          tie(sd::splat(static_cast<double>(L.tie_id))) {}
-    /// Raw values (as double) at [i, i + width) and their probabilities under the law.
-    KESTREL_ALWAYS_INLINE sd::batch<double> raw(std::size_t i) const noexcept { return sd::load_widened(v + i); }
-    KESTREL_ALWAYS_INLINE sd::batch<double> prob(const sd::batch<double>& x, const sd::batch<double>& idx) const noexcept {
-        sd::batch<double> p;
-        if constexpr (M == law_mode::logits)
-            p = sd::vexp(sd::fmadd(x, inv_t, neg_log_z));
-        else
-            p = x * scale;
+          tie(sd::splat(static_cast<double>(L.tie_id))),
+          tau(sd::splat(L.tau)),
+          neg_shift(sd::splat(-L.chunk_shift(k))) {}
+    KESTREL_ALWAYS_INLINE sd::batch<double> mask_kept(const sd::batch<double>& p, const sd::batch<double>& x,
+                                                      const sd::batch<double>& idx) const noexcept {
         if constexpr (Filtered) {
             const sd::mask<double> keep = (x > threshold) | ((x == threshold) & (idx <= tie));
-            p = sd::vselect(keep, p, sd::splat(0.0));
+            return sd::vselect(keep, p, sd::splat(0.0));
+        } else {
+            (void)x, (void)idx;
+            return p;
         }
-        return p;
+    }
+    /// The 2 W entries v[0 .. 2 W) (W = width<double>): raw values as double (x0, x1) and
+    /// their probabilities under the law (p0, p1).
+    KESTREL_ALWAYS_INLINE void pair(const T* v, const sd::batch<double>& idx0, const sd::batch<double>& idx1,
+                                    sd::batch<double>& x0, sd::batch<double>& x1, sd::batch<double>& p0,
+                                    sd::batch<double>& p1) const noexcept {
+        constexpr std::size_t W = sd::width<double>;
+        x0 = sd::load_widened(v);
+        x1 = sd::load_widened(v + W);
+        if constexpr (float_exp) {
+#if KESTREL_HAS_XSIMD
+            static_assert(doubles_per_float_batch == 2, "a float batch holds 2 W entries");
+            sd::batch<double> e0, e1;
+            widen_halves(float_law_exp(sd::load(v), tau, neg_shift), e0, e1);
+            p0 = e0 * scale;
+            p1 = e1 * scale;
+#else
+            p0 = static_cast<double>(float_law_exp(v[0], tau, neg_shift)) * scale;
+            p1 = static_cast<double>(float_law_exp(v[1], tau, neg_shift)) * scale;
+#endif
+        } else if constexpr (M == law_mode::logits) {
+            p0 = sd::vexp(sd::fmadd(x0, inv_t, neg_log_z));
+            p1 = sd::vexp(sd::fmadd(x1, inv_t, neg_log_z));
+        } else {
+            p0 = x0 * scale;
+            p1 = x1 * scale;
+        }
+        p0 = mask_kept(p0, x0, idx0);
+        p1 = mask_kept(p1, x1, idx1);
     }
 };
+
+/// The value a padded lane holds: probability 0 under any law (0, or a -inf logit).
+template <class T>
+inline T padding_value(law_mode m) noexcept {
+    return m == law_mode::logits ? -std::numeric_limits<T>::infinity() : T(0);
+}
+
+/// Prefetches the lines of p[0 .. 16) (one for float, two for double).
+template <class T>
+KESTREL_ALWAYS_INLINE void prefetch16(const T* p) noexcept {
+    sd::prefetch(p);
+    if constexpr (sizeof(T) > 4) sd::prefetch(p + 64 / sizeof(T));
+}
 
 /// Statistics of a fully read row, for validation at no extra pass.
 struct row_check {
@@ -105,26 +182,28 @@ struct row_check {
 /// One chunk [b, e) of r(y) = max(0, c p(y) - q(y)): returns its sum in double and adds the
 /// two laws' sums and minima to the checks; if `values` is given, also writes r(b..e-1) there
 /// (the same lane arithmetic as the sum). q: a draft law, or a point mass at `point` (no
-/// draft: point >= n). The ragged end goes through one padded batch, so every element is
-/// computed by the same operations.
+/// draft: point >= n). [b, e) lies inside one chunk of `chunk` entries. The ragged end goes
+/// through one padded pair of batches, so every element is computed by the same operations.
 template <class T, law_mode PM, bool PF, law_mode QM, bool QF>
 double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t point, double c, std::size_t b,
                       std::size_t e, row_check& pc, row_check& qc, double* values) noexcept {
     constexpr std::size_t W = sd::width<double>;
-    const lane_law<T, PM, PF> lp(P);
-    const lane_law<T, QM == law_mode::none ? law_mode::probabilities : QM, QF> lq(Q ? *Q : P);
+    constexpr law_mode QL = QM == law_mode::none ? law_mode::probabilities : QM;
+    const std::size_t k = b / chunk;
+    const lane_law<T, PM, PF> lp(P, k);
+    const lane_law<T, QL, QF> lq(Q ? *Q : P, k);
     const sd::batch<double> cb = sd::splat(c), zero = sd::splat(0.0), one = sd::splat(1.0),
                             pt = sd::splat(static_cast<double>(point)), step = sd::splat(static_cast<double>(W));
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
     sd::batch<double> acc0 = zero, acc1 = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
-    auto lane = [&](const sd::batch<double>& xp, const sd::batch<double>& xq, const sd::batch<double>& at,
-                    sd::batch<double>& acc, double* out) {
-        const sd::batch<double> p = lp.prob(xp, at);
+    auto lane = [&](const sd::batch<double>& p, const sd::batch<double>& xp, const sd::batch<double>& qv,
+                    const sd::batch<double>& xq, const sd::batch<double>& at, sd::batch<double>& acc, double* out) {
         sd::batch<double> q;
         if constexpr (QM == law_mode::none) {
+            (void)qv, (void)xq;
             q = sd::vselect<double>(at == pt, one, zero);
         } else {
-            q = lq.prob(xq, at);
+            q = qv;
             qs = qs + q;
             if constexpr (QM == law_mode::probabilities) qmin = sd::vmin(qmin, xq);
         }
@@ -134,41 +213,43 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
         if constexpr (PM == law_mode::probabilities) pmin = sd::vmin(pmin, xp);
         if (out) sd::store(out, r);
     };
-    std::size_t i = b;
-    for (; i + 2 * W <= e; i += 2 * W) {
+    // 2 W entries from pv, qv (qv unused for a point mass) at lane indices idx, idx + W.
+    auto two = [&](const T* pv, const T* qv, double* out) {
         const sd::batch<double> i1 = idx + step;
-        lane(lp.raw(i), QM == law_mode::none ? zero : lq.raw(i), idx, acc0, values ? values + (i - b) : nullptr);
-        lane(lp.raw(i + W), QM == law_mode::none ? zero : lq.raw(i + W), i1, acc1,
-             values ? values + (i + W - b) : nullptr);
+        sd::batch<double> xp0, xp1, p0, p1, xq0 = zero, xq1 = zero, q0 = zero, q1 = zero;
+        lp.pair(pv, idx, i1, xp0, xp1, p0, p1);
+        if constexpr (QM != law_mode::none) lq.pair(qv, idx, i1, xq0, xq1, q0, q1);
+        lane(p0, xp0, q0, xq0, idx, acc0, out);
+        lane(p1, xp1, q1, xq1, i1, acc1, out ? out + W : nullptr);
         idx = i1 + step;
-    }
-    double s;
-    if (i < e) {
-        // Padded batch: p pads with a value of probability 0 (0, or -inf logits), q likewise;
-        // lanes past e are then masked out.
-        alignas(64) double bp[W], bq[W], out[W];
-        const double pad_p = PM == law_mode::logits ? -std::numeric_limits<double>::infinity() : 0.0;
-        const double pad_q = QM == law_mode::logits ? -std::numeric_limits<double>::infinity() : 0.0;
-        while (i < e) {
-            const std::size_t r = std::min(W, e - i);
-            for (std::size_t j = 0; j < W; ++j) {
-                bp[j] = j < r ? static_cast<double>(P.v[i + j]) : pad_p;
-                bq[j] = QM != law_mode::none && j < r ? static_cast<double>(Q->v[i + j]) : pad_q;
-            }
-            // Past-the-end lanes get an index beyond every tie id and the point.
-            const sd::batch<double> at = idx;
-            sd::batch<double> a = zero;
-            lane(sd::load(bp), sd::load(bq), at, a, out);
-            // Masked lanes contribute p = 0 (and q >= 0), so r = 0 there; only the point-mass
-            // q could be 1 at an index past e, which cannot equal a valid point inside [b, e).
-            acc0 = acc0 + a;
-            if (values)
-                for (std::size_t j = 0; j < r; ++j) values[i + j - b] = out[j];
-            i += r;
-            idx = idx + step;
+    };
+    std::size_t i = b;
+    // Logit rows: the exps make the pass compute-bound; the next chunk of both rows is
+    // prefetched meanwhile (one line per 64 bytes).
+    constexpr bool prefetching = PM == law_mode::logits || QM == law_mode::logits;
+    const bool ahead = prefetching && e + chunk <= P.n && !values;
+    for (; i + 2 * W <= e; i += 2 * W) {
+        if (ahead && (i & 15) == 0) {
+            prefetch16(P.v + i + chunk);
+            if constexpr (QM != law_mode::none) prefetch16(Q->v + i + chunk);
         }
+        two(P.v + i, QM == law_mode::none ? nullptr : Q->v + i, values ? values + (i - b) : nullptr);
     }
-    s = sd::hsum<double>(acc0 + acc1);
+    if (i < e) {
+        // Padded pair: values of probability 0 past e (0, or -inf logits), so r = 0 there; lanes
+        // past e have indices beyond every tie id and the point (a valid point lies in [b, e)).
+        alignas(64) T bp[2 * W], bq[2 * W];
+        alignas(64) double out[2 * W];
+        const std::size_t r = e - i;
+        for (std::size_t j = 0; j < 2 * W; ++j) {
+            bp[j] = j < r ? P.v[i + j] : padding_value<T>(PM);
+            bq[j] = QM != law_mode::none && j < r ? Q->v[i + j] : padding_value<T>(QL);
+        }
+        two(bp, bq, out);
+        if (values)
+            for (std::size_t j = 0; j < r; ++j) values[i + j - b] = out[j];
+    }
+    const double s = sd::hsum<double>(acc0 + acc1);
     alignas(64) double lanes[W];
     pc.sum += sd::hsum<double>(ps);
     qc.sum += sd::hsum<double>(qs);
@@ -229,15 +310,13 @@ template <class T, law_mode PM, bool PF, law_mode QM, bool QF>
 void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::size_t e, row_check& pc,
                  row_check& qc, k_seq_accumulator& acc) noexcept {
     constexpr std::size_t W = sd::width<double>;
-    const lane_law<T, PM, PF> lp(P);
-    const lane_law<T, QM, QF> lq(Q);
     const sd::batch<double> kk = sd::splat(acc.k), zero = sd::splat(0.0), one = sd::splat(1.0),
                             half = sd::splat(0.5), step = sd::splat(static_cast<double>(W));
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
     sd::batch<double> above = zero, below = zero, act = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
     std::size_t size = acc.size;
-    auto lane = [&](const sd::batch<double>& xp, const sd::batch<double>& xq, const sd::batch<double>& at) {
-        const sd::batch<double> p = lp.prob(xp, at), q = lq.prob(xq, at);
+    auto lane = [&](const sd::batch<double>& p, const sd::batch<double>& xp, const sd::batch<double>& q,
+                    const sd::batch<double>& xq) {
         ps = ps + p;
         qs = qs + q;
         if constexpr (PM == law_mode::probabilities) pmin = sd::vmin(pmin, xp);
@@ -254,22 +333,33 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
             size += compress_doubles(m, q, acc.lq + size);
         }
     };
-    std::size_t i = b;
-    for (; i + W <= e; i += W) {
-        lane(lp.raw(i), lq.raw(i), idx);
-        idx = idx + step;
-    }
-    if (i < e) {
-        // Padded batch: values of probability 0 past e (0, or -inf logits): p = q = 0 there.
-        alignas(64) double bp[W], bq[W];
-        const double pad_p = PM == law_mode::logits ? -std::numeric_limits<double>::infinity() : 0.0;
-        const double pad_q = QM == law_mode::logits ? -std::numeric_limits<double>::infinity() : 0.0;
-        const std::size_t r = e - i;
-        for (std::size_t j = 0; j < W; ++j) {
-            bp[j] = j < r ? static_cast<double>(P.v[i + j]) : pad_p;
-            bq[j] = j < r ? static_cast<double>(Q.v[i + j]) : pad_q;
+    // Chunk by chunk (float logit rows shift and scale per chunk), 2 W entries at a time.
+    for (std::size_t cb = b; cb < e;) {
+        const std::size_t k = cb / chunk, ce = std::min(e, (k + 1) * chunk);
+        const lane_law<T, PM, PF> lp(P, k);
+        const lane_law<T, QM, QF> lq(Q, k);
+        auto two = [&](const T* pv, const T* qv) {
+            const sd::batch<double> i1 = idx + step;
+            sd::batch<double> xp0, xp1, p0, p1, xq0, xq1, q0, q1;
+            lp.pair(pv, idx, i1, xp0, xp1, p0, p1);
+            lq.pair(qv, idx, i1, xq0, xq1, q0, q1);
+            lane(p0, xp0, q0, xq0);
+            lane(p1, xp1, q1, xq1);
+            idx = i1 + step;
+        };
+        std::size_t i = cb;
+        for (; i + 2 * W <= ce; i += 2 * W) two(P.v + i, Q.v + i);
+        if (i < ce) {
+            // Padded pair: values of probability 0 past the end (0, or -inf logits): p = q = 0.
+            alignas(64) T bp[2 * W], bq[2 * W];
+            const std::size_t r = ce - i;
+            for (std::size_t j = 0; j < 2 * W; ++j) {
+                bp[j] = j < r ? P.v[i + j] : padding_value<T>(PM);
+                bq[j] = j < r ? Q.v[i + j] : padding_value<T>(QM);
+            }
+            two(bp, bq);
         }
-        lane(sd::load(bp), sd::load(bq), idx);
+        cb = ce;
     }
     acc.size = size;
     acc.active_q += sd::hsum<double>(act);
@@ -371,6 +461,96 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t, double* chunk_max = 
             m = cm;
         } else {
             s += cs * std::exp(cm - m);
+        }
+    }
+    return m + std::log(s);
+}
+
+/// Kestrel's float softmax normalizer of a float logit row (softmax.hpp): per chunk of `chunk`
+/// entries the maximum s_k of fl(v[y] * tau) (written to shifts[k]; -inf for a chunk without
+/// mass) and, from the chunk again (in L1), E_k = sum of e(y) = exp(fma(v[y], tau, -s_k)) in
+/// float lanes, widened and summed in double (written to esums[k] if esums is given); returns
+/// log Z = log sum_k exp(s_k) E_k, computed in double. Returns NaN if any fl(v * tau) is NaN,
+/// +inf if any is +inf (an infinite logit, or a product beyond the float range).
+inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float* shifts, double* esums) noexcept {
+    constexpr std::size_t WF = float_width;
+    const float finf = std::numeric_limits<float>::infinity();
+    const sd::batch<float> t = sd::splat(tau);
+    double m = -std::numeric_limits<double>::infinity(), s = 0.0;
+    for (std::size_t b = 0; b < n; b += chunk) {
+        const std::size_t e = std::min(n, b + chunk), k = b / chunk;
+        // Chunk maximum and a NaN/inf probe ((x - x) is 0 for finite x, NaN otherwise).
+        sd::batch<float> mx0 = sd::splat(-finf), mx1 = mx0, probe = sd::splat(0.0f);
+        std::size_t y = b;
+        for (; y + 2 * WF <= e; y += 2 * WF) {
+            const sd::batch<float> x0 = sd::load(v + y) * t, x1 = sd::load(v + y + WF) * t;
+            mx0 = sd::vmax(mx0, x0);
+            mx1 = sd::vmax(mx1, x1);
+            probe = probe + ((x0 - x0) + (x1 - x1));
+        }
+        alignas(64) float lanes[WF];
+        sd::store(lanes, sd::vmax(mx0, mx1));
+        float cm = -finf, pr = sd::hsum<float>(probe);
+        for (std::size_t j = 0; j < WF; ++j) cm = lanes[j] > cm ? lanes[j] : cm;
+        for (std::size_t z = y; z < e; ++z) {
+            const float x = v[z] * tau;
+            cm = x > cm ? x : cm;
+            pr += x - x;
+        }
+        if (pr != 0.0f) {  // NaN or an infinity somewhere in the chunk
+            for (std::size_t z = b; z < e; ++z) {
+                const float x = v[z] * tau;
+                if (x != x) return std::numeric_limits<double>::quiet_NaN();
+            }
+            for (std::size_t z = b; z < e; ++z)
+                if (v[z] * tau == finf) return std::numeric_limits<double>::infinity();
+            // Only -inf values (probability 0): the maximum of the rest.
+            cm = -finf;
+            for (std::size_t z = b; z < e; ++z) {
+                const float x = v[z] * tau;
+                cm = x > cm ? x : cm;
+            }
+        }
+        shifts[k] = cm;
+        if (esums) esums[k] = 0.0;
+        if (cm == -finf) continue;
+        const sd::batch<float> neg = sd::splat(-cm);
+        double cs;
+#if KESTREL_HAS_XSIMD
+        {
+            sd::batch<double> s0 = sd::splat(0.0), s1 = s0;
+            y = b;
+            auto add = [&](const float* p) {
+                sd::batch<double> e0, e1;
+                widen_halves(float_law_exp(sd::load(p), t, neg), e0, e1);
+                s0 = s0 + e0;
+                s1 = s1 + e1;
+            };
+            // The exp runs from L1 at about the speed memory delivers the row: the next chunk is
+            // prefetched meanwhile (one line per 64 bytes), so its max pass finds it in cache.
+            const std::size_t ahead = e + chunk <= n ? chunk : 0;
+            for (; y + WF <= e; y += WF) {
+                if (ahead && (y & 15) == 0) sd::prefetch(v + y + ahead);
+                add(v + y);
+            }
+            if (y < e) {  // padded batch: -inf logits have e = 0
+                alignas(64) float pad[WF];
+                for (std::size_t j = 0; j < WF; ++j) pad[j] = y + j < e ? v[y + j] : -finf;
+                add(pad);
+            }
+            cs = sd::hsum<double>(s0 + s1);
+        }
+#else
+        cs = 0.0;
+        for (y = b; y < e; ++y) cs += static_cast<double>(float_law_exp(v[y], tau, -cm));
+#endif
+        if (esums) esums[k] = cs;
+        const double dm = static_cast<double>(cm);
+        if (dm > m) {
+            s = s * std::exp(m - dm) + cs;
+            m = dm;
+        } else {
+            s += cs * std::exp(dm - m);
         }
     }
     return m + std::log(s);

@@ -1,0 +1,74 @@
+// The law Kestrel reads from a logit row: every verifier (chain, block, multi-draft, tree,
+// typical) uses exactly these probabilities, in its accept tests, normalizers, residual sums
+// and inverse-CDF draws, so its output follows the residual law of this softmax to double
+// rounding. row_softmax returns it, for a caller (or a test oracle) that needs the law the
+// verifiers sample.
+//
+// Double logit rows: p(y) = exp(l_y / T - log Z), exp in double (xsimd's, about 1 ulp; std::exp
+// in the scalar build), log Z = log sum_y exp(l_y / T) in double.
+//
+// Float logit rows (Kestrel's float softmax): with tau = 1 / T rounded to float and the row cut
+// into chunks of 4096 entries (detail::chunk),
+//   s_k  = max over chunk k of fl(l_y * tau)                  (float product, exact max)
+//   e(y) = exp_f(fma_f(l_y, tau, -s_k))                         (float argument, float exp)
+//   p(y) = e(y) * exp(s_k - log Z),  log Z = log sum_k exp(s_k) sum_{y in k} e(y)   (double)
+// exp_f is xsimd's float exp in SIMD builds and std::exp(float) in the scalar build (so the two
+// builds' laws differ in the last float bits; each build is consistent with itself). With a
+// caller-supplied normalizer L the shift is one for the row, s = fl(L), and p(y) = e(y) *
+// exp(s - L).
+//
+// Why float exp is enough: the float logits are the input, and a float logit of magnitude >= 4
+// already carries a quantization of 2^-22 >= 2.4e-7 relative in exp(l) (half an ulp); the
+// argument above is rounded once (at most 2^-24 |a| relative, a = l tau - s_k) and the float
+// exp adds at most 2 ulp (the tests check <= 2 ulp over [-87, 0]; xsimd's measures 1.45 ulp
+// with SSE2). The relative error of p(y) to the exact softmax of the given float
+// logits (long double) is bounded by
+//   |p(y) / p*(y) - 1| <= d(y) + sum_z p*(z) d(z) + 1e-12,  d(z) = 2^-24 (w |a_z| + 6),
+// a_z = l_z / T - max_y l_y / T, w = 1 for T = 1 (tau exact) and 2 otherwise (tau rounded); tests/speculative/test_float_softmax.cpp checks it on random, peaked,
+// wide-range and extreme rows. Underflow: exp_f(a) is 0 for a <= -88.38 (xsimd; std::exp(float)
+// gives denormals down to about -103.9), where the exact law is below 1e-38 times the chunk's
+// largest probability; a probability below 2^-53 cannot be drawn by a 53-bit uniform anyway.
+// Cost: one exp per entry at the float SIMD width (16 lanes with AVX-512), sums in double.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <type_traits>
+
+#include "../core/error.hpp"
+#include "../core/view.hpp"
+#include "chain.hpp"
+#include "rows.hpp"
+
+namespace kestrel {
+namespace speculative {
+
+/// The law the verifiers read from one logit row at temperature T > 0, written to out (size of
+/// the row), in double; returns its log-normalizer log Z (the caller's, if given). The
+/// sampling filters are not applied. Throws kestrel::invalid_argument (nothing written) on a
+/// size mismatch, an empty row, T not finite and > 0, a NaN or +inf logit, or a row whose
+/// scaled logits leave the float range (float rows).
+template <class T>
+double row_softmax(vector_view<const T> logits, double temperature, vector_view<double> out,
+                   const double* log_normalizer = nullptr) {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "float or double rows");
+    const char* fn = "row_softmax";
+    require(!logits.empty(), fn, "logits", "is empty");
+    require_size(out.size(), logits.size(), fn, "out", "the row's size");
+    require(std::isfinite(temperature) && temperature > 0.0, fn, "temperature", "must be finite and > 0, got ",
+            temperature);
+    for (std::size_t y = 0; y < logits.size(); ++y)
+        if (!(logits[y] < std::numeric_limits<T>::infinity()))
+            fail_argument(fn, "logits", "entry ", y, " is ", static_cast<double>(logits[y]), " (NaN or +inf)");
+    if (log_normalizer)
+        require(std::isfinite(*log_normalizer), fn, "log_normalizer", "must be finite, got ", *log_normalizer);
+    const detail::law_reader<T> rd{fn, 0, 1.0 / temperature, 1.0};
+    const token_rows<T> rows = logit_rows(logits.data(), 1, 1, logits.size(), log_normalizer);
+    const detail::row_law<T> L = rd.law(rows, 0, "logits");
+    for (std::size_t y = 0; y < logits.size(); ++y) out[y] = L.prob(y);
+    return L.log_z;
+}
+
+}  // namespace speculative
+}  // namespace kestrel
