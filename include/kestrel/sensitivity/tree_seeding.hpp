@@ -58,6 +58,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -169,16 +170,23 @@ struct group {
 struct quadtree {
     std::size_t n = 0, p = 0;
     std::vector<std::size_t> order;     ///< sorted position -> point index
-    std::vector<std::uint32_t> grid;    ///< n x p grid coordinates in sorted order
     std::vector<double> prefix;         ///< prefix[q] = sum of the weights of positions < q
-
-    const std::uint32_t* at(std::size_t pos) const noexcept { return grid.data() + pos * p; }
+    /// row_of(i, out): the p grid coordinates of point i (computed on demand: no n x p copy).
+    std::function<void(std::size_t, std::uint32_t*)> row_of;
+    mutable std::vector<std::uint32_t> ra, rb;  ///< scratch of cell_of (serial use)
 
     /// Range of the level-l cell of position pos inside the range `in` (which holds pos and
     /// lies in one level-(l-1) cell).
-    range cell_of(std::size_t pos, range in, int l) const noexcept {
+    range cell_of(std::size_t pos, range in, int l) const {
         const int shift = leaf_level - l;
-        const std::uint32_t* c = at(pos);
+        ra.resize(p);
+        rb.resize(p);
+        const std::uint32_t* c = ra.data();
+        row_of(order[pos], ra.data());
+        const auto at = [&](std::size_t q) {
+            row_of(order[q], rb.data());
+            return rb.data();
+        };
         std::size_t lo = in.begin, hi = pos;  // first q in [in.begin, pos] not before pos's cell
         while (lo < hi) {
             const std::size_t mid = lo + (hi - lo) / 2;
@@ -223,44 +231,71 @@ void for_each_segment(const group& g, F&& f) {
     if (g.cell.end > at) f(range{at, g.cell.end});
 }
 
-/// Grid coordinates of every point (n x p, in point order) under the shift fractions
-/// `shift` (p values in [0, 1)): g_t = floor((y_t - min_t + shift_t L) 2^32 / (2L)), clamped.
-/// y = x (proj empty) or x G (G: d x p, row-major).
+/// The map from a point to its grid coordinates: y = x (proj empty) or x G (G: d x p,
+/// row-major), then g_t = floor((y_t - min_t + shift_t L) 2^32 / (2L)), clamped to [0, 2^32).
 template <class T>
-std::vector<std::uint32_t> grid_coordinates(const_matrix_view<T> points, const std::vector<double>& proj, std::size_t p,
-                                            const std::vector<double>& shift, exec_policy policy, double& side) {
-    const std::size_t n = points.rows(), d = points.cols();
-    const auto project = [&](std::size_t i, double* y) {
+struct grid_map {
+    const_matrix_view<T> points;
+    const double* proj;  ///< null: no projection
+    std::size_t p;
+    std::vector<double> off;  ///< shift_t L - min_t
+    double scale;             ///< 2^32 / (2L)
+
+    void project(std::size_t i, double* y) const noexcept {
+        const std::size_t d = points.cols();
         const T* x = points.row_data(i);
-        if (proj.empty()) {
+        if (!proj) {
             for (std::size_t t = 0; t < d; ++t) y[t] = static_cast<double>(x[t]);
             return;
         }
         for (std::size_t r = 0; r < p; ++r) y[r] = 0.0;
         for (std::size_t t = 0; t < d; ++t) {
             const double xt = static_cast<double>(x[t]);
-            const double* gt = proj.data() + t * p;
+            const double* gt = proj + t * p;
             for (std::size_t r = 0; r < p; ++r) y[r] += xt * gt[r];
         }
-    };
-    // Bounding box: per-block min / max (exact, any order), then combined.
+    }
+    void row(std::size_t i, std::uint32_t* out) const noexcept {
+        double y[64];
+        double* yy = y;
+        std::vector<double> big;
+        if (p > 64) {
+            big.resize(p);
+            yy = big.data();
+        }
+        project(i, yy);
+        for (std::size_t r = 0; r < p; ++r) {
+            double v = std::floor((yy[r] + off[r]) * scale);
+            if (!(v >= 0.0)) v = 0.0;  // also NaN (overflowed ranges)
+            if (v > 4294967295.0) v = 4294967295.0;
+            out[r] = static_cast<std::uint32_t>(v);
+        }
+    }
+};
+
+/// Bounding box of the (projected) points: per-coordinate minimum into mn and the largest
+/// side L (1 if all points coincide; DBL_MAX / 4 if the range overflows). Per-block min / max,
+/// exact in any order.
+template <class T>
+double bounding_box(const grid_map<T>& gm, exec_policy policy, std::vector<double>& mn) {
+    const std::size_t n = gm.points.rows(), p = gm.p;
     const std::size_t blocks = (n + reduce_block - 1) / reduce_block;
     std::vector<double> lo(blocks * p), hi(blocks * p);
     parallel_for(blocks, policy, [&](std::size_t b) {
-        std::vector<double> y(p);
+        std::vector<double> y(std::max(p, gm.points.cols()));
         double* l = lo.data() + b * p;
         double* h = hi.data() + b * p;
         std::fill(l, l + p, std::numeric_limits<double>::infinity());
         std::fill(h, h + p, -std::numeric_limits<double>::infinity());
         for (std::size_t i = b * reduce_block; i < std::min(n, (b + 1) * reduce_block); ++i) {
-            project(i, y.data());
+            gm.project(i, y.data());
             for (std::size_t r = 0; r < p; ++r) {
                 l[r] = std::min(l[r], y[r]);
                 h[r] = std::max(h[r], y[r]);
             }
         }
     });
-    std::vector<double> mn(p, std::numeric_limits<double>::infinity());
+    mn.assign(p, std::numeric_limits<double>::infinity());
     double L = 0.0;
     for (std::size_t r = 0; r < p; ++r) {
         double mx = -std::numeric_limits<double>::infinity();
@@ -270,58 +305,100 @@ std::vector<std::uint32_t> grid_coordinates(const_matrix_view<T> points, const s
         }
         L = std::max(L, mx - mn[r]);
     }
-    if (!(L > 0.0) || !std::isfinite(L)) L = !(L > 0.0) ? 1.0 : std::numeric_limits<double>::max() / 4;
-    side = 2.0 * L;
-    const double scale = 4294967296.0 / (2.0 * L);  // 2^32 / (2L)
-    std::vector<double> off(p);
-    for (std::size_t r = 0; r < p; ++r) off[r] = shift[r] * L - mn[r];
-    std::vector<std::uint32_t> g(n * p);
-    parallel_for(blocks, policy, [&](std::size_t b) {
-        std::vector<double> y(p);
-        for (std::size_t i = b * reduce_block; i < std::min(n, (b + 1) * reduce_block); ++i) {
-            project(i, y.data());
-            for (std::size_t r = 0; r < p; ++r) {
-                double v = std::floor((y[r] + off[r]) * scale);
-                if (!(v >= 0.0)) v = 0.0;  // also NaN (overflowed ranges)
-                if (v > 4294967295.0) v = 4294967295.0;
-                g[i * p + r] = static_cast<std::uint32_t>(v);
-            }
+    if (!(L > 0.0)) L = 1.0;
+    if (!std::isfinite(L)) L = std::numeric_limits<double>::max() / 4;
+    return L;
+}
+
+/// Bits [128 c, 128 c + 128) of the Morton (Z-order) bit stream of grid point x, as (hi, lo),
+/// zero-padded: stream bit s is bit 31 - s / p of coordinate s % p (level by level, coordinate
+/// 0 first), so comparing the chunks in order compares morton_less(., ., p, 0).
+inline void morton_chunk(const std::uint32_t* x, std::size_t p, std::size_t c, std::uint64_t& hi,
+                         std::uint64_t& lo) noexcept {
+    hi = lo = 0;
+    std::size_t l = (128 * c) / p, t = (128 * c) % p;
+    for (int q = 0; q < 128; ++q) {
+        const std::uint64_t bit = l < 32 ? (x[t] >> (31 - l)) & 1u : 0u;
+        if (q < 64) hi = (hi << 1) | bit;
+        else lo = (lo << 1) | bit;
+        if (++t == p) {
+            t = 0;
+            ++l;
         }
-    });
-    return g;
+    }
+}
+
+struct morton_entry {
+    std::uint64_t hi, lo;
+    std::size_t index;  ///< point
+};
+inline bool entry_less(const morton_entry& a, const morton_entry& b) noexcept {
+    if (a.hi != b.hi) return a.hi < b.hi;
+    if (a.lo != b.lo) return a.lo < b.lo;
+    return a.index < b.index;
 }
 
 /// Sorts the points into Morton order (ties by index: a total order, so the same order at any
-/// thread count): fixed chunks sorted in parallel, then merged pairwise.
-inline std::vector<std::size_t> morton_order(const std::vector<std::uint32_t>& g, std::size_t n, std::size_t p,
-                                             exec_policy policy) {
-    const auto less = [&](std::size_t a, std::size_t b) {
-        const std::uint32_t* ga = g.data() + a * p;
-        const std::uint32_t* gb = g.data() + b * p;
-        if (morton_less(ga, gb, p, 0)) return true;
-        if (morton_less(gb, ga, p, 0)) return false;
-        return a < b;
-    };
-    std::vector<std::size_t> a(n), b(n);
-    for (std::size_t i = 0; i < n; ++i) a[i] = i;
+/// thread count). The first 128 bits of every point's Morton code are sorted (fixed chunks in
+/// parallel, then merged pairwise); runs that tie on them are re-keyed with the next 128 bits
+/// and sorted again, and so on (32 p bits in all). a, b: scratch.
+template <class RowOf>
+std::vector<std::size_t> morton_order(const RowOf& row_of, std::size_t n, std::size_t p, exec_policy policy,
+                                      std::vector<morton_entry>& a, std::vector<morton_entry>& b) {
+    a.resize(n);
+    b.resize(n);
+    parallel_chunks(n, 1, policy, [&](std::size_t s, std::size_t e) {
+        std::vector<std::uint32_t> row(p);
+        for (std::size_t i = s; i < e; ++i) {
+            a[i].index = i;
+            row_of(i, row.data());
+            morton_chunk(row.data(), p, 0, a[i].hi, a[i].lo);
+        }
+    });
     std::size_t chunks = 1;
     while (chunks < 16 && n / (2 * chunks) >= 8192) chunks *= 2;  // depends on n only
-    const auto bound = [&](std::size_t c) { return n * c / chunks; };
-    parallel_for(chunks, policy, [&](std::size_t c) {
-        std::sort(a.begin() + static_cast<std::ptrdiff_t>(bound(c)),
-                  a.begin() + static_cast<std::ptrdiff_t>(bound(c + 1)), less);
-    });
+    const auto bound = [&](std::size_t c) { return static_cast<std::ptrdiff_t>(n * c / chunks); };
+    parallel_for(chunks, policy, [&](std::size_t c) { std::sort(a.begin() + bound(c), a.begin() + bound(c + 1), entry_less); });
     for (std::size_t width = 1; width < chunks; width *= 2) {
         parallel_for(chunks / (2 * width), policy, [&](std::size_t m) {
-            const auto s = static_cast<std::ptrdiff_t>(bound(2 * m * width));
-            const auto mid = static_cast<std::ptrdiff_t>(bound((2 * m + 1) * width));
-            const auto e = static_cast<std::ptrdiff_t>(bound((2 * m + 2) * width));
-            std::merge(a.begin() + s, a.begin() + mid, a.begin() + mid, a.begin() + e, b.begin() + s, less);
+            const auto s = bound(2 * m * width), mid = bound((2 * m + 1) * width), e = bound((2 * m + 2) * width);
+            std::merge(a.begin() + s, a.begin() + mid, a.begin() + mid, a.begin() + e, b.begin() + s, entry_less);
         });
         a.swap(b);
     }
-    return a;
+    // Refinement of tied runs (serial; runs are disjoint, each sorted by (next chunk, index)).
+    std::vector<std::uint32_t> row(p);
+    const std::size_t nchunks = (32 * p + 127) / 128;
+    struct run {
+        std::size_t begin, end, chunk;
+    };
+    std::vector<run> stack;
+    const auto push_ties = [&](std::size_t s, std::size_t e, std::size_t c) {
+        if (c >= nchunks) return;
+        for (std::size_t i = s; i < e;) {
+            std::size_t j = i + 1;
+            while (j < e && a[j].hi == a[i].hi && a[j].lo == a[i].lo) ++j;
+            if (j - i > 1) stack.push_back({i, j, c});
+            i = j;
+        }
+    };
+    push_ties(0, n, 1);
+    while (!stack.empty()) {
+        const run r = stack.back();
+        stack.pop_back();
+        for (std::size_t i = r.begin; i < r.end; ++i) {
+            row_of(a[i].index, row.data());
+            morton_chunk(row.data(), p, r.chunk, a[i].hi, a[i].lo);
+        }
+        std::sort(a.begin() + static_cast<std::ptrdiff_t>(r.begin), a.begin() + static_cast<std::ptrdiff_t>(r.end),
+                  entry_less);
+        push_ties(r.begin, r.end, r.chunk + 1);
+    }
+    std::vector<std::size_t> order(n);
+    for (std::size_t q = 0; q < n; ++q) order[q] = a[q].index;
+    return order;
 }
+
 /// One shifted quadtree with its occupied cells (groups) and, for the drawing tree, the sum
 /// tree of the group masses.
 struct tree_state {
@@ -405,23 +482,20 @@ struct tree_state {
     std::vector<std::vector<std::size_t>> child_group;  ///< per group: the groups of its children
 };
 
-/// Builds the quadtree of the points under the shift fractions `shift`.
+/// Builds the quadtree of the points under the shift fractions `shift` (box: mn, L).
 template <class T>
-void build_tree(tree_state& ts, const_matrix_view<T> points, vector_view<const T> weights,
-                const std::vector<double>& proj, std::size_t p, const std::vector<double>& shift, exec_policy policy) {
+void build_tree(tree_state& ts, const_matrix_view<T> points, vector_view<const T> weights, const double* proj,
+                std::size_t p, const std::vector<double>& mn, double L, const std::vector<double>& shift,
+                exec_policy policy, std::vector<morton_entry>& a, std::vector<morton_entry>& b) {
     const std::size_t n = points.rows();
+    grid_map<T> gm{points, proj, p, std::vector<double>(p), 4294967296.0 / (2.0 * L)};
+    for (std::size_t r = 0; r < p; ++r) gm.off[r] = shift[r] * L - mn[r];
+    ts.root_side = 2.0 * L;
     quadtree& qt = ts.qt;
     qt.n = n;
     qt.p = p;
-    {
-        std::vector<std::uint32_t> g = grid_coordinates(points, proj, p, shift, policy, ts.root_side);
-        qt.order = morton_order(g, n, p, policy);
-        qt.grid.resize(n * p);
-        parallel_chunks(n, 1, policy, [&](std::size_t a, std::size_t b) {
-            for (std::size_t q = a; q < b; ++q)
-                std::copy(g.data() + qt.order[q] * p, g.data() + qt.order[q] * p + p, qt.grid.data() + q * p);
-        });
-    }
+    qt.row_of = [gm](std::size_t i, std::uint32_t* out) { gm.row(i, out); };
+    qt.order = morton_order([&gm](std::size_t i, std::uint32_t* out) { gm.row(i, out); }, n, p, policy, a, b);
     qt.prefix.resize(n + 1);
     qt.prefix[0] = 0.0;
     for (std::size_t q = 0; q < n; ++q) qt.prefix[q + 1] = qt.prefix[q] + weight_of(weights, qt.order[q]);
@@ -444,6 +518,10 @@ seeding_result seed_with_shift(const_matrix_view<T> points, vector_view<const T>
         for (std::size_t q = 0; q < d * p; ++q) proj[q] = s * prng.normal(q);
     }
     const std::size_t kk = std::min(k, n);
+    std::vector<double> mn;
+    const double L =
+        bounding_box(grid_map<T>{points, proj.empty() ? nullptr : proj.data(), p, {}, 1.0}, policy, mn);
+    std::vector<morton_entry> ea, eb;
     std::vector<tree_state> trees(o.trees);
     const counter_rng srng(o.seed, 0x7ee5);
     for (std::size_t r = 0; r < o.trees; ++r) {
@@ -457,7 +535,7 @@ seeding_result seed_with_shift(const_matrix_view<T> points, vector_view<const T>
         std::vector<double> sh = shift;
         if (r > 0)
             for (std::size_t t = 0; t < p; ++t) sh[t] = srng.uniform_double(r * p + t);
-        build_tree(ts, points, weights, proj, p, sh, policy);
+        build_tree(ts, points, weights, proj.empty() ? nullptr : proj.data(), p, mn, L, sh, policy, ea, eb);
     }
     tree_state& T0 = trees[0];
     const quadtree& qt = T0.qt;
