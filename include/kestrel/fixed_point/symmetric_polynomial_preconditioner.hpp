@@ -240,10 +240,13 @@ void hutchinson_power_traces(const csr_view<T, I>& A, std::size_t K, std::size_t
     for (std::size_t j = 0; j < probes; ++j) {
         const std::uint64_t base = static_cast<std::uint64_t>(j) * words;
         parallel_chunks(n, 128, policy, [&](std::size_t b0, std::size_t e0) {
-            for (std::size_t i = b0; i < e0; ++i) {
-                const auto blk = rng.block(base + i / 128);
-                const std::uint32_t word = blk[(i >> 5) & 3u];
-                w0[i] = ((word >> (i & 31u)) & 1u) ? 1.0 : -1.0;
+            for (std::size_t i0 = b0; i0 < e0; i0 += 128) {  // b0 is a multiple of 128
+                const auto blk = rng.block(base + i0 / 128);
+                const std::size_t i1 = std::min(e0, i0 + 128);
+                for (std::size_t i = i0; i < i1; ++i) {
+                    const std::uint32_t word = blk[((i - i0) >> 5) & 3u];
+                    w0[i] = ((word >> (i & 31u)) & 1u) ? 1.0 : -1.0;
+                }
             }
         });
         double* cur = w0.data();
