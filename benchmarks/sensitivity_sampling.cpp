@@ -2,9 +2,12 @@
 // (benchmarks/baselines/sensitivity_sampling.hpp, tested in tests/sensitivity/) and against the
 // read-bandwidth bound (benchmarks/report.py counts the family as read-only).
 //
-//   sensitivity/alias_build/{kestrel,baseline}          Vose table (validation pass + O(n) build)
+//   sensitivity/alias_build/{kestrel,baseline}          alias table (validation pass + parallel sweep)
 //                                                       against the cumulative sums a binary-search
-//                                                       sampler needs; bytes = n * sizeof(T)
+//                                                       sampler needs; bytes = n * sizeof(T) + 16 n
+//                                                       (the weights read once, the table written
+//                                                       once: no build writes less; counted at the
+//                                                       read bandwidth, which writes do not beat)
 //   sensitivity/alias_draws/{kestrel,baseline}          m = min(n, 2^20) draws from a built table against a
 //                                                       binary search per draw in the cumulative
 //                                                       sums (same uniforms); bytes = 8 m (the
@@ -39,10 +42,14 @@
 //   sensitivity/systematic/{kestrel,baseline}           one start, m points on the cumulative sums,
 //                                                       against one serial walk; bytes = n * sizeof(T)
 // Weights are float (the case that makes the read bound hardest); n = 2^20 and 2^24 (quick
-// mode: 2^16). Kestrel at 1 and all threads, baselines at 1 thread. Kestrel's workspaces and
-// tables are warmed up by one untimed call (the steady state of a caller that keeps them): a
-// first call also pays first-touch page faults on its scratch, which on a loaded VM cost more
-// than the kernel itself (about 60 ns per 16-byte table entry measured here).
+// mode: 2^16). Kestrel at 1 and all threads, baselines at 1 thread. Every row, kernel or
+// baseline, makes one untimed call (or touches its output) before the timed loop and reuses its
+// outputs and workspaces (the steady state of a caller that keeps them): a first call also pays
+// first-touch page faults on its outputs and scratch, which on a loaded VM cost more than the
+// kernel itself (about 60 ns per 16-byte table entry measured here), and rows at n = 2^24 run
+// few iterations, so a fault in the timed loop was most of a row (the systematic row at 1
+// thread measured 134 ms against 17.7 ms at 2 threads). Baselines that return a fresh vector
+// per call (the straightforward interface) keep that allocation in the loop.
 #include <benchmark/benchmark.h>
 
 #include <kestrel/sensitivity/alias_table.hpp>
@@ -86,6 +93,9 @@ std::string name(const char* kernel, const char* impl, std::size_t n, std::size_
            "/threads:" + std::to_string(threads);
 }
 
+// The minimum bytes of a table build: the weights read, the 16-byte entries written.
+double alias_build_bytes(std::size_t n) { return double(n) * (sizeof(weight_t) + sizeof(ks::alias_table::entry)); }
+
 void alias_build(benchmark::State& state, std::size_t n, int threads) {
     const auto w = view(n);
     ks::alias_table t;
@@ -94,18 +104,18 @@ void alias_build(benchmark::State& state, std::size_t n, int threads) {
         t.assign(w, kestrel::exec_policy{threads});
         benchmark::DoNotOptimize(t.entries().data());
     }
-    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+    kestrel_bench::report_limits(state, alias_build_bytes(n), double(n));
 }
 
 void alias_build_baseline(benchmark::State& state, std::size_t n) {
     const auto& w = weights(n);
-    std::vector<double> c(n);
+    std::vector<double> c(n, 0.0);  // touched before the timed loop
     for (auto _ : state) {
         double s = 0.0;
         for (std::size_t i = 0; i < n; ++i) c[i] = s += static_cast<double>(w[i]);
         benchmark::DoNotOptimize(c.data());
     }
-    kestrel_bench::report_limits(state, double(n) * sizeof(weight_t), double(n));
+    kestrel_bench::report_limits(state, alias_build_bytes(n), double(n));
 }
 
 const ks::alias_table& table(std::size_t n) {
@@ -124,7 +134,8 @@ double alias_draw_bytes(std::size_t n, std::size_t m) {
 void alias_draws(benchmark::State& state, std::size_t n, std::size_t m, int threads) {
     const ks::alias_table& t = table(n);
     std::vector<std::size_t> out(m);
-    std::uint64_t first = 0;
+    ks::sample_with_replacement(t, m, kestrel::counter_rng(1), out, kestrel::exec_policy{threads});  // warm-up
+    std::uint64_t first = m;
     for (auto _ : state) {
         ks::sample_with_replacement(t, m, kestrel::counter_rng(1), out, kestrel::exec_policy{threads}, first);
         first += m;
@@ -138,7 +149,7 @@ void alias_draws_baseline(benchmark::State& state, std::size_t n, std::size_t m)
     std::vector<double> c(n);
     double s = 0.0;
     for (std::size_t i = 0; i < n; ++i) c[i] = s += static_cast<double>(w[i]);
-    std::vector<std::size_t> out(m);
+    std::vector<std::size_t> out(m, 0);  // touched before the timed loop
     const kestrel::counter_rng rng(1);
     std::uint64_t first = 0;
     for (auto _ : state) {
@@ -250,6 +261,7 @@ void systematic(benchmark::State& state, std::size_t n, std::size_t m, int threa
     const auto w = view(n);
     std::vector<std::size_t> out(m);
     std::uint64_t seed = 0;
+    ks::systematic_sample(w, kestrel::counter_rng(0), out, kestrel::exec_policy{threads});  // warm-up
     for (auto _ : state) {
         ks::systematic_sample(w, kestrel::counter_rng(++seed), out, kestrel::exec_policy{threads});
         benchmark::DoNotOptimize(out.data());

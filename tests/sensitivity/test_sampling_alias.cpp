@@ -207,3 +207,22 @@ TEST_CASE("sensitivity: every item's mass in the alias table is its scaled weigh
         }
     }
 }
+
+TEST_CASE("sensitivity: the alias draws' word-sliced Philox equals counter_rng::block", "[sampling]") {
+    std::uint32_t w[4][ks::detail::alias_batch];
+    bool same = true;
+    for (const std::uint64_t seed : {std::uint64_t(0), std::uint64_t(0x0123456789abcdefULL), ~std::uint64_t(0)}) {
+        for (const std::uint64_t stream : {std::uint64_t(0), std::uint64_t(5), std::uint64_t(0xfedcba9876543210ULL)}) {
+            const counter_rng rng(seed, stream);
+            // Counters crossing 2^32 and wrapping around 2^64 inside one batch.
+            for (const std::uint64_t first : {std::uint64_t(0), (std::uint64_t(1) << 32) - 50, ~std::uint64_t(0) - 60}) {
+                ks::detail::philox_words(rng, first, w);
+                for (std::size_t k = 0; k < ks::detail::alias_batch; ++k) {
+                    const auto b = rng.block(first + k);
+                    same &= w[0][k] == b[0] && w[1][k] == b[1] && w[2][k] == b[2] && w[3][k] == b[3];
+                }
+            }
+        }
+    }
+    CHECK(same);
+}

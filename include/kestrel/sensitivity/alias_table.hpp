@@ -59,6 +59,36 @@ inline std::uint64_t mulhi64(std::uint64_t a, std::uint64_t b) noexcept {
 /// Draws per pipeline stage of sample_with_replacement (see there).
 inline constexpr std::size_t alias_batch = 128;
 
+/// The Philox4x32-10 blocks of draws first .. first + alias_batch - 1 of rng (the same bits as
+/// rng.block(first + k), core/random.hpp), laid out word by word: w[0][k] .. w[3][k]. Rounds
+/// run over the whole batch (widening 32x32->64 vector multiplies, no lane shuffles);
+/// counter_rng::block's array-of-words layout vectorized into 64-bit multiplies and permutes.
+inline void philox_words(const counter_rng& rng, std::uint64_t first, std::uint32_t (&w)[4][alias_batch]) noexcept {
+    const std::uint64_t seed = rng.seed(), stream = rng.stream();
+    std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
+    for (std::size_t k = 0; k < alias_batch; ++k) {
+        w[0][k] = static_cast<std::uint32_t>(first + k);
+        w[1][k] = static_cast<std::uint32_t>((first + k) >> 32);
+        w[2][k] = static_cast<std::uint32_t>(stream);
+        w[3][k] = static_cast<std::uint32_t>(stream >> 32);
+    }
+    for (int r = 0; r < 10; ++r) {
+        if (r > 0) {
+            k0 += philox4x32_10::weyl0;
+            k1 += philox4x32_10::weyl1;
+        }
+        for (std::size_t k = 0; k < alias_batch; ++k) {
+            const std::uint64_t p0 = std::uint64_t(w[0][k]) * philox4x32_10::multiplier0;
+            const std::uint64_t p1 = std::uint64_t(w[2][k]) * philox4x32_10::multiplier1;
+            const std::uint32_t c1 = w[1][k], c3 = w[3][k];
+            w[0][k] = static_cast<std::uint32_t>(p1 >> 32) ^ c1 ^ k0;
+            w[1][k] = static_cast<std::uint32_t>(p1);
+            w[2][k] = static_cast<std::uint32_t>(p0 >> 32) ^ c3 ^ k1;
+            w[3][k] = static_cast<std::uint32_t>(p0);
+        }
+    }
+}
+
 /// Prefetch of a table entry that the draw will read shortly.
 KESTREL_ALWAYS_INLINE void prefetch_entry(const void* p) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
@@ -163,15 +193,15 @@ inline void sample_with_replacement(const alias_table& table, std::size_t m, con
         // about 2 * batch misses are in flight while a batch resolves (a table larger than the
         // cache costs one line per draw; without the pipeline each batch waited for its first
         // misses). Same values as table.draw(first_draw + j, rng).
-        counter_rng::block_type r[batch];
+        std::uint32_t r[4][batch];
         std::uint64_t col[2][batch], coin[2][batch];
         const std::size_t j0 = b * block, j1 = std::min(m, j0 + block);
         auto prepare = [&](std::size_t jb, std::size_t slot) {
             const std::size_t cnt = std::min(batch, j1 - jb);
-            detail::philox_blocks(rng, first_draw + jb, cnt, r);
+            detail::philox_words(rng, first_draw + jb, r);  // a whole batch (the tail's extra words unused)
             for (std::size_t k = 0; k < cnt; ++k) {
-                col[slot][k] = detail::mulhi64(counter_rng::join(r[k][0], r[k][1]), n);
-                coin[slot][k] = counter_rng::join(r[k][2], r[k][3]);
+                col[slot][k] = detail::mulhi64(counter_rng::join(r[0][k], r[1][k]), n);
+                coin[slot][k] = counter_rng::join(r[2][k], r[3][k]);
                 detail::prefetch_entry(entries + col[slot][k]);
             }
         };

@@ -9,6 +9,8 @@
 // earlier heavy has been closed (its column keeps its last residual < 1, the next heavy pays
 // the rest). So the lights can be cut into parts, each part finds its starting heavy and
 // residual from the prefix sums of the parts before it, and the parts sweep independently.
+// The heavies are taken in index order except the heaviest item, which comes last: the heavy
+// that is never closed absorbs n - sum q (rounding), least in relative terms on the largest q.
 //
 // Arithmetic: every deficit, surplus, prefix and residual is a 128-bit fixed-point number with
 // 64 fraction bits (an integer count of 2^-64), so sums are exact and associative: the prefix
