@@ -10,7 +10,11 @@
 //   sensitivity/sensitivity_coreset/{kestrel,baseline}  the whole construction (seeding,
 //                                                       sensitivities, m draws); the baseline is
 //                                                       the straightforward one (scalar loops,
-//                                                       sequential seeding, cumulative sums)
+//                                                       sequential seeding, cumulative sums).
+//                                                       kestrel: with a coreset_workspace (steady
+//                                                       state, after one untimed call);
+//                                                       kestrel/oneshot: without (every call
+//                                                       allocates and first-touches its scratch)
 //   sensitivity/lightweight_coreset/{kestrel,baseline}  Bachem et al. 2018
 //   sensitivity/uniform_coreset/{kestrel,baseline}
 //   sensitivity/clustering_cost/{kestrel,baseline}      the distance pass alone: nearest of 67
@@ -30,6 +34,7 @@
 
 #include <kestrel/sensitivity/clustering_coreset.hpp>
 #include <kestrel/sensitivity/coreset_distortion.hpp>
+#include <kestrel/sensitivity/coreset_workspace.hpp>
 #include <kestrel/sensitivity/dz_seeding.hpp>
 #include <kestrel/sensitivity/lightweight_coreset.hpp>
 
@@ -124,12 +129,19 @@ void bicriteria_kestrel(benchmark::State& s, std::size_t n, std::size_t d, std::
     s.counters["centers"] = centers;
 }
 
-void sensitivity_kestrel(benchmark::State& s, std::size_t n, std::size_t d, std::size_t k, int threads) {
+/// With a workspace (the steady state of a caller that builds many coresets: one untimed
+/// call first faults the workspace's pages in) or without (one-shot: every call allocates,
+/// and first-touches, its n-sized scratch).
+void sensitivity_kestrel(benchmark::State& s, std::size_t n, std::size_t d, std::size_t k, int threads,
+                         bool workspace) {
     const auto P = view(n, d);
     ks::sensitivity_options o;
     o.policy = kestrel::exec_policy{threads};
+    ks::coreset_workspace ws;
+    ks::coreset_workspace* w = workspace ? &ws : nullptr;
+    if (workspace) benchmark::DoNotOptimize(ks::sensitivity_coreset<float>(P, {}, k, coreset_m, o, w).indices.data());
     for (auto _ : s) {
-        auto c = ks::sensitivity_coreset<float>(P, {}, k, coreset_m, o);
+        auto c = ks::sensitivity_coreset<float>(P, {}, k, coreset_m, o, w);
         benchmark::DoNotOptimize(c.indices.data());
     }
     limits(s, n, d, double(1 + o.rounds * std::size_t(std::ceil(o.oversampling * double(k)))));
@@ -265,13 +277,16 @@ const bool registered = [] {
                                          d, k, all)
                 ->Iterations(quick ? 3 : 2)->Unit(ms)->UseRealTime();
             benchmark::RegisterBenchmark(("sensitivity/sensitivity_coreset/kestrel" + args + th).c_str(), sensitivity_kestrel,
-                                         n, d, k, all)
-                ->Iterations(quick ? 3 : 2)->Unit(ms)->UseRealTime();
+                                         n, d, k, all, true)
+                ->Iterations(quick ? 3 : 5)->Unit(ms)->UseRealTime();
+            benchmark::RegisterBenchmark(("sensitivity/sensitivity_coreset/kestrel/oneshot" + args + th).c_str(),
+                                         sensitivity_kestrel, n, d, k, all, false)
+                ->Iterations(quick ? 3 : 5)->Unit(ms)->UseRealTime();
             if (d == 16) {
                 if (k == 10 && all > 1)
                     benchmark::RegisterBenchmark(("sensitivity/sensitivity_coreset/kestrel_serial" + args + "/threads:1").c_str(),
-                                                 sensitivity_kestrel, n, d, k, 1)
-                        ->Iterations(quick ? 3 : 2)->Unit(ms)->UseRealTime();
+                                                 sensitivity_kestrel, n, d, k, 1, true)
+                        ->Iterations(quick ? 3 : 3)->Unit(ms)->UseRealTime();
                 benchmark::RegisterBenchmark(("sensitivity/dz_seeding/baseline" + args + "/threads:1").c_str(),
                                              seeding_baseline, n, d, k)
                     ->Iterations(1)->Unit(ms)->UseRealTime();

@@ -17,6 +17,7 @@
 #include "sensitivity/kmeans_distances.hpp"
 #include "sensitivity/dz_seeding.hpp"
 #include "sensitivity/clustering_coreset.hpp"
+#include "sensitivity/coreset_workspace.hpp"
 #include "sensitivity/lightweight_coreset.hpp"
 #include "sensitivity/weighted_lloyd.hpp"
 #include "sensitivity/coreset_distortion.hpp"

@@ -43,6 +43,7 @@
 #include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "../core/view.hpp"
+#include "coreset_workspace.hpp"
 #include "detail/iid_sampling.hpp"
 #include "dz_seeding.hpp"
 #include "kmeans_distances.hpp"
@@ -108,14 +109,13 @@ inline void require_m(std::size_t m, const char* function) {
 
 /// Draws m points with probability mass_i / M; weight w_i * M / (m mass_i).
 template <class T>
-coreset sample_with_masses(const std::vector<double>& mass, vector_view<const T> w, std::size_t m,
+coreset sample_with_masses(const double* mass, std::size_t n, vector_view<const T> w, std::size_t m,
                            const counter_rng& rng, exec_policy policy) {
-    const std::size_t n = mass.size();
-    const auto prefix = block_prefix(mass.data(), n, policy);
+    const auto prefix = block_prefix(mass, n, policy);
     coreset c;
     c.indices.resize(m);
     c.weights.resize(m);
-    sample_iid(mass.data(), n, prefix, m, rng, 0, c.indices.data());
+    sample_iid(mass, n, prefix, m, rng, 0, c.indices.data());
     const double total = prefix.back();
     for (std::size_t j = 0; j < m; ++j) {
         const std::size_t i = c.indices[j];
@@ -123,66 +123,88 @@ coreset sample_with_masses(const std::vector<double>& mass, vector_view<const T>
     }
     return c;
 }
-
-/// Sensitivity masses s_i from a solution's clusters (nearest, point_cost).
 template <class T>
-std::vector<double> sensitivities(const seeding_result& B, vector_view<const T> w, double size_term,
-                                  exec_policy policy) {
-    const std::size_t n = B.nearest.size(), kb = B.centers.size();
-    // Per-cluster cost and weight, summed over fixed blocks in block order.
-    const std::size_t block = std::max<std::size_t>(reduce_block * 4, (n + 15) / 16);
-    const std::size_t blocks = (n + block - 1) / block;
-    std::vector<double> partial(blocks * 2 * kb, 0.0);
-    parallel_for(blocks, policy, [&](std::size_t b) {
-        double* p = partial.data() + b * 2 * kb;
-        const std::size_t e = std::min(n, (b + 1) * block);
-        for (std::size_t i = b * block; i < e; ++i) {
-            const double wi = weight_of(w, i);
-            p[2 * B.nearest[i]] += wi * B.point_cost[i];
-            p[2 * B.nearest[i] + 1] += wi;
-        }
+coreset sample_with_masses(const std::vector<double>& mass, vector_view<const T> w, std::size_t m,
+                           const counter_rng& rng, exec_policy policy) {
+    return sample_with_masses(mass.data(), mass.size(), w, m, rng, policy);
+}
+
+/// A solution seen by the sampling: every point's cluster (nearest center, < kb) and cost
+/// d(x_i, B)^z.
+struct solution_view {
+    const std::size_t* nearest;
+    const double* cost;
+    std::size_t n, kb;
+};
+
+/// Per group of draw blocks (dz_seeding.hpp, blocks_per_group), sum over the group's points
+/// of (w_i cost_i, w_i) per cluster into part (groups x 2 kb). The seeding's last pass
+/// fills the same table with the same function in the same order.
+template <class T>
+void cluster_table(const solution_view& B, vector_view<const T> w, exec_policy policy, std::vector<double>& part) {
+    const std::size_t blocks = (B.n + iid_block - 1) / iid_block, per = blocks_per_group(blocks);
+    part.assign((blocks + per - 1) / per * 2 * B.kb, 0.0);
+    for_each_block_grouped(B.n, policy, [&](std::size_t b, std::size_t s, std::size_t e) {
+        add_cluster_sums(part.data() + (b / per) * 2 * B.kb, B.nearest, B.cost, w, s, e);
     });
-    for (std::size_t b = 1; b < blocks; ++b)
-        for (std::size_t q = 0; q < 2 * kb; ++q) partial[q] += partial[b * 2 * kb + q];
+}
+
+/// The stratified draw's blocks: max(strat_block, kb) points (see sample_stratified).
+inline constexpr std::size_t strat_block = std::size_t(1) << 14;
+
+/// Sensitivity masses s_i (header comment) into s[0..n), from the cluster table (groups
+/// combined in order). With `strat` (nb x kb, nb blocks of max(strat_block, kb) points) the
+/// same pass leaves, per block and cluster, the sum of s over the cluster's members there.
+template <class T>
+void sensitivities(const solution_view& B, const std::vector<double>& part, vector_view<const T> w, double size_term,
+                   exec_policy policy, double* s, std::vector<double>* strat) {
+    const std::size_t n = B.n, kb = B.kb, groups = part.size() / (2 * kb);
     std::vector<double> inv_cost(kb), inv_weight(kb);
     for (std::size_t j = 0; j < kb; ++j) {
-        inv_cost[j] = partial[2 * j] > 0.0 ? 1.0 / partial[2 * j] : 0.0;
-        inv_weight[j] = partial[2 * j + 1] > 0.0 ? size_term / partial[2 * j + 1] : 0.0;
+        double cost = part[2 * j], weight = part[2 * j + 1];
+        for (std::size_t g = 1; g < groups; ++g) {
+            cost += part[g * 2 * kb + 2 * j];
+            weight += part[g * 2 * kb + 2 * j + 1];
+        }
+        inv_cost[j] = cost > 0.0 ? 1.0 / cost : 0.0;
+        inv_weight[j] = weight > 0.0 ? size_term / weight : 0.0;
     }
-    std::vector<double> s(n);
-    parallel_chunks(n, 1, policy, [&](std::size_t a, std::size_t e) {
+    const auto fill = [&](std::size_t a, std::size_t e) {
         for (std::size_t i = a; i < e; ++i) {
             const std::size_t j = B.nearest[i];
-            s[i] = weight_of(w, i) * (B.point_cost[i] * inv_cost[j] + inv_weight[j]);
+            s[i] = weight_of(w, i) * (B.cost[i] * inv_cost[j] + inv_weight[j]);
         }
+    };
+    if (!strat) {
+        parallel_chunks(n, 1, policy, fill);
+        return;
+    }
+    const std::size_t block = std::max(strat_block, kb), nb = (n + block - 1) / block;
+    strat->assign(nb * kb, 0.0);
+    parallel_for(nb, policy, [&](std::size_t blk) {
+        const std::size_t a = blk * block, e = std::min(n, a + block);
+        fill(a, e);
+        double* p = strat->data() + blk * kb;
+        for (std::size_t i = a; i < e; ++i) p[B.nearest[i]] += s[i];
     });
-    return s;
 }
 
 /// The stratified draw of the header comment (falls back to i.i.d. when m is too small).
 ///
 /// Without sorting the points by cluster: the points are cut into blocks of
 /// max(strat_block, kb) points (kb clusters; the boundaries depend on n and kb only, and the
-/// table of block sums has at most n + kb entries), and one parallel pass sums the
-/// sensitivities of every (block, cluster) pair. Cluster b's draw t = u S_b goes to the block
+/// table of block sums has at most n + kb entries), and the pass that computes the
+/// sensitivities also sums them for every (block, cluster) pair (`part`). Cluster b's draw t = u S_b goes to the block
 /// where the running sum of b's block sums passes t; one parallel pass over the blocks that
 /// hold draws then picks the first member of b in the block whose in-block running sum of
 /// b's sensitivities exceeds the rest of t. That is the inverse CDF of s_i / S_b over b's
 /// members in index order, with the sums taken block by block.
-inline constexpr std::size_t strat_block = std::size_t(1) << 14;
-
 template <class T>
-coreset sample_stratified(const seeding_result& B, const std::vector<double>& s, vector_view<const T> w,
-                          std::size_t m, const counter_rng& rng, exec_policy policy) {
-    const std::size_t n = s.size(), kb = B.centers.size();
+coreset sample_stratified(const solution_view& B, const double* s, const std::vector<double>& part,
+                          vector_view<const T> w, std::size_t m, const counter_rng& rng, exec_policy policy) {
+    const std::size_t n = B.n, kb = B.kb;
     const std::size_t block = std::max(strat_block, kb);
     const std::size_t nb = (n + block - 1) / block;
-    std::vector<double> part(nb * kb, 0.0);  // part[blk * kb + b]: sum of s over b's members in blk
-    parallel_for(nb, policy, [&](std::size_t blk) {
-        double* p = part.data() + blk * kb;
-        const std::size_t e = std::min(n, (blk + 1) * block);
-        for (std::size_t i = blk * block; i < e; ++i) p[B.nearest[i]] += s[i];
-    });
     std::vector<double> mass(kb, 0.0);
     for (std::size_t blk = 0; blk < nb; ++blk)
         for (std::size_t b = 0; b < kb; ++b) mass[b] += part[blk * kb + b];
@@ -192,7 +214,7 @@ coreset sample_stratified(const seeding_result& B, const std::vector<double>& s,
         total += mass[b];
         positive += mass[b] > 0.0 ? 1 : 0;
     }
-    if (m < positive) return sample_with_masses(s, w, m, rng, policy);
+    if (m < positive) return sample_with_masses(s, n, w, m, rng, policy);
     // Largest-remainder allocation, at least one sample per cluster with positive mass.
     std::vector<std::size_t> count(kb, 0);
     std::vector<std::pair<double, std::size_t>> remainder;
@@ -294,14 +316,33 @@ void check_solution(const seeding_result& B, std::size_t n, const char* function
 
 }  // namespace detail
 
+namespace detail {
+
+/// Sensitivities and the draw, from a solution whose cluster table is in ws.cluster_part.
+template <class T>
+coreset sample_solution(const solution_view& B, vector_view<const T> w, std::size_t m,
+                        const sensitivity_options& options, coreset_workspace& ws) {
+    double* s = ws.sens.get(B.n);
+    const counter_rng rng(options.seed, 0xc0de5e7);
+    if (options.stratified) {
+        sensitivities(B, ws.cluster_part, w, options.size_term, options.policy, s, &ws.strat_part);
+        return sample_stratified(B, s, ws.strat_part, w, m, rng, options.policy);
+    }
+    sensitivities(B, ws.cluster_part, w, options.size_term, options.policy, s, nullptr);
+    return sample_with_masses(s, B.n, w, m, rng, options.policy);
+}
+
+}  // namespace detail
+
 /// Sensitivity coreset of m points from a given solution (a seeding_result from dz_seeding or
 /// bicriteria_seeding on the same points and weights, or one a user filled in). Uses
 /// options.seed, size_term and policy. Validates points, weights, m >= 1, the solution's
-/// shape and size_term.
+/// shape and size_term. workspace: optional scratch kept across calls (coreset_workspace.hpp);
+/// the result does not depend on it.
 template <class T>
 coreset sensitivity_coreset_from(const_matrix_view<T> points, vector_view<const T> weights,
                                  const seeding_result& solution, std::size_t m,
-                                 const sensitivity_options& options = {}) {
+                                 const sensitivity_options& options = {}, coreset_workspace* workspace = nullptr) {
     const char* fn = "sensitivity_coreset_from";
     require_valid_policy(options.policy, fn);
     detail::require_m(m, fn);
@@ -310,18 +351,28 @@ coreset sensitivity_coreset_from(const_matrix_view<T> points, vector_view<const 
     const double total = detail::validate_points(points, weights, fn);
     detail::check_solution<T>(solution, points.rows(), fn);
     if (detail::all_rows_identical(points)) return detail::identical_points_coreset(weights, total);
-    const auto s = detail::sensitivities(solution, weights, options.size_term, options.policy);
-    const counter_rng rng(options.seed, 0xc0de5e7);
-    if (options.stratified) return detail::sample_stratified(solution, s, weights, m, rng, options.policy);
-    return detail::sample_with_masses(s, weights, m, rng, options.policy);
+    coreset_workspace local;
+    coreset_workspace& ws = workspace ? *workspace : local;
+    const detail::solution_view B{solution.nearest.data(), solution.point_cost.data(), points.rows(),
+                                  solution.centers.size()};
+    detail::cluster_table(B, weights, options.policy, ws.cluster_part);
+    return detail::sample_solution(B, weights, m, options, ws);
 }
 
 /// Sensitivity coreset of m points for k centers: a seeding (options.seeding) then
 /// sensitivity_coreset_from. Validates points, weights, 1 <= k <= n, m >= 1, z, and the
-/// seeding options.
+/// seeding options. workspace: optional scratch kept across calls (coreset_workspace.hpp:
+/// a caller that builds many coresets skips the per-call fill and page faults of about
+/// 24 bytes a point); the result does not depend on it.
+///
+/// With the bicriteria seeding (the default) the points are read once per pass: the input
+/// check of the coordinates rides on the seeding's first distance pass (a bad coordinate
+/// stops the call right after it, before any output), and the last round's distance pass
+/// also leaves the costs and the per-cluster sums the sensitivities need. The result equals
+/// sensitivity_coreset_from on bicriteria_seeding's result bit for bit.
 template <class T>
 coreset sensitivity_coreset(const_matrix_view<T> points, vector_view<const T> weights, std::size_t k, std::size_t m,
-                            const sensitivity_options& options = {}) {
+                            const sensitivity_options& options = {}, coreset_workspace* workspace = nullptr) {
     const char* fn = "sensitivity_coreset";
     require_valid_policy(options.policy, fn);
     detail::require_z(options.z, fn);
@@ -331,29 +382,44 @@ coreset sensitivity_coreset(const_matrix_view<T> points, vector_view<const T> we
     require(options.rounds >= 1, fn, "rounds", "must be >= 1, got ", options.rounds);
     require(options.oversampling > 0.0 && std::isfinite(options.oversampling) && options.oversampling <= 1e6, fn,
             "oversampling", "must be finite, > 0 and <= 1e6, got ", options.oversampling);
-    const double total = detail::validate_points(points, weights, fn, options.policy);
-    require(k >= 1 && k <= points.rows(), fn, "k", "must lie in [1, n = ", points.rows(), "], got ", k);
-    if (detail::all_rows_identical(points)) return detail::identical_points_coreset(weights, total);
-    seeding_result B;
+    coreset_workspace local;
+    coreset_workspace& ws = workspace ? *workspace : local;
+    const std::size_t n = points.rows();
     if (options.seeding == seeding_method::sequential) {
+        const double total = detail::validate_points(points, weights, fn, options.policy);
+        require(k >= 1 && k <= n, fn, "k", "must lie in [1, n = ", n, "], got ", k);
+        if (detail::all_rows_identical(points)) return detail::identical_points_coreset(weights, total);
         seeding_options so;
         so.z = options.z;
         so.seed = options.seed;
         so.policy = options.policy;
-        B = detail::dz_seeding_unchecked(points, weights, k, so);
-    } else {
-        bicriteria_options bo;
-        bo.z = options.z;
-        bo.seed = options.seed;
-        bo.rounds = options.rounds;
-        bo.oversampling = options.oversampling;
-        bo.policy = options.policy;
-        B = detail::bicriteria_unchecked(points, weights, k, bo);
+        const seeding_result B = detail::dz_seeding_unchecked(points, weights, k, so);
+        const detail::solution_view V{B.nearest.data(), B.point_cost.data(), n, B.centers.size()};
+        detail::cluster_table(V, weights, options.policy, ws.cluster_part);
+        return detail::sample_solution(V, weights, m, options, ws);
     }
-    const auto s = detail::sensitivities(B, weights, options.size_term, options.policy);
-    const counter_rng rng(options.seed, 0xc0de5e7);
-    if (options.stratified) return detail::sample_stratified(B, s, weights, m, rng, options.policy);
-    return detail::sample_with_masses(s, weights, m, rng, options.policy);
+    const double total = detail::validate_shape_and_weights(points, weights, fn);
+    require(k >= 1 && k <= n, fn, "k", "must lie in [1, n = ", n, "], got ", k);
+    if (detail::all_rows_identical(points)) {
+        // Identical rows are finite iff row 0 is; its first bad coordinate is the first one.
+        for (std::size_t t = 0; t < points.cols(); ++t)
+            if (!std::isfinite(points(0, t)))
+                fail_argument(fn, "points", "coordinate (0, ", t, ") is ", points(0, t), " (must be finite)");
+        return detail::identical_points_coreset(weights, total);
+    }
+    bicriteria_options bo;
+    bo.z = options.z;
+    bo.seed = options.seed;
+    bo.rounds = options.rounds;
+    bo.oversampling = options.oversampling;
+    bo.policy = options.policy;
+    std::size_t* nearest = ws.nearest.get(n);
+    double* cost = ws.d2.get(n);
+    if (!detail::bicriteria_core(points, weights, k, bo, detail::bicriteria_target{nearest, cost, &ws.centers, true, true},
+                                 ws))
+        detail::report_bad_coordinate(points, ws.bad, fn);
+    const detail::solution_view V{nearest, cost, n, ws.centers.size()};
+    return detail::sample_solution(V, weights, m, options, ws);
 }
 
 /// Uniform sampling with replacement: m indices, weights w_i * n / m (unbiased for any

@@ -14,6 +14,10 @@
 //    recomputed exactly in double by the direct form for the chosen center (d extra
 //    multiply-adds per point, against k*d for the search): costs and sensitivities have
 //    full relative accuracy whatever the offset of the data.
+//  * A caller that keeps a new center only if it is strictly closer than the current one
+//    (the bicriteria seeding's rounds) may skip that recomputation when the Gram-form
+//    distance exceeds the current one by more than the form's error bound
+//    (nearest_search::assign_if_closer): the result is the same as with the recomputation.
 //  * pairwise_squared_distances(..., distance_form::exact) gives the direct form for every
 //    pair (for a user who needs every distance accurate).
 //
@@ -28,6 +32,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -88,6 +93,18 @@ inline double exact_squared_distance(const T* x, const T* c, std::size_t d) noex
     return s;
 }
 
+/// ||x||^2 in double, accumulated as exact_squared_distance does.
+template <class T>
+inline double exact_squared_norm(const T* x, std::size_t d) noexcept {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::size_t t = 0;
+    for (; t + 8 <= d; t += 8)
+        for (std::size_t l = 0; l < 8; ++l) acc[l] += static_cast<double>(x[t + l]) * static_cast<double>(x[t + l]);
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; t < d; ++t) s += static_cast<double>(x[t]) * static_cast<double>(x[t]);
+    return s;
+}
+
 /// Direct-form squared distance in T (no cancellation: relative error at most about
 /// (d + 2) eps of T), vectorized by Eigen; the seeding's per-center pass uses it.
 template <class T>
@@ -129,6 +146,43 @@ inline void require_z(int z, const char* function) {
     require(z == 1 || z == 2, function, "z", "must be 1 (k-median) or 2 (k-means), got ", z);
 }
 
+/// Throws for the first non-finite coordinate in row order, searching only the blocks of
+/// reduce_block rows flagged in bad (bad[b] != 0: block b holds one).
+template <class T>
+void report_bad_coordinate(const_matrix_view<T> X, const std::vector<char>& bad, const char* function) {
+    const std::size_t n = X.rows(), d = X.cols();
+    for (std::size_t b = 0; b < bad.size(); ++b) {
+        if (!bad[b]) continue;
+        for (std::size_t i = b * reduce_block; i < std::min(n, (b + 1) * reduce_block); ++i) {
+            const T* x = X.row_data(i);
+            for (std::size_t t = 0; t < d; ++t)
+                if (!std::isfinite(x[t]))
+                    fail_argument(function, "points", "coordinate (", i, ", ", t, ") is ", x[t], " (must be finite)");
+        }
+    }
+}
+
+/// Checks the shape of a points matrix (n >= 1, d >= 1) and the optional weights (empty, or
+/// n finite entries >= 0 with a positive finite total), not the coordinates. Returns the
+/// total weight.
+template <class T>
+double validate_shape_and_weights(const_matrix_view<T> X, vector_view<const T> w, const char* function) {
+    require(X.rows() >= 1, function, "points", "has no rows (n = 0)");
+    require(X.cols() >= 1, function, "points", "has no columns (d = 0)");
+    const std::size_t n = X.rows();
+    if (w.empty()) return static_cast<double>(n);
+    require_size(w.size(), n, function, "weights", "points.rows()");
+    double total = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!(w[i] >= T(0)) || !std::isfinite(w[i]))
+            fail_argument(function, "weights", "entry ", i, " is ", w[i], " (weights must be finite and >= 0)");
+        total += static_cast<double>(w[i]);
+    }
+    require(total > 0.0 && std::isfinite(total), function, "weights", "total weight is ", total,
+            " (must be finite and > 0)");
+    return total;
+}
+
 /// Checks a points matrix (n >= 1, d >= 1, every coordinate finite) and the optional weights
 /// (empty, or n finite entries >= 0 with a positive finite total). Returns the total weight.
 /// The coordinates are checked on `policy`'s threads (callers validate the policy first).
@@ -151,26 +205,8 @@ double validate_points(const_matrix_view<T> X, vector_view<const T> w, const cha
         }
         bad[b] = ok ? 0 : 1;
     });
-    for (std::size_t b = 0; b < blocks; ++b) {
-        if (!bad[b]) continue;
-        for (std::size_t i = b * reduce_block; i < std::min(n, (b + 1) * reduce_block); ++i) {
-            const T* x = X.row_data(i);
-            for (std::size_t t = 0; t < d; ++t)
-                if (!std::isfinite(x[t]))
-                    fail_argument(function, "points", "coordinate (", i, ", ", t, ") is ", x[t], " (must be finite)");
-        }
-    }
-    if (w.empty()) return static_cast<double>(n);
-    require_size(w.size(), n, function, "weights", "points.rows()");
-    double total = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!(w[i] >= T(0)) || !std::isfinite(w[i]))
-            fail_argument(function, "weights", "entry ", i, " is ", w[i], " (weights must be finite and >= 0)");
-        total += static_cast<double>(w[i]);
-    }
-    require(total > 0.0 && std::isfinite(total), function, "weights", "total weight is ", total,
-            " (must be finite and > 0)");
-    return total;
+    report_bad_coordinate(X, bad, function);
+    return validate_shape_and_weights(X, w, function);
 }
 
 /// Checks centers against points (same d, k >= 1, finite).
@@ -230,7 +266,7 @@ public:
     /// lowest index), d2[i - r0] = its exact squared distance in double. scratch is resized
     /// to gram_block_rows x (k rounded up to the SIMD width).
     void assign(const_matrix_view<T> X, std::size_t r0, std::size_t r1, std::size_t* label, double* d2,
-                row_matrix<T>& scratch) const {
+                row_matrix<T>& scratch, const double* xnorm = nullptr, const double* current = nullptr) const {
         if (k_ == 1) {
             for (std::size_t i = r0; i < r1; ++i) {
                 label[i - r0] = 0;
@@ -246,11 +282,26 @@ public:
             for (; i + tile_rows <= b1; i += tile_rows) gram_rows<tile_rows>(X, i, G + (i - b0) * kp_);
             for (; i < b1; ++i) gram_rows<1>(X, i, G + (i - b0) * kp_);
             for (i = b0; i < b1; ++i) {
-                const std::size_t best = argmin_row(G + (i - b0) * kp_);
+                const T* g = G + (i - b0) * kp_;
+                const std::size_t best = argmin_row(g);
                 label[i - r0] = best;
+                if (current && cannot_beat(xnorm[i - r0], norms_[best], norms_[best] + g[best], current[i - r0])) {
+                    d2[i - r0] = std::numeric_limits<double>::infinity();
+                    continue;
+                }
                 d2[i - r0] = exact_squared_distance(X.row_data(i), C_.row_data(best), d_);
             }
         }
+    }
+
+    /// As assign(), for a caller that keeps only a strictly closer center: given xnorm[i - r0]
+    /// = ||x_i||^2 (in double) and the current squared distance current[i - r0], a row whose
+    /// Gram-form distance to its nearest center exceeds the current one by more than the
+    /// form's error bound gets d2 = +infinity (its exact distance, which could not be smaller
+    /// than the current one, is not computed); every other row gets what assign() gives.
+    void assign_if_closer(const_matrix_view<T> X, std::size_t r0, std::size_t r1, const double* xnorm,
+                          const double* current, std::size_t* label, double* d2, row_matrix<T>& scratch) const {
+        assign(X, r0, r1, label, d2, scratch, xnorm, current);
     }
 
 private:
@@ -295,6 +346,34 @@ private:
             for (std::size_t q = 0; q < NB; ++q) sd::store(G + p * kp_ + j0 + q * W, acc[p][q]);
     }
 
+    /// True if the exact squared distance from x to center j is certainly >= current, from
+    /// the Gram form m = fl(||c_j||^2 - 2 x.c_j) (accumulated in T over d terms) and
+    /// xn = ||x||^2. The form's error is at most 2 gamma_{d+1} (xn + ||c_j||^2) (Higham,
+    /// Accuracy and Stability of Numerical Algorithms, 2nd ed., eq. (3.5) for the dot
+    /// product, with 2 |x.c| <= ||x||^2 + ||c||^2), about (d + 1) eps of T times
+    /// (xn + ||c_j||^2); the test allows 4 (d + 2) eps of T times that, plus an absolute
+    /// (2 d + 4) x the smallest normal of T for underflow. NaN or infinite values (overflow)
+    /// never pass the test.
+    bool cannot_beat(double xn, T cn, T m, double current) const noexcept {
+        const double eps = static_cast<double>(std::numeric_limits<T>::epsilon());
+        const double slack = 4.0 * static_cast<double>(d_ + 2) * eps * (xn + static_cast<double>(cn)) +
+                             static_cast<double>(2 * d_ + 4) * static_cast<double>(std::numeric_limits<T>::min());
+        return xn + static_cast<double>(m) - slack > current;
+    }
+
+    /// std::nextafter(m, +inf) for m finite or -inf, without the library call (one per point
+    /// in the search): the next bit pattern away from or toward zero.
+    static T next_up(T m) noexcept {
+        using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+        static_assert(sizeof(U) == sizeof(T), "float or double");
+        if (m == T(0)) return std::numeric_limits<T>::denorm_min();
+        U bits;
+        std::memcpy(&bits, &m, sizeof bits);
+        bits = m > T(0) ? bits + 1 : bits - 1;
+        std::memcpy(&m, &bits, sizeof bits);
+        return m;
+    }
+
     /// Lowest j < k with norms_[j] + g[j] minimal (0 if every value is NaN).
     std::size_t argmin_row(const T* g) const noexcept {
         namespace sd = simd::detail;
@@ -309,7 +388,7 @@ private:
             if (lanes[l] < m) m = lanes[l];
         if (m < std::numeric_limits<T>::infinity()) {
             // v <= m, i.e. v == m, is v < next(m); NaN lanes never compare.
-            const sd::batch<T> above = sd::splat(std::nextafter(m, std::numeric_limits<T>::infinity()));
+            const sd::batch<T> above = sd::splat(next_up(m));
             for (std::size_t q = 0; q < kp_; q += W) {
                 const unsigned hit = sd::less_mask(sd::load(cn + q) + sd::load(g + q), above);
                 if (hit) return q + sd::lowest_bit(hit);

@@ -34,9 +34,12 @@ inline std::vector<double> block_prefix(const double* mass, std::size_t n, exec_
     return prefix;
 }
 
-/// out[j] for j < m: an index drawn with probability mass_i / M. Needs M > 0 (callers check).
-inline void sample_iid(const double* mass, std::size_t n, const std::vector<double>& prefix, std::size_t m,
-                       const counter_rng& rng, std::uint64_t first, std::size_t* out) {
+/// out[j] for j < m: an index drawn with probability mass(i) / M, mass(i) a callable giving
+/// the (>= 0) mass of index i: the masses need not be stored, only the blocks the draws land
+/// in are visited. Needs M > 0 (callers check).
+template <class Mass>
+void sample_iid_by(const Mass& mass, std::size_t n, const std::vector<double>& prefix, std::size_t m,
+                   const counter_rng& rng, std::uint64_t first, std::size_t* out) {
     const std::size_t blocks = prefix.size() - 1;
     const double total = prefix.back();
     std::vector<std::pair<double, std::size_t>> targets(m);
@@ -46,7 +49,7 @@ inline void sample_iid(const double* mass, std::size_t n, const std::vector<doub
     // block's in-block running sum) or of the whole array.
     const auto last_positive = [&](std::size_t b) {
         std::size_t i = std::min(n, (b + 1) * iid_block);
-        while (i > b * iid_block && !(mass[i - 1] > 0.0)) --i;
+        while (i > b * iid_block && !(mass(i - 1) > 0.0)) --i;
         return i - 1;
     };
     std::size_t cur_block = blocks, cursor = 0;
@@ -66,9 +69,15 @@ inline void sample_iid(const double* mass, std::size_t n, const std::vector<doub
             running = prefix[b];
         }
         const std::size_t e = std::min(n, (b + 1) * iid_block);
-        while (cursor < e && !(t < running + mass[cursor])) running += mass[cursor++];
+        while (cursor < e && !(t < running + mass(cursor))) running += mass(cursor++);
         out[j] = cursor < e ? cursor : last_positive(b);
     }
+}
+
+/// sample_iid_by with stored masses mass[0..n).
+inline void sample_iid(const double* mass, std::size_t n, const std::vector<double>& prefix, std::size_t m,
+                       const counter_rng& rng, std::uint64_t first, std::size_t* out) {
+    sample_iid_by([mass](std::size_t i) { return mass[i]; }, n, prefix, m, rng, first, out);
 }
 
 }  // namespace detail
