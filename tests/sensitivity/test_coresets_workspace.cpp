@@ -3,7 +3,9 @@
 // one pass) and its reusable workspace, against the unfused composition
 // sensitivity_coreset_from(bicriteria_seeding(...)) written with the public API: bit-equal
 // indices and weights, with and without a workspace, whatever the order of sizes a workspace
-// has seen, at 1, 2 and 3 threads; the fallback pass when the last round draws nothing new;
+// has seen, at 1, 2 and 3 threads; the search's skip of exact distances that cannot win
+// (never a wrong skip, against the search without it, in the cancellation regime too); the
+// fallback pass when the last round draws nothing new;
 // the input check of the fused pass; and that a second call of the same or a smaller size
 // keeps the workspace's arrays (no new allocation, hence no fill and no page faults).
 #include <catch2/catch.hpp>
@@ -11,6 +13,7 @@
 #include <kestrel/sensitivity/clustering_coreset.hpp>
 #include <kestrel/sensitivity/coreset_workspace.hpp>
 #include <kestrel/sensitivity/dz_seeding.hpp>
+#include <kestrel/sensitivity/kmeans_distances.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -93,7 +96,50 @@ void fused_equals_composition(ks::coreset_workspace& ws) {
     }
 }
 
+template <class T>
+void skip_never_hides_a_closer_center(std::size_t d, double offset) {
+    const std::size_t n = 700, k = 13;
+    const kestrel::counter_rng rng(d, 11);
+    std::vector<T> X(n * d), C(k * d);
+    for (std::size_t q = 0; q < n * d; ++q) X[q] = static_cast<T>(offset + 4 * rng.normal(q));
+    for (std::size_t q = 0; q < k * d; ++q) C[q] = static_cast<T>(offset + 4 * rng.normal(n * d + q));
+    const const_matrix_view<const T> P(X.data(), n, d), CV(C.data(), k, d);
+    const ks::detail::nearest_search<T> search(CV);
+    ks::detail::row_matrix<T> scratch;
+    std::vector<std::size_t> label(n), label2(n);
+    std::vector<double> d2(n), d2b(n), xn(n), current(n);
+    search.assign(P, 0, n, label.data(), d2.data(), scratch);
+    for (std::size_t i = 0; i < n; ++i) xn[i] = ks::detail::exact_squared_norm(&X[i * d], d);
+    // Current distances just below, at and above the exact one, and far below it.
+    const double factor[] = {0.5, 1 - 1e-3, 1 - 1e-6, 1 - 1e-12, 1.0, 1 + 1e-12, 1 + 1e-6, 2.0};
+    std::size_t skipped = 0, wrong = 0;
+    for (double f : factor) {
+        for (std::size_t i = 0; i < n; ++i) current[i] = d2[i] * f;
+        search.assign_if_closer(P, 0, n, xn.data(), current.data(), label2.data(), d2b.data(), scratch);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (label2[i] != label[i]) ++wrong;
+            if (d2b[i] == std::numeric_limits<double>::infinity()) {
+                ++skipped;
+                if (d2[i] < current[i]) ++wrong;  // a strictly closer center was hidden
+            } else if (d2b[i] != d2[i]) {
+                ++wrong;
+            }
+        }
+    }
+    INFO("d " << d << ", offset " << offset << ", skipped " << skipped);
+    CHECK(wrong == 0);
+    if (offset == 0.0) CHECK(skipped >= n);  // at least the rows at half their distance
+}
+
 }  // namespace
+
+TEST_CASE("the search skips only exact distances that cannot beat the current one", "[sensitivity][coresets]") {
+    for (std::size_t d : {std::size_t(1), std::size_t(5), std::size_t(16), std::size_t(19)})
+        for (double offset : {0.0, 1e3, 1e5}) {
+            skip_never_hides_a_closer_center<float>(d, offset);
+            skip_never_hides_a_closer_center<double>(d, offset);
+        }
+}
 
 TEST_CASE("the fused sensitivity coreset equals the coreset from the bicriteria seeding", "[sensitivity][coresets]") {
     ks::coreset_workspace ws;  // shared by every call below, float and double
