@@ -89,9 +89,8 @@ TEST_CASE("tree seeding draws the second center from the tree-metric Dz law, or 
     // center) has law
     //     P(a, b) = w_a / W * w_b D_T(b, a)^z / sum_l w_l D_T(l, a)^z,
     // with D_T from the straightforward tree above; with rejection, the same with the Euclidean
-    // distance (k-means++; the cap of proposals is hit with probability below 1e-4 per draw
-    // here: the acceptance is at least (1 / (8 sqrt 2))^2 per proposal, (1 - 1/128)^1000 < 1e-3
-    // in the worst pair, a bias far below the test's resolution). Chi-square over the 30 ordered
+    // distance (k-means++; with the cap of proposals at 10^5 it is never hit: the acceptance
+    // is at least (1 / (8 sqrt 2))^2 = 1/128 per proposal). Chi-square over the 30 ordered
     // pairs (29 degrees of freedom) at a false-alarm rate of 1e-6 (z quantile 4.75) per case.
     const std::vector<double> X = {0, 0, 1, 0, 0, 1, 3, 3, 4, 4, 2, 3};
     const std::vector<double> w = {1, 2, 1, 3, 1, 2};
@@ -116,6 +115,8 @@ TEST_CASE("tree seeding draws the second center from the tree-metric Dz law, or 
         std::vector<double> count(n * n, 0.0);
         ks::tree_seeding_options o;
         o.rejection = rejection;
+        o.trees = 1;  // the law of the draws does not depend on the assignment's trees
+        o.max_proposals = 100000;
         o.z = z;
         o.policy = kestrel::exec_policy::serial();
         for (std::size_t s = 0; s < trials; ++s) {

@@ -85,8 +85,8 @@ struct tree_seeding_options {
                                        ///< (Cohen-Addad et al.): the exact k-means++ law
     std::size_t trees = 3;             ///< independently shifted trees whose candidates the assignment
                                        ///< compares (1 to 16; the draws use the first)
-    std::size_t max_proposals = 1000;  ///< with rejection: tree draws per center at most (>= 1); the
-                                       ///< last one is taken when all are rejected
+    std::size_t max_proposals = 1000;  ///< with rejection: tree draws per center at most (1 to 2^20);
+                                       ///< the last one is taken when all are rejected
 };
 
 namespace detail {
