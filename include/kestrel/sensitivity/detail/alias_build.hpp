@@ -65,6 +65,10 @@ inline constexpr fx128 fx_one{1, 0};
 /// does not depend on it at all).
 inline constexpr std::size_t alias_part = std::size_t(1) << 14;
 
+/// Items per sub-block: a part records the surplus of its heavies before each sub-block, so the
+/// part that starts inside it scans at most one sub-block to find its starting heavy.
+inline constexpr std::size_t alias_sub = 1024;
+
 /// What the first pass learns about one part.
 struct alias_part_sums {
     fx128 deficit;                    ///< sum over its lights of 1 - q
@@ -78,6 +82,7 @@ struct alias_part_sums {
 struct alias_build_workspace {
     std::vector<alias_part_sums> parts;
     std::vector<fx128> deficit_before, surplus_before;  ///< prefixes over parts (size parts + 1)
+    std::vector<fx128> sub_surplus;  ///< per part and sub-block: surplus of the part's heavies before it
 };
 
 /// Entry layout of alias_table (prob, alias).
@@ -144,8 +149,9 @@ struct alias_stream {
 template <class T>
 void build_alias_entries(const T* w, std::size_t n, double scale, std::size_t part, alias_entry* e,
                          alias_build_workspace& ws, exec_policy policy) {
-    const std::size_t np = (n + part - 1) / part;
+    const std::size_t np = (n + part - 1) / part, subs = (part + alias_sub - 1) / alias_sub;
     ws.parts.resize(np);
+    ws.sub_surplus.resize(np * subs);
     ws.deficit_before.resize(np + 1);
     ws.surplus_before.resize(np + 2);
     auto q_of = [&](std::size_t k) { return simd::detail::opaque(static_cast<double>(w[k]) * scale); };
@@ -160,6 +166,8 @@ void build_alias_entries(const T* w, std::size_t n, double scale, std::size_t pa
         fx128 light_q, heavy_q;
         std::size_t lights = 0;
         for (std::size_t i = i0; i < i1; ++i) {
+            if ((i - i0) % alias_sub == 0)
+                ws.sub_surplus[p * subs + (i - i0) / alias_sub] = heavy_q - fx128{(i - i0) - lights, 0};
             const double q = q_of(i);
             const fx128 f = fx128::from_double(q);
             const std::uint64_t light = q < 1.0 ? ~std::uint64_t(0) : 0;
@@ -229,8 +237,24 @@ void build_alias_entries(const T* w, std::size_t n, double scale, std::size_t pa
             for (; i < i1; i = lights.next(ql)) unreached(i);
             return;
         }
-        alias_stream<T> heavies(w, scale, pj * part, n, false, last_heavy);  // pj == np: the last heavy
+        // Start at the last sub-block of part pj whose prefix is still below d0 (no heavy before it
+        // reaches d0).
+        std::size_t start = std::min(n, pj * part);
         fx128 s = ws.surplus_before[pj];
+        if (pj < np) {
+            const std::size_t nsub = (std::min(n, start + part) - start + alias_sub - 1) / alias_sub;
+            for (std::size_t sb = nsub; sb-- > 1;) {
+                const std::size_t at = start + sb * alias_sub;
+                fx128 before = ws.surplus_before[pj] + ws.sub_surplus[pj * subs + sb];
+                if (last_heavy >= start && last_heavy < at) before = before - last_surplus;
+                if (before < d0) {
+                    start = at;
+                    s = before;
+                    break;
+                }
+            }
+        }
+        alias_stream<T> heavies(w, scale, start, n, false, last_heavy);  // pj == np: the last heavy
         double qh = 0.0;
         std::size_t j = heavies.next(qh);
         for (;;) {  // part pj's prefix reaches d0, so one of its heavies (or the very first heavy) does
