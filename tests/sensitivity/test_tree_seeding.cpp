@@ -346,3 +346,26 @@ TEST_CASE("tree seeding rejects bad input before any output", "[sensitivity][tre
         (void)ks::detail::tree_seeding_with_shift<double>(P, W, 2, ok, std::vector<double>{0.1, 0.2, 1.0});
     });
 }
+
+TEST_CASE("tree seeding Morton keys by level equal the bit-by-bit keys", "[sensitivity][tree_seeding]") {
+    // The level-at-a-time key (morton_chunk) against the straightforward bit loop
+    // (morton_chunk_bits) on random grid points, for p dividing 128 and not, and p > 64.
+    const kestrel::counter_rng rng(3, 5);
+    std::uint64_t draw = 0;
+    std::size_t mismatches = 0, compared = 0;
+    for (std::size_t p : {1, 2, 3, 5, 6, 7, 16, 17, 31, 33, 64, 65, 100}) {
+        std::vector<std::uint32_t> x(p);
+        for (int rep = 0; rep < 200; ++rep) {
+            for (auto& v : x) v = rng.bits32(draw++);
+            for (std::size_t c = 0; c < (32 * p + 127) / 128; ++c) {
+                std::uint64_t a, b, e, f;
+                ks::detail::tree::morton_chunk(x.data(), p, c, a, b);
+                ks::detail::tree::morton_chunk_bits(x.data(), p, c, e, f);
+                mismatches += (a != e || b != f) ? 1 : 0;
+                ++compared;
+            }
+        }
+    }
+    CHECK(compared > 2000);
+    CHECK(mismatches == 0);
+}
