@@ -52,9 +52,11 @@
 // from cache; Anderson's 2 m + 5 vectors do not. With 2 threads, half of each pass runs on the
 // other vCPU, which does not share that cache: its reads pull lines across, and the serial G then
 // overwrites lines the other vCPU holds (measured: an 8 MB overwrite costs 0.31 ms when the same
-// vCPU last read the buffer, 0.5-0.93 ms when the other one did). That is why the old plain loop
-// (5 passes, two of them writing x) was slower on 2 threads than on 1; with 2 passes the penalty
-// is small, and it is what the solve_wall rows measure.
+// vCPU last read the buffer, 0.5-0.93 ms when the other one did). That is the likely reason the
+// old plain loop (5 passes, one of them writing x on both vCPUs before the serial G read it) ran
+// slower on 2 threads than on 1 in an idle run (2.82 s against 1.91 s; not re-measured idle). With
+// 2 passes the 2-thread and 1-thread loops are within a few percent (10th-percentile wall time per
+// iterate, under load); the solve_wall rows measure both.
 //
 // Reading the numbers against the wall-time goal (issue #13: Anderson faster than plain iteration on
 // the linear problem). With N_p plain iterates, N_m Anderson iterates, g the time of G and o_m
