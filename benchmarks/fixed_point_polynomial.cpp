@@ -17,6 +17,13 @@
 //                                 (baselines/fixed_point_polynomial.hpp, tested against the kernel)
 //   krylov_gradient/{kestrel,baseline}   the paper's Krylov-subspace search, tau = 1, 2, 4
 //   symmetric_sigmas/{kestrel,baseline}  the setup: Tr(A), ..., Tr(A^(tau+1)) and Newton's identities
+//   pgrad_symmetric_iterations/{kestrel,baseline}, krylov_iterations/{kestrel,baseline}
+//                                 10 iterations (no tolerance) of P_2 and of the Krylov search
+//                                 (tau = 2) on poisson_2d(1000) (10^6 unknowns, out of cache;
+//                                 quick: 64^2), kestrel at 1 and all threads, the baseline on
+//                                 one: the per-product cost against the bytes bound. The
+//                                 baseline is handed the library's sigmas (its own setup, sparse
+//                                 powers, is timed in symmetric_sigmas at n = 1024).
 // Counters: iterations, matvecs (products with A), converged (0/1), relative residual; for
 // P_tau on poisson also predicted_iterations = ceil(log 1e-6 / log rho_tau) from the closed-form
 // eigenvalues (the method is hopeless there: rho_tau = 1 - O((tau + 1) lambda_min / Tr A)).
@@ -132,6 +139,7 @@ void finish(benchmark::State& state, const problem& p, std::size_t iterations, s
 
 void run(benchmark::State& state, std::shared_ptr<problem> pp, kernel k, std::size_t degree) {
     problem& p = *pp;
+    Eigen::setNbThreads(1);  // the baselines run on one thread (Eigen's dense products use OpenMP)
     fp::relaxation_options o;
     o.rel_tol = tolerance;
     o.max_sweeps = iteration_cap();
@@ -245,10 +253,82 @@ void register_problem(bool outliers, std::size_t N) {
     }
 }
 
+enum class step_kernel { symmetric, symmetric_baseline, krylov, krylov_baseline };
+
+void run_steps(benchmark::State& state, std::shared_ptr<problem> pp, step_kernel k, int threads) {
+    problem& p = *pp;
+    Eigen::setNbThreads(1);  // the baselines run on one thread (Eigen's dense products use OpenMP)
+    constexpr std::size_t steps = 10, tau = 2;
+    fp::relaxation_options o;
+    o.rel_tol = 0.0;
+    o.max_sweeps = steps;
+    o.policy = kestrel::exec_policy::with_threads(threads);
+    fp::power_trace_options to;
+    to.policy = o.policy;
+    const auto P = fp::make_symmetric_polynomial_preconditioner(*p.M, tau, to);
+    fp::relaxation_workspace<double> ws;
+    fp::krylov_workspace<double> kw;
+    std::vector<double> x(p.n);
+    Eigen::VectorXd xe;
+    std::size_t matvecs = 0;
+    for (auto _ : state) {
+        switch (k) {
+            case step_kernel::symmetric:
+                std::fill(x.begin(), x.end(), 0.0);
+                matvecs = fp::symmetric_polynomial_gradient_solve(*p.M, p.b, x, P, o, ws).passes;
+                benchmark::DoNotOptimize(x.data());
+                break;
+            case step_kernel::krylov:
+                std::fill(x.begin(), x.end(), 0.0);
+                matvecs = fp::krylov_gradient_solve(*p.M, p.b, x, tau, o, kw).passes;
+                benchmark::DoNotOptimize(x.data());
+                break;
+            case step_kernel::symmetric_baseline:
+                xe = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(p.n));
+                kestrel_baseline::symmetric_polynomial_gradient(p.A, p.be, xe, P.sigmas(), tau, 0.0, steps);
+                matvecs = steps * (tau + 1) + 1;
+                benchmark::DoNotOptimize(xe.data());
+                break;
+            case step_kernel::krylov_baseline:
+                xe = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(p.n));
+                kestrel_baseline::krylov_gradient(p.A, p.be, xe, tau, 0.0, steps);
+                matvecs = steps * (tau + 2) + 1;
+                benchmark::DoNotOptimize(xe.data());
+                break;
+        }
+    }
+    state.counters["matvecs"] = benchmark::Counter(static_cast<double>(matvecs));
+    // The bound counts the same minimum for kestrel and baseline: the products the kestrel
+    // kernel needs (tau + 1 per iteration + the final residual), each moving the CSR arrays
+    // and two vectors.
+    const double need = static_cast<double>(steps * (tau + 1) + 1);
+    kestrel_bench::report_limits(state, need * p.bytes_per_matvec(), need, 2.0 * static_cast<double>(p.A.nonZeros()) * need);
+}
+
+void register_steps() {
+    const std::size_t N = kestrel_bench::quick_mode() ? 64 : 1000;
+    // Built on first use (not at start-up: 10^6 unknowns, and most runs filter these rows out).
+    auto holder = std::make_shared<std::shared_ptr<problem>>();
+    const std::string args = "/problem:poisson/n:" + std::to_string(N * N) + "/tau:2";
+    auto add = [&](const std::string& name, step_kernel k, int t) {
+        auto* b = benchmark::RegisterBenchmark(("fixed_point/" + name + args + "/threads:" + std::to_string(t)).c_str(),
+                                               [=](benchmark::State& s) {
+                                                   if (!*holder) *holder = make_problem(false, N);
+                                                   run_steps(s, *holder, k, t);
+                                               });
+        b->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(kestrel_bench::quick_mode() ? 1 : 3);
+    };
+    for (int t : kestrel_bench::thread_counts()) add("pgrad_symmetric_iterations/kestrel", step_kernel::symmetric, t);
+    add("pgrad_symmetric_iterations/baseline", step_kernel::symmetric_baseline, 1);
+    for (int t : kestrel_bench::thread_counts()) add("krylov_iterations/kestrel", step_kernel::krylov, t);
+    add("krylov_iterations/baseline", step_kernel::krylov_baseline, 1);
+}
+
 const bool registered = [] {
     const std::size_t N = kestrel_bench::quick_mode() ? 16 : 32;
     register_problem(false, N);
     register_problem(true, N);
+    register_steps();
     return true;
 }();
 

@@ -38,11 +38,12 @@ inline std::vector<double> sigmas_by_sparse_powers(const Eigen::SparseMatrix<dou
     return s;
 }
 
+/// The iteration with sigma_0..sigma_{tau+1} given (s).
 template <class T>
 std::size_t symmetric_polynomial_gradient(const Eigen::SparseMatrix<T, Eigen::RowMajor, int>& A, const Eigen::Matrix<T, Eigen::Dynamic, 1>& b,
-                                          Eigen::Matrix<T, Eigen::Dynamic, 1>& x, std::size_t tau, double tol, std::size_t max_iter) {
+                                          Eigen::Matrix<T, Eigen::Dynamic, 1>& x, const std::vector<double>& s, std::size_t tau, double tol,
+                                          std::size_t max_iter) {
     using vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-    const std::vector<double> s = sigmas_by_sparse_powers(A.template cast<double>(), tau + 1);
     const double bn = static_cast<double>(b.norm());
     for (std::size_t it = 0;; ++it) {
         const vec r = b - A * x;
@@ -55,6 +56,14 @@ std::size_t symmetric_polynomial_gradient(const Eigen::SparseMatrix<T, Eigen::Ro
         }
         x = x + z / static_cast<T>(s[tau + 1]);
     }
+}
+
+/// Setup (sigmas from sparse powers) and iteration.
+template <class T>
+std::size_t symmetric_polynomial_gradient(const Eigen::SparseMatrix<T, Eigen::RowMajor, int>& A, const Eigen::Matrix<T, Eigen::Dynamic, 1>& b,
+                                          Eigen::Matrix<T, Eigen::Dynamic, 1>& x, std::size_t tau, double tol, std::size_t max_iter) {
+    const Eigen::SparseMatrix<double, Eigen::RowMajor, int> Ad = A.template cast<double>();
+    return symmetric_polynomial_gradient(A, b, x, sigmas_by_sparse_powers(Ad, tau + 1), tau, tol, max_iter);
 }
 
 template <class T>

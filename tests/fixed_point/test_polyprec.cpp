@@ -422,8 +422,9 @@ TEST_CASE("polyprec: the Krylov search beats every polynomial step of its degree
             std::vector<double> xk(n, 0.0);
             const auto rk = fp::krylov_gradient_solve(M, bv, xk, tau, o, kw);
             REQUIRE(rk.converged);
-            // The true residual of the returned x.
-            CHECK(std::sqrt(fp::residual_norm_squared(M, bv, xk, ws)) <= rk.residual_norm * (1.0 + 1e-12));
+            // The true residual of the returned x (computed in another summation order: at a
+            // residual 1e-10 ||b|| the two differ in the 5th-6th digit).
+            CHECK(std::abs(std::sqrt(fp::residual_norm_squared(M, bv, xk, ws)) - rk.residual_norm) <= 1e-3 * rk.residual_norm);
             CHECK(rk.relative_residual <= 1e-10);
             // tau = 0 is steepest descent with exact line search: Kantorovich, (k-1)/(k+1) in
             // the A-norm, so the residual count obeys a bound with a factor sqrt(kappa).
