@@ -1,9 +1,11 @@
 // Speculative verification benchmarks (../shared/BENCHMARKS.md):
 //   speculative/chain_verify/{kestrel,baseline}/rows:{probabilities,logits,logits_lse}/k:K/n:V/batch:64/threads:t
 //   speculative/block_verify/kestrel/rows:.../k:K/n:V/batch:64/threads:t
-//   speculative/kseq_verify/kestrel/rows:probabilities/k:4/n:V/batch:64/threads:t
-//   speculative/tree_verify/kestrel/rows:probabilities/nodes:64/n:V/batch:16/threads:t
-//   speculative/exp_rate/kestrel/n:4096/threads:t   (double exps per second of the row passes)
+//   speculative/kseq_verify/kestrel/rows:{probabilities,logits}/k:4/n:V/batch:64/threads:t
+//   speculative/tree_verify/kestrel/rows:{probabilities,logits}/nodes:64/n:V/batch:16/threads:t
+//   speculative/exp_rate/kestrel/type:{double,float}/n:4096/threads:t   (exps per second of the
+//     row passes: double exps for double logit rows, the float softmax's float exps, widened
+//     and summed in double, for float logit rows)
 // n is the vocabulary; logits_lse are logit rows with caller-supplied log-normalizers (what a
 // softmax kernel returns beside its output), logits without. Rows are float; each request's target rows are a Zipf-like law
 // (weight (r + 1)^-1.1 of rank r) rotated by a per-row offset, and its draft rows mix 0.8 of
@@ -22,7 +24,8 @@
 // The accept tests' single values are not counted. Counter "accepted": mean kept drafts per
 // request (the baseline reports its own, which must agree). Logit rows also report "exps":
 // one exp per entry of those rows (an entry's probability needs its exp at least once), so
-// exps / (the exp_rate row's items per second) is the exp bound beside the read-once bound.
+// exps / (the float exp_rate row's items per second: the rows are float, so the exps are the
+// float softmax's) is the exp bound beside the read-once bound.
 #include <benchmark/benchmark.h>
 
 #include <kestrel/speculative.hpp>
@@ -239,15 +242,17 @@ void bench_baseline(benchmark::State& state, std::size_t B, std::size_t K, std::
 /// A row pair like the chain data: target = base rotated, draft = 0.8 target + 0.2 other rotation.
 struct row_maker {
     std::size_t V;
+    bool logits;  // rows as logits: log of the probabilities
     std::vector<double> base, cum;
     std::vector<float> fbase;
     kestrel::counter_rng rng;
     std::uint64_t ctr = 0;
-    explicit row_maker(std::size_t v) : V(v), base(v), cum(v), fbase(v), rng(bench_seed, 7) {
+    row_maker(std::size_t v, bool as_logits) : V(v), logits(as_logits), base(v), cum(v), fbase(v), rng(bench_seed, 7) {
         double s = 0;
         for (std::size_t r = 0; r < V; ++r) s += (base[r] = std::pow(double(r + 1), -1.1));
         double c = 0;
-        for (std::size_t r = 0; r < V; ++r) base[r] /= s, cum[r] = (c += base[r]), fbase[r] = float(base[r]);
+        for (std::size_t r = 0; r < V; ++r)
+            base[r] /= s, cum[r] = (c += base[r]), fbase[r] = logits ? float(std::log(base[r])) : float(base[r]);
     }
     std::size_t shift() { return static_cast<std::size_t>(rng.uniform_double(ctr++) * double(V)) % V; }
     void target(float* out, std::size_t sp) {
@@ -255,7 +260,12 @@ struct row_maker {
         std::copy(fbase.begin(), fbase.begin() + long(sp), out + (V - sp));
     }
     void draft(float* out, std::size_t sp, std::size_t sq) {
-        for (std::size_t y = 0; y < V; ++y) out[y] = float(0.8 * base[(y + sp) % V] + 0.2 * base[(y + sq) % V]);
+        for (std::size_t y = 0, a = sp, c = sq; y < V; ++y) {
+            const double v = 0.8 * base[a] + 0.2 * base[c];
+            out[y] = logits ? float(std::log(v)) : float(v);
+            if (++a == V) a = 0;
+            if (++c == V) c = 0;
+        }
     }
     std::int32_t draw(std::size_t sp, std::size_t sq) {  // a token from the draft row (sp, sq)
         const std::size_t sh = rng.uniform_double(ctr++) < 0.8 ? sp : sq;
@@ -268,26 +278,27 @@ struct row_maker {
 
 struct kseq_data {
     std::size_t B, k, V;
+    bool logits;
     std::vector<float> target, draft;
     std::vector<std::int32_t> tokens;
     std::vector<std::uint32_t> counts, lengths;
     std::vector<std::uint64_t> ids, pos;
 };
 
-const kseq_data& kseq_data_for(std::size_t B, std::size_t k, std::size_t V) {
+const kseq_data& kseq_data_for(std::size_t B, std::size_t k, std::size_t V, bool logits) {
     // Layout of multi_draft.hpp with L = 1: target rows j * 2 + t, draft rows j; the candidates
     // share the prompt, so only target row 0, draft row 0 and the kept draft's row j * 2 + 1
     // are read (the others are left zero).
     static std::unique_ptr<kseq_data> cur;
-    if (cur && cur->B == B && cur->k == k && cur->V == V) return *cur;
+    if (cur && cur->B == B && cur->k == k && cur->V == V && cur->logits == logits) return *cur;
     cur.reset();
     const std::size_t TP = 2 * k, DP = k;
-    auto d = std::make_unique<kseq_data>(kseq_data{B, k, V, std::vector<float>(B * TP * V, 0.0f),
+    auto d = std::make_unique<kseq_data>(kseq_data{B, k, V, logits, std::vector<float>(B * TP * V, 0.0f),
                                                    std::vector<float>(B * DP * V, 0.0f), std::vector<std::int32_t>(B * k),
                                                    std::vector<std::uint32_t>(B, std::uint32_t(k)),
                                                    std::vector<std::uint32_t>(B, 1), std::vector<std::uint64_t>(B),
                                                    std::vector<std::uint64_t>(B)});
-    row_maker rm(V);
+    row_maker rm(V, logits);
     for (std::size_t b = 0; b < B; ++b) {
         const std::size_t sp = rm.shift(), sq = rm.shift();
         rm.target(&d->target[(b * TP) * V], sp);
@@ -302,8 +313,8 @@ const kseq_data& kseq_data_for(std::size_t B, std::size_t k, std::size_t V) {
     return *cur;
 }
 
-void bench_kseq(benchmark::State& state, std::size_t B, std::size_t k, std::size_t V, int threads) {
-    const kseq_data& d = kseq_data_for(B, k, V);
+void bench_kseq(benchmark::State& state, std::size_t B, std::size_t k, std::size_t V, bool logits, int threads) {
+    const kseq_data& d = kseq_data_for(B, k, V, logits);
     const std::size_t TP = 2 * k, DP = k;
     const auto& target = d.target;
     const auto& draft = d.draft;
@@ -312,8 +323,8 @@ void bench_kseq(benchmark::State& state, std::size_t B, std::size_t k, std::size
     const auto& lengths = d.lengths;
     const auto& ids = d.ids;
     const auto& pos = d.pos;
-    const auto T = ks::probability_rows(target.data(), B, TP, V);
-    const auto D = ks::probability_rows(draft.data(), B, DP, V);
+    const auto T = logits ? ks::logit_rows(target.data(), B, TP, V) : ks::probability_rows(target.data(), B, TP, V);
+    const auto D = logits ? ks::logit_rows(draft.data(), B, DP, V) : ks::probability_rows(draft.data(), B, DP, V);
     const ks::multi_draft_batch db{kestrel::matrix_view<const std::int32_t>(tokens.data(), B, k), k, 1,
                                    kestrel::vector_view<const std::uint32_t>(counts.data(), B),
                                    kestrel::vector_view<const std::uint32_t>(lengths.data(), B),
@@ -337,10 +348,12 @@ void bench_kseq(benchmark::State& state, std::size_t B, std::size_t k, std::size
     }
     state.counters["accepted"] = acc / double(B);
     kestrel_bench::report_limits(state, rows * double(V) * sizeof(float), double(B) * double(V));
+    if (logits) state.counters["exps"] = rows * double(V);
 }
 
 struct tree_data {
     std::size_t B, V, N;
+    bool logits;
     std::vector<float> target, draft;
     std::vector<std::int32_t> parents, tokens;
     std::vector<std::uint32_t> sizes;
@@ -348,9 +361,9 @@ struct tree_data {
     std::vector<bool> leaf;
 };
 
-const tree_data& tree_data_for(std::size_t B, std::size_t V) {
+const tree_data& tree_data_for(std::size_t B, std::size_t V, bool logits) {
     static std::unique_ptr<tree_data> cur;
-    if (cur && cur->B == B && cur->V == V) return *cur;
+    if (cur && cur->B == B && cur->V == V && cur->logits == logits) return *cur;
     cur.reset();
     // 64 nodes: 0 root; 1..4 its children; 5..16 three under each; 17..63 four under each of
     // 5..15 and three under 16.
@@ -361,7 +374,7 @@ const tree_data& tree_data_for(std::size_t B, std::size_t V) {
         for (int j = 0; j < (g == 16 ? 3 : 4); ++j) parent.push_back(g);
     const std::size_t N = parent.size();  // 64
     auto d = std::make_unique<tree_data>();
-    d->B = B, d->V = V, d->N = N;
+    d->B = B, d->V = V, d->N = N, d->logits = logits;
     d->target.resize(B * N * V);
     d->draft.assign(B * N * V, 0.0f);
     d->parents.resize(B * N);
@@ -370,7 +383,7 @@ const tree_data& tree_data_for(std::size_t B, std::size_t V) {
     d->ids.resize(B), d->pos.resize(B);
     d->leaf.assign(N, true);
     for (std::size_t v = 1; v < N; ++v) d->leaf[std::size_t(parent[v])] = false;
-    row_maker rm(V);
+    row_maker rm(V, logits);
     for (std::size_t b = 0; b < B; ++b) {
         std::vector<std::size_t> sp(N), sq(N);
         for (std::size_t v = 0; v < N; ++v) {
@@ -386,8 +399,8 @@ const tree_data& tree_data_for(std::size_t B, std::size_t V) {
     return *cur;
 }
 
-void bench_tree(benchmark::State& state, std::size_t B, std::size_t V, int threads) {
-    const tree_data& d = tree_data_for(B, V);
+void bench_tree(benchmark::State& state, std::size_t B, std::size_t V, bool logits, int threads) {
+    const tree_data& d = tree_data_for(B, V, logits);
     const std::size_t N = d.N;
     const auto& target = d.target;
     const auto& draft = d.draft;
@@ -397,8 +410,8 @@ void bench_tree(benchmark::State& state, std::size_t B, std::size_t V, int threa
     const auto& ids = d.ids;
     const auto& pos = d.pos;
     const auto& leaf = d.leaf;
-    const auto T = ks::probability_rows(target.data(), B, N, V);
-    const auto D = ks::probability_rows(draft.data(), B, N, V);
+    const auto T = logits ? ks::logit_rows(target.data(), B, N, V) : ks::probability_rows(target.data(), B, N, V);
+    const auto D = logits ? ks::logit_rows(draft.data(), B, N, V) : ks::probability_rows(draft.data(), B, N, V);
     const ks::tree_batch tb{kestrel::matrix_view<const std::int32_t>(parents.data(), B, N),
                             kestrel::matrix_view<const std::int32_t>(tokens.data(), B, N),
                             kestrel::vector_view<const std::uint32_t>(sizes.data(), B),
@@ -428,29 +441,48 @@ void bench_tree(benchmark::State& state, std::size_t B, std::size_t V, int threa
     }
     state.counters["accepted"] = acc / double(B);
     kestrel_bench::report_limits(state, rows * double(V) * sizeof(float), double(B) * double(V));
+    if (logits) state.counters["exps"] = rows * double(V);
 }
 
 // ---- exp throughput: the rate that bounds the passes over logit rows ---------------------
-// xsimd's double exp (the one the row passes use) over a 4096-entry buffer in L1, summed;
-// 8 items of 2 passes per thread (claimed dynamically, so the threads balance); items =
-// exps per iteration.
-void bench_exp_rate(benchmark::State& state, int threads) {
+// Double: xsimd's double exp (double logit rows) over a 4096-entry buffer in L1, summed.
+// Float: the float softmax's exp (detail/float_exp.hpp: fma of the argument, float exp, both
+// halves widened and summed in double), as the row passes run it. 8 items of 2 passes per
+// thread (claimed dynamically, so the threads balance); items = exps per iteration.
+void bench_exp_rate(benchmark::State& state, bool single, int threads) {
     namespace sd = kestrel::simd::detail;
+    namespace kd = kestrel::speculative::detail;
     constexpr std::size_t n = 4096;
-    constexpr std::size_t W = sd::width<double>;
+    constexpr std::size_t W = sd::width<double>, WF = sd::width<float>;
     std::vector<double> v(n);
-    for (std::size_t i = 0; i < n; ++i) v[i] = -30.0 * double(i) / double(n);  // exp(x - max): x <= 0
+    std::vector<float> vf(n);
+    for (std::size_t i = 0; i < n; ++i) vf[i] = float(v[i] = -30.0 * double(i) / double(n));  // x - max <= 0
     const std::size_t items = 8 * static_cast<std::size_t>(threads);
     std::vector<double> out(items * 8, 0.0);
     const kestrel::exec_policy pol{threads};
     for (auto _ : state) {
         kestrel::parallel_for(items, pol, [&](std::size_t t) {
             sd::batch<double> s0 = sd::splat(0.0), s1 = s0;
-            for (int rep = 0; rep < 2; ++rep)
-                for (std::size_t i = 0; i + 2 * W <= n; i += 2 * W) {
-                    s0 = s0 + sd::vexp(sd::load(v.data() + i));
-                    s1 = s1 + sd::vexp(sd::load(v.data() + i + W));
-                }
+            if (single) {
+                const sd::batch<float> tau = sd::splat(1.0f), neg = sd::splat(-0.0f);
+                for (int rep = 0; rep < 2; ++rep)
+                    for (std::size_t i = 0; i + WF <= n; i += WF) {
+#if KESTREL_HAS_XSIMD
+                        sd::batch<double> e0, e1;
+                        kd::widen_halves(kd::float_law_exp(sd::load(vf.data() + i), tau, neg), e0, e1);
+                        s0 = s0 + e0;
+                        s1 = s1 + e1;
+#else
+                        s0 = s0 + static_cast<double>(kd::float_law_exp(vf[i], tau, neg));
+#endif
+                    }
+            } else {
+                for (int rep = 0; rep < 2; ++rep)
+                    for (std::size_t i = 0; i + 2 * W <= n; i += 2 * W) {
+                        s0 = s0 + sd::vexp(sd::load(v.data() + i));
+                        s1 = s1 + sd::vexp(sd::load(v.data() + i + W));
+                    }
+            }
             out[t * 8] += sd::hsum<double>(s0 + s1);
         });
         benchmark::DoNotOptimize(out.data());
@@ -459,11 +491,14 @@ void bench_exp_rate(benchmark::State& state, int threads) {
 }
 
 const bool registered = [] {
-    for (int t : kestrel_bench::thread_counts())
-        benchmark::RegisterBenchmark(("speculative/exp_rate/kestrel/n:4096/threads:" + std::to_string(t)).c_str(),
-                                     [=](benchmark::State& s) { bench_exp_rate(s, t); })
-            ->UseRealTime()
-            ->Unit(benchmark::kMicrosecond);
+    for (bool single : {false, true})
+        for (int t : kestrel_bench::thread_counts())
+            benchmark::RegisterBenchmark((std::string("speculative/exp_rate/kestrel/type:") +
+                                          (single ? "float" : "double") + "/n:4096/threads:" + std::to_string(t))
+                                             .c_str(),
+                                         [=](benchmark::State& s) { bench_exp_rate(s, single, t); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
     const bool quick = kestrel_bench::quick_mode();
     const std::size_t B = quick ? 8 : 64;
     std::vector<std::size_t> ks_ = {4, 8}, vs = {32768, 131072, 262144};
@@ -498,21 +533,31 @@ const bool registered = [] {
     }
     // K-SEQ, k = 4 candidates for one position, the same batch; tree: 64 nodes, batch 16
     // (each request holds 128 rows).
-    for (std::size_t V : vs)
-        for (int t : kestrel_bench::thread_counts())
-            benchmark::RegisterBenchmark(("speculative/kseq_verify/kestrel/rows:probabilities/k:4/n:" + std::to_string(V) +
-                                          "/batch:" + std::to_string(B) + "/threads:" + std::to_string(t)).c_str(),
-                                         [=](benchmark::State& s) { bench_kseq(s, B, 4, V, t); })
-                ->UseRealTime()
-                ->Unit(benchmark::kMicrosecond);
+    // Logit rows (float, Kestrel computes the normalizers): K-SEQ at V = 32k and 128k, the tree
+    // at 32k (quick mode: 32k only).
+    for (bool logits : {false, true})
+        for (std::size_t V : vs) {
+            if (logits && V > 131072) continue;
+            for (int t : kestrel_bench::thread_counts())
+                benchmark::RegisterBenchmark((std::string("speculative/kseq_verify/kestrel/rows:") +
+                                              (logits ? "logits" : "probabilities") + "/k:4/n:" + std::to_string(V) +
+                                              "/batch:" + std::to_string(B) + "/threads:" + std::to_string(t))
+                                                 .c_str(),
+                                             [=](benchmark::State& s) { bench_kseq(s, B, 4, V, logits, t); })
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMicrosecond);
+        }
     const std::size_t tree_batch = quick ? 4 : 16;
-    for (std::size_t V : quick ? std::vector<std::size_t>{32768} : std::vector<std::size_t>{32768, 131072})
-        for (int t : kestrel_bench::thread_counts())
-            benchmark::RegisterBenchmark(("speculative/tree_verify/kestrel/rows:probabilities/nodes:64/n:" + std::to_string(V) +
-                                          "/batch:" + std::to_string(tree_batch) + "/threads:" + std::to_string(t)).c_str(),
-                                         [=](benchmark::State& s) { bench_tree(s, tree_batch, V, t); })
-                ->UseRealTime()
-                ->Unit(benchmark::kMicrosecond);
+    for (bool logits : {false, true})
+        for (std::size_t V : quick || logits ? std::vector<std::size_t>{32768} : std::vector<std::size_t>{32768, 131072})
+            for (int t : kestrel_bench::thread_counts())
+                benchmark::RegisterBenchmark((std::string("speculative/tree_verify/kestrel/rows:") +
+                                              (logits ? "logits" : "probabilities") + "/nodes:64/n:" + std::to_string(V) +
+                                              "/batch:" + std::to_string(tree_batch) + "/threads:" + std::to_string(t))
+                                                 .c_str(),
+                                             [=](benchmark::State& s) { bench_tree(s, tree_batch, V, logits, t); })
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMicrosecond);
     return true;
 }();
 
