@@ -70,7 +70,6 @@ struct coreset_workspace {
     detail::raw_buffer<std::size_t> nearest;
     detail::raw_buffer<double> sens;        ///< sensitivities s_i
     detail::raw_buffer<double> xnorm;       ///< ||x_i||^2 (the seeding's rounds)
-    detail::raw_buffer<double> mass;        ///< weighted first-center draw only
     std::vector<double> block_sum, prefix;  ///< per draw block (iid_block points)
     std::vector<double> cluster_part;       ///< per group of blocks x (cost, weight) per center
     std::vector<double> strat_part;         ///< per stratified block x sum of s per center

@@ -92,25 +92,25 @@ void dz_masses(const std::vector<double>& d2, vector_view<const T> w, int z, std
     });
 }
 
-/// Index drawn with probability w_i / W (draw `draw` of rng).
-/// (mass: scratch of n doubles, filled here when the weights are not empty.)
-template <class T>
-std::size_t draw_by_weight(vector_view<const T> w, std::size_t n, const counter_rng& rng, std::uint64_t draw,
-                           exec_policy policy, raw_buffer<double>& mass) {
-    const double u = rng.uniform_double(draw);
-    if (w.empty()) return std::min(n - 1, static_cast<std::size_t>(u * static_cast<double>(n)));
-    double* m = mass.get(n);
-    for (std::size_t i = 0; i < n; ++i) m[i] = static_cast<double>(w[i]);
-    const auto prefix = block_prefix(m, n, policy);
-    std::size_t out = 0;
-    sample_iid(m, n, prefix, 1, rng, draw, &out);
-    return out;
-}
+/// Index drawn with probability w_i / W (draw `draw` of rng). The block sums of the weights
+/// are taken in parallel and the draw reads the weights where it lands (no copy of them).
 template <class T>
 std::size_t draw_by_weight(vector_view<const T> w, std::size_t n, const counter_rng& rng, std::uint64_t draw,
                            exec_policy policy) {
-    raw_buffer<double> mass;
-    return draw_by_weight(w, n, rng, draw, policy, mass);
+    const double u = rng.uniform_double(draw);
+    if (w.empty()) return std::min(n - 1, static_cast<std::size_t>(u * static_cast<double>(n)));
+    const std::size_t blocks = (n + iid_block - 1) / iid_block;
+    std::vector<double> prefix(blocks + 1, 0.0);
+    parallel_for(blocks, policy, [&](std::size_t b) {
+        double s = 0.0;
+        const std::size_t e = std::min(n, (b + 1) * iid_block);
+        for (std::size_t i = b * iid_block; i < e; ++i) s += static_cast<double>(w[i]);
+        prefix[b + 1] = s;
+    });
+    for (std::size_t b = 0; b < blocks; ++b) prefix[b + 1] += prefix[b];
+    std::size_t out = 0;
+    sample_iid_by([&](std::size_t i) { return static_cast<double>(w[i]); }, n, prefix, 1, rng, draw, &out);
+    return out;
 }
 
 /// Turns the squared distances into the result's per-point costs and total.
@@ -252,7 +252,7 @@ bool bicriteria_core(const_matrix_view<T> points, vector_view<const T> weights, 
 
     ws.block_sum.resize(blocks);
     ws.prefix.assign(blocks + 1, 0.0);
-    const std::size_t first = draw_by_weight(weights, n, rng, 0, policy, ws.mass);
+    const std::size_t first = draw_by_weight(weights, n, rng, 0, policy);
     centers.assign(1, first);
     if (out.check_finite) ws.bad.assign(blocks, 0);
     const T* const cf = points.row_data(first);
