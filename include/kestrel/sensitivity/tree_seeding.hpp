@@ -56,9 +56,11 @@
 // sums; O(k levels p log n) for the proposals; rejection O(|C| d) per proposal (at most
 // O(max_proposals k^2 d) in all; the number of proposals grows with the tree's distortion);
 // O(n trees candidates d) for the assignment: no O(n k d) term, against O(n k d) for the
-// D^z seedings. Measured (2 cores, n = 10^6, d = 16, benchmarks/sensitivity_tree_seeding.cpp):
-// it does not beat bicriteria_seeding's GEMM-speed passes at k <= 1000 without projection;
-// see the README for the ratios.
+// D^z seedings. Measured (n = 10^6, d = 16, float, benchmarks/sensitivity_tree_seeding.cpp,
+// under load): at 2 threads it is slower than bicriteria_seeding's GEMM-speed passes at k = 100
+// and 1000 (default 9x and 5x, projection to 6 dimensions 6.7x and 2.2x; its sort, draws and
+// rejection are serial); single-threaded CPU time at k = 1000 with the projection, 1.3x faster.
+// The crossover is at larger k or larger d, where the O(n k d) term dominates.
 //
 // Randomness: tree r's shift is draw r p + t of counter_rng(seed, 0x7ee5) (tree 0's may be
 // given: detail::tree_seeding_with_shift), the projection entry (t, r) is normal draw t p + r of
