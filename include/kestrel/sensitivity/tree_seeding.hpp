@@ -60,7 +60,7 @@
 // under load): at 2 threads it is slower than bicriteria_seeding's GEMM-speed passes at k = 100
 // and 1000 (default 9x and 5x, projection to 6 dimensions 6.7x and 2.2x; its sort, draws and
 // rejection are serial); single-threaded CPU time at k = 1000 with the projection, 1.3x faster.
-// The crossover is at larger k or larger d, where the O(n k d) term dominates.
+// A crossover is expected at larger k, where the O(n k d) term dominates (not measured).
 //
 // Randomness: tree r's shift is draw r p + t of counter_rng(seed, 0x7ee5) (tree 0's may be
 // given: detail::tree_seeding_with_shift), the projection entry (t, r) is normal draw t p + r of
