@@ -58,7 +58,8 @@
 //   power_traces(A, kmax, options)        p_1..p_kmax (A checked symmetric: relaxation_matrix(A, true)).
 //   elementary_symmetric_from_traces(p)   sigma_0..sigma_K by Newton's identities.
 //   symmetric_polynomial_preconditioner(tau, sigma)   from sigma_0..sigma_{tau+1} (all > 0);
-//                                         step_contraction bound helpers below.
+//                                         smoothness() = L_tau, step_polynomial(lambda) = q(lambda),
+//                                         contraction_bound(eigenvalues, tau) = the paper's bound.
 //   make_symmetric_polynomial_preconditioner(A, tau, options)   traces, then sigmas.
 //   apply_symmetric_polynomial_preconditioner(A, P, r, z, ws)   z = P_tau(A) r / sigma_{tau+1}
 //                                         by Horner in ratio form (coefficients c_{i+1}/c_i =
@@ -79,7 +80,8 @@
 //       pivot falls below 1e-12 (numerically dependent Krylov vectors). tau + 1 products per
 //       iteration; the residual is updated as r+ = r - sum c_i v_{i+1} in the pass that updates
 //       x, and recomputed from b - A x when it meets the tolerance (the run goes on if the
-//       true one does not). Mathematically this is CG restarted every tau + 1 steps; on a
+//       true one does not; record_history holds the updated norms). Mathematically this is CG
+//       restarted every tau + 1 steps; on a
 //       matrix with at most tau + 1 distinct eigenvalues it solves in one iteration.
 //
 // Validation before anything is written: A symmetric (checked at construction) with a positive
