@@ -54,9 +54,11 @@
 // overwrites lines the other vCPU holds (measured: an 8 MB overwrite costs 0.31 ms when the same
 // vCPU last read the buffer, 0.5-0.93 ms when the other one did). That is the likely reason the
 // old plain loop (5 passes, one of them writing x on both vCPUs before the serial G read it) ran
-// slower on 2 threads than on 1 in an idle run (2.82 s against 1.91 s; not re-measured idle). With
-// 2 passes the 2-thread and 1-thread loops are within a few percent (10th-percentile wall time per
-// iterate, under load); the solve_wall rows measure both.
+// slower on 2 threads than on 1 in an idle run (2.82 s against 1.91 s; not re-measured idle). The
+// 2-pass loop keeps a smaller penalty of the same kind: at load 5, 10th-percentile wall time per
+// iterate 0.65 ms on 1 thread, 0.82 ms on 2, G itself going from 0.31 to 0.51 ms per call. With a
+// serial G the fastest plain iteration on this machine is therefore the 1-thread row, and that is
+// the baseline Anderson on 2 threads has to beat.
 //
 // Reading the numbers against the wall-time goal (issue #13: Anderson faster than plain iteration on
 // the linear problem). With N_p plain iterates, N_m Anderson iterates, g the time of G and o_m

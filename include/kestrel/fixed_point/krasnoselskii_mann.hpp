@@ -10,10 +10,12 @@
 // so the store hits lines the pass has just read: no write-allocate). When the last iterate
 // ends up in the scratch buffer it is copied to x once, on return. The version before this one
 // made 5 passes: the norm, then an update that read x_k and G(x_k) again and wrote x_{k+1}
-// (shifted 2-D Poisson, n = 10^6, G about 0.5 ms: 10th-percentile wall time per iterate 1.13-1.16
-// ms before, 0.78-0.87 ms after, on 1 thread, under load). With a G that runs on the calling
-// thread, a second thread gains little here: the norm's reads on the other core pull G's output
-// out of this core's cache, and G then overwrites lines the other core holds.
+// (shifted 2-D Poisson, n = 10^6, 10th-percentile wall time per iterate on 1 thread: 0.98 ms
+// before, 0.65 ms after, at load 5). With a G that runs on the calling thread, keep the passes
+// on that thread too (policy threads = 1): on 2 threads the norm's reads on the other core pull
+// G's output into that core's cache, and the next G then overwrites lines the other core holds;
+// measured on this 2-vCPU VM, G went from 0.31 to 0.51 ms per call and the iterate from 0.65 to
+// 0.82 ms. A G that itself runs on the pool's threads spreads the vectors over both caches anyway.
 // Scratch: one n-vector, allocated per call.
 #pragma once
 
