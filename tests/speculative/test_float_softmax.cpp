@@ -36,8 +36,8 @@ std::vector<long double> exact_softmax(const std::vector<float>& l, double t) {
 
 TEST_CASE("the float softmax is within its stated relative error of the exact softmax of the float logits") {
     // Bound (softmax.hpp): |p / p* - 1| <= d(y) + sum_z p*(z) d(z) + 1e-12 with
-    // d(z) = 2^-24 (w |l_z / T - M| + 2) + 2^-24 4, M the row's largest l / T, w = 1 at T = 1 and
-    // 2 otherwise (tau = 1 / T is rounded to float). Below the float exp's range (l / T - M <
+    // d(z) = 2^-24 (w |l_z / T - M| + 6), M the row's largest l / T, w = 1 at T = 1 and 3
+    // otherwise (tau = 1 / T is rounded to float). Below the float exp's range (l / T - M <
     // -87) the probabilities may be flushed: there |p - p*| <= 1e-37 instead.
     const std::size_t V = kestrel_test::optimized_build ? 20000 : 6000;
     const kestrel::counter_rng rng(8080, 4);
@@ -63,6 +63,9 @@ TEST_CASE("the float softmax is within its stated relative error of the exact so
         [&](std::size_t y) { return y % 100 == 0 ? rng.normal(ctr++) : -90.0 - 110.0 * rng.uniform_double(ctr++); });
     add("tempered T = 0.7, N(0, 3)", 0.7, [&](std::size_t) { return 3.0 * rng.normal(ctr++); });
     add("tempered T = 2.5, N(5, 6)", 2.5, [&](std::size_t) { return 5.0 + 6.0 * rng.normal(ctr++); });
+    // Large logits at T != 1: a product l * tau rounded before the shift would err by
+    // 2^-24 |l / T| ~ 1e-4 here; the shift comes first, so the error stays at the 1e-7 scale.
+    add("tempered T = 0.7, N(1000, 3)", 0.7, [&](std::size_t) { return 1000.0 + 3.0 * rng.normal(ctr++); });
     add("masked: -inf entries", 1.0,
         [&](std::size_t y) { return y % 3 == 0 ? -std::numeric_limits<double>::infinity() : rng.normal(ctr++); });
     for (const auto& c : cases) {
@@ -72,7 +75,7 @@ TEST_CASE("the float softmax is within its stated relative error of the exact so
         const auto ex = exact_softmax(c.l, c.temperature);
         long double mx = -INFINITY;
         for (float x : c.l) mx = std::max<long double>(mx, (long double)x / c.temperature);
-        const double w = c.temperature == 1.0 ? 1.0 : 2.0;
+        const double w = c.temperature == 1.0 ? 1.0 : 3.0;
         auto d = [&](std::size_t z) {
             const long double a = (long double)c.l[z] / c.temperature - mx;
             return double(std::ldexp(1.0L, -24) * (w * std::fabs(a) + 2.0L + 4.0L));
@@ -126,10 +129,16 @@ TEST_CASE("row_softmax refuses bad input before writing") {
         l[1] = bad;
         CHECK_THROWS_AS(ks::row_softmax(lv, 1.0, ov), kestrel::invalid_argument);
     }
-    // Scaled logits beyond the float range: 3e38 / 0.5.
-    l[1] = 3e38f;
-    CHECK_THROWS_AS(ks::row_softmax(lv, 0.5, ov), kestrel::invalid_argument);
+    // 1 / T beyond the float range.
+    l[1] = 2.0f;
+    CHECK_THROWS_AS(ks::row_softmax(lv, 1e-40, ov), kestrel::invalid_argument);
     for (double v : out) CHECK(v == -7.0);
+    // Logits near the float limit at a small temperature are fine (the shift comes first).
+    const std::vector<float> big{3e38f, -3e38f, 2.9e38f};
+    ks::row_softmax(kestrel::vector_view<const float>(big), 0.5, ov);
+    CHECK(out[0] == 1.0);
+    CHECK(out[1] == 0.0);
+    CHECK(out[2] == 0.0);
     // Double rows: the double softmax (exp in double), normalized.
     const std::vector<double> ld{0.5, -1.0, 2.0};
     std::vector<double> pd(3);

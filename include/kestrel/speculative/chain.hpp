@@ -58,11 +58,19 @@ struct law_reader {
 
     /// The float softmax of a float logit row without a caller-supplied normalizer: its chunk
     /// shifts and log-normalizer (chunk sums of e into esums if given).
-    void float_normalize(row_law<T>& L, double* esums) const {
-        L.tau = static_cast<float>(inv_t);
+    void float_normalize(row_law<T>& L, double* esums, std::size_t i, const char* which) const {
+        set_tau(L, i, which);
         float* sh = new_shifts((L.n + chunk - 1) / chunk);
         L.log_z = float_log_sum_exp(reinterpret_cast<const float*>(L.v), L.n, L.tau, sh, esums);
         L.shifts = sh;
+    }
+
+    /// tau = 1 / temperature rounded to float (float logit rows), refused if it overflows.
+    void set_tau(row_law<T>& L, std::size_t i, const char* which) const {
+        L.tau = static_cast<float>(inv_t);
+        if (!std::isfinite(L.tau))
+            fail_argument(fn, which, "request ", b, ", position ", i, ": 1 / temperature = ", inv_t,
+                          " is beyond the float range of float logit rows");
     }
 
     row_law<T> law(const token_rows<T>& rows, std::size_t i, const char* which) const {
@@ -78,22 +86,21 @@ struct law_reader {
                 // Kestrel's float softmax: exp in float relative to each chunk's maximum, or to
                 // the caller's normalizer rounded to float.
                 if (given) {
-                    L.tau = static_cast<float>(inv_t);
+                    set_tau(L, i, which);
                     L.log_z = rows.log_normalizers[b * rows.positions + i];
-                    L.shift = static_cast<float>(L.log_z);
+                    L.shift = static_cast<float>(L.log_z / static_cast<double>(L.tau));
                     if (std::isfinite(L.log_z) && !std::isfinite(L.shift))
                         fail_argument(fn, which, "request ", b, ", position ", i, ": log-normalizer ", L.log_z,
                                       " is beyond the float range of float logit rows");
                 } else {
-                    float_normalize(L, nullptr);
+                    float_normalize(L, nullptr, i, which);
                 }
             } else {
                 L.log_z = given ? rows.log_normalizers[b * rows.positions + i] : log_sum_exp(L.v, L.n, inv_t);
             }
             if (!std::isfinite(L.log_z))
                 fail_argument(fn, which, "request ", b, ", position ", i, ": log-normalizer is ", L.log_z,
-                              " (NaN or infinite logits",
-                              row_law<T>::float_rows ? ", or logits / temperature beyond the float range)" : ")");
+                              " (NaN or infinite logits)");
         }
         if (!filt) return L;
         double total = 0.0;
@@ -208,7 +215,7 @@ std::size_t draw_from_target_row(const law_reader<T>& rd, const token_rows<T>& r
     if constexpr (row_law<T>::float_rows) {
         // Float softmax: the chunk sums of e from the normalizer pass, scaled per chunk.
         sums.resize(chunks);
-        rd.float_normalize(L, sums.data());
+        rd.float_normalize(L, sums.data(), i, "target");
         if (std::isfinite(L.log_z))
             for (std::size_t k = 0; k < chunks; ++k) z += (sums[k] *= L.chunk_scale(k));
     } else {
@@ -218,8 +225,7 @@ std::size_t draw_from_target_row(const law_reader<T>& rd, const token_rows<T>& r
     }
     if (!std::isfinite(L.log_z))
         fail_argument(rd.fn, "target", "request ", rd.b, ", position ", i, ": log-normalizer is ", L.log_z,
-                      " (NaN or infinite logits",
-                      row_law<T>::float_rows ? ", or logits / temperature beyond the float range)" : ")");
+                      " (NaN or infinite logits)");
     if (!(z > 0.0)) fail_argument(rd.fn, "target", "request ", rd.b, ", position ", i, ": the row has no mass");
     return residual_inverse_cdf<T>(L, nullptr, L.n, 1.0, sums, z, u);
 }

@@ -9,25 +9,28 @@
 //
 // Float logit rows (Kestrel's float softmax): with tau = 1 / T rounded to float and the row cut
 // into chunks of 4096 entries (detail::chunk),
-//   s_k  = max over chunk k of fl(l_y * tau)                  (float product, exact max)
-//   e(y) = exp_f(fma_f(l_y, tau, -s_k))                         (float argument, float exp)
-//   p(y) = e(y) * exp(s_k - log Z),  log Z = log sum_k exp(s_k) sum_{y in k} e(y)   (double)
-// exp_f is xsimd's float exp in SIMD builds and std::exp(float) in the scalar build (so the two
-// builds' laws differ in the last float bits; each build is consistent with itself). With a
-// caller-supplied normalizer L the shift is one for the row, s = fl(L), and p(y) = e(y) *
-// exp(s - L).
+//   m_k  = max over chunk k of l_y                                       (float, exact)
+//   e(y) = exp_f(fl(fl(l_y - m_k) * tau))                                (float argument, float exp)
+//   p(y) = e(y) * exp(tau m_k - log Z),  log Z = log sum_k exp(tau m_k) sum_{y in k} e(y)  (double)
+// (tau m_k is exact in double; no FMA is involved, so the argument rounds the same way on every
+// machine). exp_f is xsimd's float exp in SIMD builds and std::exp(float) in the scalar build
+// (the two builds' laws differ in the last float bits; each build is consistent with itself).
+// With a caller-supplied normalizer L the shift is one for the row, m = fl(L / tau), and
+// p(y) = e(y) * exp(tau m - L).
 //
 // Why float exp is enough: the float logits are the input, and a float logit of magnitude >= 4
-// already carries a quantization of 2^-22 >= 2.4e-7 relative in exp(l) (half an ulp); the
-// argument above is rounded once (at most 2^-24 |a| relative, a = l tau - s_k) and the float
-// exp adds at most 2 ulp (the tests check <= 2 ulp over [-87, 0]; xsimd's measures 1.45 ulp
-// with SSE2). The relative error of p(y) to the exact softmax of the given float
-// logits (long double) is bounded by
-//   |p(y) / p*(y) - 1| <= d(y) + sum_z p*(z) d(z) + 1e-12,  d(z) = 2^-24 (w |a_z| + 6),
-// a_z = l_z / T - max_y l_y / T, w = 1 for T = 1 (tau exact) and 2 otherwise (tau rounded); tests/speculative/test_float_softmax.cpp checks it on random, peaked,
-// wide-range and extreme rows. Underflow: exp_f(a) is 0 for a <= -88.38 (xsimd; std::exp(float)
-// gives denormals down to about -103.9), where the exact law is below 1e-38 times the chunk's
-// largest probability; a probability below 2^-53 cannot be drawn by a 53-bit uniform anyway.
+// is known only to half an ulp, 2^-22 >= 2.4e-7, which is that relative uncertainty in exp(l).
+// The argument a_y = (l_y - m_k) tau is rounded twice, each time by at most 2^-24 |a_y| (plus
+// tau's own rounding, 2^-24 |a_y|, when T != 1), and the float exp adds at most 2 ulp (the
+// tests check <= 2 ulp over [-87, 0]; xsimd's measures 1.45 ulp with SSE2, 1.49 with AVX-512).
+// Hence, with d(z) = 2^-24 (w |a*_z| + 6), a*_z = l_z / T - max_y l_y / T, w = 1 at T = 1 and
+// 3 otherwise, the relative error to the exact softmax p* of the given float logits is
+//   |p(y) / p*(y) - 1| <= d(y) + sum_z p*(z) d(z) + 1e-12
+// (the normalization spreads the other entries' errors); tests/speculative/test_float_softmax.cpp
+// checks it against long double on random, peaked, offset (|l| ~ 1000), wide-range, tempered
+// and masked rows. Underflow: exp_f(a) is 0 for a <= -88.38 (xsimd; std::exp(float) gives
+// denormals down to about -103.9), where the exact probability is below 1e-38 times the
+// chunk's largest; a probability below 2^-53 cannot be drawn by a 53-bit uniform anyway.
 // Cost: one exp per entry at the float SIMD width (16 lanes with AVX-512), sums in double.
 #pragma once
 
@@ -47,8 +50,9 @@ namespace speculative {
 /// The law the verifiers read from one logit row at temperature T > 0, written to out (size of
 /// the row), in double; returns its log-normalizer log Z (the caller's, if given). The
 /// sampling filters are not applied. Throws kestrel::invalid_argument (nothing written) on a
-/// size mismatch, an empty row, T not finite and > 0, a NaN or +inf logit, or a row whose
-/// scaled logits leave the float range (float rows).
+/// size mismatch, an empty row, T not finite and > 0 (float rows: 1 / T beyond the float
+/// range), a NaN or +inf logit, or a log-normalizer that is not finite (float rows: / tau
+/// beyond the float range).
 template <class T>
 double row_softmax(vector_view<const T> logits, double temperature, vector_view<double> out,
                    const double* log_normalizer = nullptr) {

@@ -1,8 +1,10 @@
 // Internal: the float exponential of float logit rows, lane by lane and one entry at a time
 // with bit-identical results, and the split of a float batch into two double batches.
 //
-// Kestrel's float softmax (speculative/softmax.hpp) evaluates e = exp(a) in float for a float
-// argument a = fma(l, tau, -shift) (tau = 1 / temperature rounded to float, shift a float).
+// Kestrel's float softmax (speculative/softmax.hpp) evaluates e = exp(a) in float for the float
+// argument a = (l - m) * tau, rounded after the subtraction and after the product (tau = 1 /
+// temperature rounded to float, m a float shift in logit units: no FMA, so every build rounds
+// the same way, and each rounding is relative to |a|, never to |l|).
 // Every place that needs a probability of a float logit row (accept tests, normalizer pass,
 // residual chunk sums, inverse-CDF scan, K-SEQ pass, sampling filters) gets e from
 // float_law_exp (one batch) or float_law_exp_one (one entry: the same batch operations on a
@@ -31,16 +33,16 @@ inline constexpr std::size_t float_width = sdf::width<float>;
 inline constexpr std::size_t doubles_per_float_batch = sdf::width<float> / sdf::width<double>;
 static_assert(doubles_per_float_batch == 1 || doubles_per_float_batch == 2, "float batch = 1 or 2 double batches");
 
-/// e = exp(fma(l, tau, neg_shift)) lane by lane, in float.
+/// e = exp((l - m) * tau) lane by lane, in float.
 KESTREL_ALWAYS_INLINE sdf::batch<float> float_law_exp(const sdf::batch<float>& l, const sdf::batch<float>& tau,
-                                                      const sdf::batch<float>& neg_shift) noexcept {
-    return sdf::vexp(sdf::fmadd(l, tau, neg_shift));
+                                                      const sdf::batch<float>& m) noexcept {
+    return sdf::vexp((l - m) * tau);
 }
 
 /// The same e for one entry: the batch operations on a splatted value, lane 0 (bit-identical
 /// to the lane of float_law_exp that holds l).
-inline float float_law_exp_one(float l, float tau, float neg_shift) noexcept {
-    const sdf::batch<float> e = float_law_exp(sdf::splat(l), sdf::splat(tau), sdf::splat(neg_shift));
+inline float float_law_exp_one(float l, float tau, float m) noexcept {
+    const sdf::batch<float> e = float_law_exp(sdf::splat(l), sdf::splat(tau), sdf::splat(m));
     alignas(64) float lanes[float_width];
     sdf::store(lanes, e);
     return lanes[0];

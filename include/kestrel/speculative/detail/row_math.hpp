@@ -58,11 +58,11 @@ struct row_law {
     double threshold = 0.0;
     std::size_t tie_id = 0;
 
-    // Float logit rows (T = float; softmax.hpp): e(y) = exp(fma(v[y], tau, -s)) in float with the
-    // shift s of y's chunk, p(y) = e(y) * exp(s - log_z) in double. The shifts are the chunk
-    // maxima of v * tau (-inf for a chunk without mass) when Kestrel computed log_z (`shifts`,
-    // one per chunk), or one shift for the row, log_z rounded to float, with a caller-supplied
-    // normalizer (`shifts` null).
+    // Float logit rows (T = float; softmax.hpp): e(y) = exp((v[y] - m) * tau) in float with the
+    // shift m of y's chunk, p(y) = e(y) * exp(tau m - log_z) in double (tau m is exact in
+    // double). The shifts are the chunk maxima of v (-inf for a chunk without mass) when
+    // Kestrel computed log_z (`shifts`, one per chunk), or one shift for the row, log_z / tau
+    // rounded to float, with a caller-supplied normalizer (`shifts` null).
     float tau = 1.0f;
     const float* shifts = nullptr;
     float shift = 0.0f;
@@ -70,15 +70,17 @@ struct row_law {
     static constexpr bool float_rows = std::is_same<T, float>::value;
     bool float_exp() const noexcept { return float_rows && logits; }
     float raw_shift(std::size_t k) const noexcept { return shifts ? shifts[k] : shift; }
-    /// The shift inside the fma (finite: 0 for a chunk without mass).
+    /// The shift of the float exp's argument (finite: 0 for a chunk without mass).
     float chunk_shift(std::size_t k) const noexcept {
         const float s = raw_shift(k);
         return s == -std::numeric_limits<float>::infinity() ? 0.0f : s;
     }
-    /// exp(s_k - log_z): the factor from a chunk's float exponentials to its probabilities.
+    /// exp(tau m_k - log_z): the factor from a chunk's float exponentials to its probabilities.
     double chunk_scale(std::size_t k) const noexcept {
         const float s = raw_shift(k);
-        return s == -std::numeric_limits<float>::infinity() ? 0.0 : std::exp(static_cast<double>(s) - log_z);
+        return s == -std::numeric_limits<float>::infinity()
+                   ? 0.0
+                   : std::exp(static_cast<double>(tau) * static_cast<double>(s) - log_z);
     }
 
     bool kept(std::size_t y) const noexcept {
@@ -91,7 +93,7 @@ struct row_law {
         if constexpr (float_rows) {
             if (logits) {
                 const std::size_t k = y / chunk;
-                return static_cast<double>(float_law_exp_one(v[y], tau, -chunk_shift(k))) * chunk_scale(k);
+                return static_cast<double>(float_law_exp_one(v[y], tau, chunk_shift(k))) * chunk_scale(k);
             }
         }
         return logits ? std::exp(static_cast<double>(v[y]) * inv_temperature - log_z) : static_cast<double>(v[y]) * scale;
@@ -108,7 +110,7 @@ template <class T, law_mode M, bool Filtered>
 struct lane_law {
     static constexpr bool float_exp = std::is_same<T, float>::value && M == law_mode::logits;
     sd::batch<double> inv_t, neg_log_z, scale, threshold, tie;
-    sd::batch<float> tau, neg_shift;  // float logits: the chunk's shift
+    sd::batch<float> tau, shift;  // float logits: the chunk's shift
     /// The law's lanes inside chunk `k` (float logit rows have one shift and scale per chunk).
     lane_law(const row_law<T>& L, std::size_t k)
         : inv_t(sd::splat(L.inv_temperature)),
@@ -117,7 +119,7 @@ struct lane_law {
           threshold(sd::splat(L.threshold)),
           tie(sd::splat(static_cast<double>(L.tie_id))),
           tau(sd::splat(L.tau)),
-          neg_shift(sd::splat(-L.chunk_shift(k))) {}
+          shift(sd::splat(L.chunk_shift(k))) {}
     KESTREL_ALWAYS_INLINE sd::batch<double> mask_kept(const sd::batch<double>& p, const sd::batch<double>& x,
                                                       const sd::batch<double>& idx) const noexcept {
         if constexpr (Filtered) {
@@ -140,12 +142,12 @@ struct lane_law {
 #if KESTREL_HAS_XSIMD
             static_assert(doubles_per_float_batch == 2, "a float batch holds 2 W entries");
             sd::batch<double> e0, e1;
-            widen_halves(float_law_exp(sd::load(v), tau, neg_shift), e0, e1);
+            widen_halves(float_law_exp(sd::load(v), tau, shift), e0, e1);
             p0 = e0 * scale;
             p1 = e1 * scale;
 #else
-            p0 = static_cast<double>(float_law_exp(v[0], tau, neg_shift)) * scale;
-            p1 = static_cast<double>(float_law_exp(v[1], tau, neg_shift)) * scale;
+            p0 = static_cast<double>(float_law_exp(v[0], tau, shift)) * scale;
+            p1 = static_cast<double>(float_law_exp(v[1], tau, shift)) * scale;
 #endif
         } else if constexpr (M == law_mode::logits) {
             p0 = sd::vexp(sd::fmadd(x0, inv_t, neg_log_z));
@@ -467,15 +469,15 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t, double* chunk_max = 
 }
 
 /// Kestrel's float softmax normalizer of a float logit row (softmax.hpp): per chunk of `chunk`
-/// entries the maximum s_k of fl(v[y] * tau) (written to shifts[k]; -inf for a chunk without
-/// mass) and, from the chunk again (in L1), E_k = sum of e(y) = exp(fma(v[y], tau, -s_k)) in
-/// float lanes, widened and summed in double (written to esums[k] if esums is given); returns
-/// log Z = log sum_k exp(s_k) E_k, computed in double. Returns NaN if any fl(v * tau) is NaN,
-/// +inf if any is +inf (an infinite logit, or a product beyond the float range).
+/// entries the maximum m_k of v (written to shifts[k]; -inf for a chunk without mass) and,
+/// from the chunk again (in L1), E_k = sum of e(y) = exp((v[y] - m_k) * tau) in float lanes,
+/// widened and summed in double (written to esums[k] if esums is given); returns log Z =
+/// log sum_k exp(tau m_k) E_k, computed in double. Returns NaN if any v is NaN, +inf if any is
+/// +inf. tau must be finite and > 0.
 inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float* shifts, double* esums) noexcept {
     constexpr std::size_t WF = float_width;
     const float finf = std::numeric_limits<float>::infinity();
-    const sd::batch<float> t = sd::splat(tau);
+    [[maybe_unused]] const sd::batch<float> t = sd::splat(tau);
     double m = -std::numeric_limits<double>::infinity(), s = 0.0;
     for (std::size_t b = 0; b < n; b += chunk) {
         const std::size_t e = std::min(n, b + chunk), k = b / chunk;
@@ -483,7 +485,7 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
         sd::batch<float> mx0 = sd::splat(-finf), mx1 = mx0, probe = sd::splat(0.0f);
         std::size_t y = b;
         for (; y + 2 * WF <= e; y += 2 * WF) {
-            const sd::batch<float> x0 = sd::load(v + y) * t, x1 = sd::load(v + y + WF) * t;
+            const sd::batch<float> x0 = sd::load(v + y), x1 = sd::load(v + y + WF);
             mx0 = sd::vmax(mx0, x0);
             mx1 = sd::vmax(mx1, x1);
             probe = probe + ((x0 - x0) + (x1 - x1));
@@ -493,28 +495,22 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
         float cm = -finf, pr = sd::hsum<float>(probe);
         for (std::size_t j = 0; j < WF; ++j) cm = lanes[j] > cm ? lanes[j] : cm;
         for (std::size_t z = y; z < e; ++z) {
-            const float x = v[z] * tau;
-            cm = x > cm ? x : cm;
-            pr += x - x;
+            cm = v[z] > cm ? v[z] : cm;
+            pr += v[z] - v[z];
         }
         if (pr != 0.0f) {  // NaN or an infinity somewhere in the chunk
-            for (std::size_t z = b; z < e; ++z) {
-                const float x = v[z] * tau;
-                if (x != x) return std::numeric_limits<double>::quiet_NaN();
-            }
             for (std::size_t z = b; z < e; ++z)
-                if (v[z] * tau == finf) return std::numeric_limits<double>::infinity();
+                if (v[z] != v[z]) return std::numeric_limits<double>::quiet_NaN();
+            for (std::size_t z = b; z < e; ++z)
+                if (v[z] == finf) return std::numeric_limits<double>::infinity();
             // Only -inf values (probability 0): the maximum of the rest.
             cm = -finf;
-            for (std::size_t z = b; z < e; ++z) {
-                const float x = v[z] * tau;
-                cm = x > cm ? x : cm;
-            }
+            for (std::size_t z = b; z < e; ++z) cm = v[z] > cm ? v[z] : cm;
         }
         shifts[k] = cm;
         if (esums) esums[k] = 0.0;
         if (cm == -finf) continue;
-        const sd::batch<float> neg = sd::splat(-cm);
+        [[maybe_unused]] const sd::batch<float> mk = sd::splat(cm);
         double cs;
 #if KESTREL_HAS_XSIMD
         {
@@ -522,7 +518,7 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
             y = b;
             auto add = [&](const float* p) {
                 sd::batch<double> e0, e1;
-                widen_halves(float_law_exp(sd::load(p), t, neg), e0, e1);
+                widen_halves(float_law_exp(sd::load(p), t, mk), e0, e1);
                 s0 = s0 + e0;
                 s1 = s1 + e1;
             };
@@ -542,10 +538,10 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
         }
 #else
         cs = 0.0;
-        for (y = b; y < e; ++y) cs += static_cast<double>(float_law_exp(v[y], tau, -cm));
+        for (y = b; y < e; ++y) cs += static_cast<double>(float_law_exp(v[y], tau, cm));
 #endif
         if (esums) esums[k] = cs;
-        const double dm = static_cast<double>(cm);
+        const double dm = static_cast<double>(tau) * static_cast<double>(cm);  // exact in double
         if (dm > m) {
             s = s * std::exp(m - dm) + cs;
             m = dm;
