@@ -1,8 +1,8 @@
 // Scratch of the sensitivity coreset kept across calls (optional argument of
 // sensitivity_coreset and sensitivity_coreset_from).
 //
-// A coreset of n points needs a few n-sized arrays (squared distances, squared norms,
-// nearest-center indices, sensitivities: 32 bytes a point) and per-thread blocks for the nearest-center
+// A coreset of n points needs a few n-sized arrays (squared distances, nearest-center
+// indices, sensitivities: 24 bytes a point) and per-thread blocks for the nearest-center
 // search. Allocated per call and value-initialized, they cost a zero-fill plus a page fault
 // per 4 KiB on every call: at n = 10^6, k = 10 that was about 40% of the time. Here they are
 // allocated once, WITHOUT initialization (every entry is written before it is read), and
@@ -69,7 +69,6 @@ struct coreset_workspace {
     detail::raw_buffer<double> d2;          ///< squared distance, then cost d(x_i, B)^z
     detail::raw_buffer<std::size_t> nearest;
     detail::raw_buffer<double> sens;        ///< sensitivities s_i
-    detail::raw_buffer<double> xnorm;       ///< ||x_i||^2 (the seeding's rounds)
     std::vector<double> block_sum, prefix;  ///< per draw block (iid_block points)
     std::vector<double> cluster_part;       ///< per group of blocks x (cost, weight) per center
     std::vector<double> strat_part;         ///< per stratified block x sum of s per center

@@ -18,11 +18,9 @@
 //    one product of the points against the round's centers (GEMM speed, see
 //    kmeans_distances.hpp), then the chosen center's distance is recomputed exactly; the
 //    same pass leaves the next round's D^z block sums (one read of the points per round; the
-//    masses themselves are recomputed in the few blocks the draws land in, never stored). A
-//    point whose Gram-form distance to the round's nearest center exceeds its current
-//    distance by more than the form's error bound keeps its center without the exact
-//    recomputation (||x||^2 is kept from the first pass; kmeans_distances.hpp). Duplicate
-//    draws and points already at distance 0 are dropped, so fewer centers may come back.
+//    masses themselves are recomputed in the few blocks the draws land in, never stored).
+//    Duplicate draws and points already at distance 0 are dropped, so fewer centers may come
+//    back.
 //    Guarantee: none in the worst case for a fixed number of rounds. k-means|| is an O(1)
 //    bicriteria approximation after O(log Var X) rounds (Bahmani et al. 2012), a bound
 //    Rozhon (2020) tightens to O(log Var X / log log Var X); 3 rounds are a measured choice,
@@ -256,7 +254,6 @@ bool bicriteria_core(const_matrix_view<T> points, vector_view<const T> weights, 
     centers.assign(1, first);
     if (out.check_finite) ws.bad.assign(blocks, 0);
     const T* const cf = points.row_data(first);
-    double* const xnorm = ws.xnorm.get(n);  // ||x_i||^2: the rounds skip exact distances that cannot win
     for_each_block_grouped(n, policy, [&](std::size_t b, std::size_t s, std::size_t e) {
         double sum = 0.0;
         bool ok = true;
@@ -265,7 +262,6 @@ bool bicriteria_core(const_matrix_view<T> points, vector_view<const T> weights, 
             if (out.check_finite)  // |x| <= max is false for inf and NaN (branch-free)
                 for (std::size_t t = 0; t < d; ++t) ok &= std::abs(x[t]) <= std::numeric_limits<T>::max();
             d2[i] = exact_squared_distance(x, cf, d);
-            xnorm[i] = exact_squared_norm(x, d);
             nearest[i] = 0;
             sum += mass(i);
         }
@@ -321,7 +317,7 @@ bool bicriteria_core(const_matrix_view<T> points, vector_view<const T> weights, 
         for_each_block_grouped(n, policy, [&](std::size_t b, std::size_t s, std::size_t e) {
             // A serial loop (one workspace) may run on a pool thread whose slot is not 0.
             auto& w = scratch[std::min(static_cast<std::size_t>(current_loop_slot()), slots - 1)];
-            search.assign_if_closer(points, s, e, xnorm + s, d2 + s, w.label.data(), w.dist.data(), w.gram);
+            search.assign(points, s, e, w.label.data(), w.dist.data(), w.gram);
             if (last) {
                 for (std::size_t i = s; i < e; ++i) {
                     if (w.dist[i - s] < d2[i]) {
