@@ -96,10 +96,11 @@ namespace relaxation_detail {
 /// The red-black update of one row from its off-diagonal sum s = sum_{j != i} a_ij x_j (summed
 /// in storage order, zero entries skipped): x_i + (omega / a_ii) (b_i - s - a_ii x_i). The
 /// index-list sweep and the colour-ordered one both use it and add the same terms in the same
-/// order, so their results are identical bit for bit.
+/// order, so their results are identical bit for bit. Every a * b + c is mul_add
+/// (detail/relaxation_rows.hpp), as in the colour-ordered group kernel's lanes.
 template <class T>
 KESTREL_ALWAYS_INLINE T red_black_update(T xi, T bi, T s, T d, T omega) noexcept {
-    return xi + (omega / d) * ((bi - s) - d * xi);
+    return mul_add(omega / d, neg_mul_add(d, xi, bi - s), xi);
 }
 
 template <class T, class I>
@@ -114,7 +115,7 @@ KESTREL_ALWAYS_INLINE void red_black_row(const csr_view<T, I>& A, std::size_t i,
         if (c == i)
             d = v;
         else if (v != T(0))  // a stored zero may couple rows of one colour: never read that x
-            s += v * x[c];
+            s = mul_add(v, x[c], s);
     }
     x[i] = red_black_update(x[i], b[i], s, d, omega);
 }

@@ -138,10 +138,35 @@ void red_black_ordered_rows(const red_black_ordered_matrix<T, I>& P, std::size_t
     const I* col = P.col_index();
     const T* val = P.values();
     const T* diag = P.diagonal();
-    for (std::size_t p = begin; p < end; ++p) {
+    std::size_t p = begin;
+#if KESTREL_RELAX_AVX512
+    // Rows of one colour in a grid line share their stencil in colour order (constant column
+    // offsets): groups of W rows in SIMD lanes, the same operations as the rows below, so the
+    // same bits whichever rows go which way (detail/relaxation_rows.hpp).
+    if constexpr (relax_groups<T, I>) {
+        constexpr std::size_t W = static_cast<std::size_t>(v512<T>::W);
+        const std::size_t nnz = P.off_diagonal_nnz();
+        for (; p + W <= end; p += W) {
+            const auto p0 = static_cast<std::size_t>(ptr[p]);
+            prefetch_group<true>(val, col, p0, static_cast<std::size_t>(ptr[p + W]) - p0, nnz);
+            const bool done = dispatch_length(ptr[p + 1] - ptr[p], [&](auto len) {
+                return colour_group<decltype(len)::value>(ptr, col, val, diag, p, b, x, omega);
+            });
+            if (done) continue;
+            for (std::size_t q = p; q < p + W; ++q) {
+                T s = T(0);
+                const auto ke = static_cast<std::size_t>(ptr[q + 1]);
+                for (auto k = static_cast<std::size_t>(ptr[q]); k < ke; ++k)
+                    s = mul_add(val[k], x[static_cast<std::size_t>(col[k])], s);
+                x[q] = red_black_update(x[q], b[q], s, diag[q], omega);
+            }
+        }
+    }
+#endif
+    for (; p < end; ++p) {
         T s = T(0);
         const auto ke = static_cast<std::size_t>(ptr[p + 1]);
-        for (auto k = static_cast<std::size_t>(ptr[p]); k < ke; ++k) s += val[k] * x[static_cast<std::size_t>(col[k])];
+        for (auto k = static_cast<std::size_t>(ptr[p]); k < ke; ++k) s = mul_add(val[k], x[static_cast<std::size_t>(col[k])], s);
         x[p] = red_black_update(x[p], b[p], s, diag[p], omega);
     }
 }

@@ -29,6 +29,11 @@
 // iterate costs one more pass over A, x and b (about the bytes of a sweep) every
 // `check_every` sweeps: overhead 1 / check_every of a sweep (SSOR: 1 / (2 check_every)).
 //
+// Row kernels (detail/relaxation_rows.hpp): each row's operations are fixed in the source
+// (mul_add, not the compiler's contraction); where the build targets AVX-512, groups of rows
+// sharing a stencil (a grid operator away from its boundary) run in SIMD lanes with the same
+// operations, so a sweep gives the same bits whichever rows ran as groups.
+//
 // Bytes a sweep must move (benchmarks): the CSR arrays (nnz values and column indices, rows + 1
 // row pointers), x read, b read, x written. The diagonal is found in the row as it is read
 // (no separate inverse-diagonal vector).
@@ -54,6 +59,7 @@
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/view.hpp"
+#include "detail/relaxation_rows.hpp"
 
 namespace kestrel {
 namespace fixed_point {
@@ -290,27 +296,24 @@ void require_distinct_finite(const T* b, std::size_t nb, const T* x, std::size_t
 template <class T, class I>
 double jacobi_sweep_unchecked(const csr_view<T, I>& A, const T* b, const T* xin, T* xout, T weight,
                               std::vector<double>& partial, exec_policy policy) {
+    // Blocks start at multiples of reduction_block, so the rows of every group and residual
+    // lane are the same at any thread count (detail/relaxation_rows.hpp).
+    const std::size_t nnz = A.nnz();
     return blocked_row_reduce(A.rows, partial, policy, [&](std::size_t begin, std::size_t end) {
-        double acc = 0.0;
-        for (std::size_t i = begin; i < end; ++i) {
-            T d;
-            const T r = b[i] - row_dot(A, i, xin, d);
-            xout[i] = xin[i] + weight * r / d;
-            acc += static_cast<double>(r) * static_cast<double>(r);
-        }
-        return acc;
+        return jacobi_block(A.row_ptr, A.col_index, A.values, nnz, begin, end, b, xin, weight, xout);
     });
 }
 
 template <class T, class I>
 double residual_unchecked(const csr_view<T, I>& A, const T* b, const T* x, std::vector<double>& partial,
                           exec_policy policy) {
+    // The rows' residuals as the Jacobi sweep computes them (residual_row).
     return blocked_row_reduce(A.rows, partial, policy, [&](std::size_t begin, std::size_t end) {
         double acc = 0.0;
         for (std::size_t i = begin; i < end; ++i) {
             T d;
-            const T r = b[i] - row_dot(A, i, x, d);
-            acc += static_cast<double>(r) * static_cast<double>(r);
+            const auto r = static_cast<double>(residual_row(A.row_ptr, A.col_index, A.values, i, b, x, d));
+            acc = mul_add(r, r, acc);
         }
         return acc;
     });
@@ -366,7 +369,7 @@ KESTREL_ALWAYS_INLINE T sor_row_chained(const csr_view<T, I>& A, std::size_t i, 
         // (unsigned) c - lo <= 1 exactly for c in {lo, lo + 1} = {i - 1, i} forward, {i, i + 1}
         // backward (measured: 2.8 against 3.5 ns per row in cache, double).
         if (c - lo > 1) {
-            s += v * x[c];
+            s = mul_add(v, x[c], s);
         } else if (c == i) {
             d = v;
         } else {
@@ -374,11 +377,12 @@ KESTREL_ALWAYS_INLINE T sor_row_chained(const csr_view<T, I>& A, std::size_t i, 
             linked = true;
         }
     }
+    // The same operations as a lane of sor_group (detail/relaxation_rows.hpp): same bits.
     const T xi = x[i];
     const T inv = omega / d;
-    const T c0 = xi + inv * ((b[i] - s) - d * xi);
+    const T c0 = mul_add(inv, neg_mul_add(d, xi, b[i] - s), xi);
     // Without a stored a_{i,nb} the row does not read x_nb (not even as 0 * x_nb).
-    const T xn = linked ? c0 - (inv * m) * prev : c0;
+    const T xn = linked ? neg_mul_add(inv * m, prev, c0) : c0;
     x[i] = xn;
     return xn;
 }
@@ -412,12 +416,51 @@ void sor_sweep_unchecked(const csr_view<T, I>& A, const T* b, T* x, T omega, swe
     if (nnz == 0) return;  // not reachable through relaxation_matrix (a diagonal per row)
     T prev = T(0);
     if (dir == sweep_direction::forward) {
-        for (std::size_t i = 0; i < n; ++i) {
+        std::size_t i = 0;
+#if KESTREL_RELAX_AVX512
+        // Groups of W rows sharing a stencil (detail/relaxation_rows.hpp): the rows' own work
+        // in SIMD lanes, the one multiply-add chain lane by lane; same bits as the rows below.
+        if constexpr (relax_groups<T, I>) {
+            constexpr std::size_t W = static_cast<std::size_t>(v512<T>::W);
+            for (; i + W <= n; i += W) {
+                const std::size_t p0 = static_cast<std::size_t>(A.row_ptr[i]);
+                prefetch_group<true>(A.values, A.col_index, p0, static_cast<std::size_t>(A.row_ptr[i + W]) - p0, nnz);
+                const bool done = dispatch_length(A.row_ptr[i + 1] - A.row_ptr[i], [&](auto len) {
+                    return sor_group<decltype(len)::value, true>(A.row_ptr, A.col_index, A.values, i, b, x, omega, prev);
+                });
+                if (!done)
+                    for (std::size_t j = i; j < i + W; ++j) prev = sor_row_chained<true>(A, j, b, x, omega, prev);
+            }
+        }
+#endif
+        for (; i < n; ++i) {
             prefetch_row_data<true>(A, static_cast<std::size_t>(A.row_ptr[i]), nnz);
             prev = sor_row_chained<true>(A, i, b, x, omega, prev);
         }
     } else {
-        for (std::size_t i = n; i-- > 0;) {
+        std::size_t i = n;  // rows [0, i) remain
+#if KESTREL_RELAX_AVX512
+        if constexpr (relax_groups<T, I>) {
+            constexpr std::size_t W = static_cast<std::size_t>(v512<T>::W);
+            // The last n % W rows first, one by one; then groups from the end down.
+            for (; i % W != 0; --i) {
+                prefetch_row_data<false>(A, static_cast<std::size_t>(A.row_ptr[i]), nnz);
+                prev = sor_row_chained<false>(A, i - 1, b, x, omega, prev);
+            }
+            for (; i >= W; i -= W) {
+                const std::size_t g = i - W;
+                const std::size_t p0 = static_cast<std::size_t>(A.row_ptr[g]);
+                const std::size_t cnt = static_cast<std::size_t>(A.row_ptr[i]) - p0;
+                prefetch_group<false>(A.values, A.col_index, p0, cnt, nnz);
+                const bool done = dispatch_length(A.row_ptr[g + 1] - A.row_ptr[g], [&](auto len) {
+                    return sor_group<decltype(len)::value, false>(A.row_ptr, A.col_index, A.values, g, b, x, omega, prev);
+                });
+                if (!done)
+                    for (std::size_t j = i; j-- > g;) prev = sor_row_chained<false>(A, j, b, x, omega, prev);
+            }
+        }
+#endif
+        for (; i-- > 0;) {
             prefetch_row_data<false>(A, static_cast<std::size_t>(A.row_ptr[i + 1]), nnz);
             prev = sor_row_chained<false>(A, i, b, x, omega, prev);
         }
