@@ -56,7 +56,7 @@ std::vector<T> sequential(const kt::gaussian_problem& gp, const kd::noise_schedu
     return x;
 }
 
-double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+double max_abs_deviation(const std::vector<double>& a, const std::vector<double>& b) {
     double m = 0;
     for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
     return m;
@@ -121,7 +121,7 @@ TEST_CASE("fixed_point: Picard-window sampling matches the sequential sampler wi
             CHECK(r.completed_steps == steps);
             CHECK(r.rounds <= steps);
             if (window == 1) CHECK(r.rounds == steps);
-            CHECK(max_abs_diff(x, ref) <= 1e-11 * c.x_scale * double(steps));
+            CHECK(max_abs_deviation(x, ref) <= 1e-11 * c.x_scale * double(steps));
             for (std::size_t g = 1; g <= steps; ++g) CHECK(r.final_round[g] >= r.final_round[g - 1]);
         }
         // tau > 0 (ParaDiGMS' stopping rule): far fewer sequential rounds, result within tolerance.
@@ -139,7 +139,7 @@ TEST_CASE("fixed_point: Picard-window sampling matches the sequential sampler wi
             model.calls = model.rows = 0;
             const auto r = fp::picard_sample(model, c.grid, vector_view<double>(x), ws, o);
             INFO("tau " << tau << ": rounds " << r.rounds << " of " << steps << " steps, evaluations " << r.model_evaluations
-                        << ", error " << max_abs_diff(x, ref));
+                        << ", error " << max_abs_deviation(x, ref));
             CHECK(r.converged);
             CHECK(r.rounds < steps);
             CHECK(r.model_calls == model.calls);
@@ -147,7 +147,7 @@ TEST_CASE("fixed_point: Picard-window sampling matches the sequential sampler wi
             if (c.solver == fp::picard_solver::heun) CHECK((r.model_calls <= 2 * r.rounds && r.model_calls + 1 >= 2 * r.rounds));
             else CHECK(r.model_calls == r.rounds);
             CHECK(r.model_evaluations == model.rows);
-            CHECK(max_abs_diff(x, ref) <= 2 * tau);
+            CHECK(max_abs_deviation(x, ref) <= 2 * tau);
         }
     }
 }
@@ -186,7 +186,7 @@ TEST_CASE("fixed_point: Picard stopped by its round limit reports it and returns
     // x is the state at grid[completed_steps]: the sequential sampler on that part of the grid.
     const kd::timestep_grid part(c.grid.begin(), c.grid.begin() + std::ptrdiff_t(r.completed_steps) + 1);
     const auto ref = sequential(model.gp, c.schedule, part, c.seq, x0);
-    CHECK(max_abs_diff(x, ref) <= 1e-12 * 100);
+    CHECK(max_abs_deviation(x, ref) <= 1e-12 * 100);
     CHECK(r.final_round[r.completed_steps] != fp::picard_report::never);
     CHECK(r.final_round.back() == fp::picard_report::never);
 }

@@ -6,13 +6,23 @@
 
 #include <kestrel/core/random.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 #include "optimized_build.hpp"
 
 namespace matrix_test {
+
+inline double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+
+/// The upper median (the element at index size / 2 after sorting).
+inline double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
 
 /// Optimized builds without sanitizers run the full sizes; Debug and sanitized builds smaller ones.
 inline constexpr bool full_size = kestrel_test::optimized_build;

@@ -10,9 +10,19 @@
 #include <map>
 #include <numeric>
 #include <vector>
+#include <kestrel/core/view.hpp>
 #include "optimized_build.hpp"
 
 namespace sampling_test {
+
+// Every chi-square check of the sampling tests fails by chance with probability 1e-6 (fixed
+// seeds: deterministic).
+constexpr double false_alarm = 1e-6;
+
+template <class T>
+kestrel::vector_view<const T> cv(const std::vector<T>& v) {
+    return kestrel::vector_view<const T>(v);
+}
 
 /// Full trial counts in optimized builds without sanitizers, a tenth otherwise.
 inline constexpr std::size_t trial_scale = kestrel_test::optimized_build ? 10 : 1;

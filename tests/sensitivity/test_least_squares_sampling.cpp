@@ -24,10 +24,7 @@ using matrix_test::full_size;
 
 namespace {
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
+using matrix_test::median;
 
 /// Upper quantile of chi-square with k degrees of freedom at normal quantile z (Wilson-Hilferty).
 double chi2_quantile(double k, double z) {

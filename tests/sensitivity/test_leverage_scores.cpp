@@ -30,7 +30,7 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
     return m;
 }
 
-double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+using matrix_test::sum;
 
 /// Largest |log(approx / exact)| over rows with exact > floor.
 double max_log_ratio(const std::vector<double>& approx, const std::vector<double>& exact, double floor = 1e-12) {

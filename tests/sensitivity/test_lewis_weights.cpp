@@ -27,12 +27,9 @@ using matrix_test::full_size;
 
 namespace {
 
-double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+using matrix_test::sum;
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
+using matrix_test::median;
 
 }  // namespace
 

@@ -29,13 +29,8 @@ using sampling_test::trial_scale;
 
 namespace {
 
-// Every chi-square check fails by chance with probability 1e-6 (fixed seeds: deterministic).
-constexpr double false_alarm = 1e-6;
-
-template <class T>
-vector_view<const T> cv(const std::vector<T>& v) {
-    return vector_view<const T>(v);
-}
+using sampling_test::cv;
+using sampling_test::false_alarm;
 
 // n weights spanning every class of the grouped walk at scale c = m / W: zeros, small items of
 // very different sizes, large items (1/2 < pi < 1) and capped ones (pi = 1), in the first group

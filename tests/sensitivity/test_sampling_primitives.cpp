@@ -31,13 +31,8 @@ using sampling_test::trial_scale;
 namespace {
 
 // Every chi-square check below fails by chance with probability 1e-6 (a fixed seed makes the
-// outcome deterministic; the rate says how surprising a failure would be).
-constexpr double false_alarm = 1e-6;
-
-template <class T>
-vector_view<const T> cv(const std::vector<T>& v) {
-    return vector_view<const T>(v);
-}
+using sampling_test::cv;
+using sampling_test::false_alarm;
 
 // Heavy-tailed weights with some exact zeros.
 std::vector<double> test_weights(std::size_t n, std::uint64_t seed, double zero_fraction = 0.1) {

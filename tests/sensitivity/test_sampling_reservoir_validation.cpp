@@ -32,12 +32,8 @@ using sampling_test::trial_scale;
 
 namespace {
 
-constexpr double false_alarm = 1e-6;  // per chi-square check (fixed seeds: deterministic)
-
-template <class T>
-vector_view<const T> cv(const std::vector<T>& v) {
-    return vector_view<const T>(v);
-}
+using sampling_test::cv;
+using sampling_test::false_alarm;
 
 // Counts ordered outcomes (the held ids by increasing key) against the exact law.
 struct ordered_law_counter {

@@ -105,7 +105,7 @@ std::vector<outcome> enumerate_without(const toy_model& q, std::size_t k, std::s
     return out;
 }
 
-std::vector<std::int32_t> ranked(const std::vector<double>& r) {
+std::vector<std::int32_t> ranked_tokens(const std::vector<double>& r) {
     std::vector<std::int32_t> idx(r.size());
     std::iota(idx.begin(), idx.end(), 0);
     std::stable_sort(idx.begin(), idx.end(), [&](std::int32_t a, std::int32_t b) { return r[a] > r[b]; });
@@ -117,7 +117,7 @@ std::vector<std::int32_t> ranked(const std::vector<double>& r) {
 std::vector<outcome> point_mass_drafts(const toy_model& q, std::size_t k, std::size_t L) {
     drafts_t d(k);
     for (std::size_t j = 0; j < k; ++j)
-        for (std::size_t t = 0; t < L; ++t) d[j].push_back(ranked(q.row(d[j]))[t == 0 ? j / 2 : j % 2]);
+        for (std::size_t t = 0; t < L; ++t) d[j].push_back(ranked_tokens(q.row(d[j]))[t == 0 ? j / 2 : j % 2]);
     return {{d, 1.0}};
 }
 
@@ -228,7 +228,7 @@ case_runner prepare(const md_setup& s, const toy_model& p, const toy_model& q, c
     return [c](const scripted_source& src) { return c->run(src); };
 }
 
-law tokens_only(const law& l) {
+law emitted_tokens_only(const law& l) {
     law out;
     for (const auto& [sg, w] : l) out[signature(sg.begin(), std::find(sg.begin(), sg.end(), -1))] += w;
     return out;
@@ -552,7 +552,7 @@ TEST_CASE("typical acceptance is rejected by the exactness checker and follows i
     law emitted;
     std::function<void(signature&, double)> rec = [&](signature& d, double w) {
         if (d.size() == K) {
-            const law l = tokens_only(audit_law_coarse([&](const scripted_source& s) { return run(d, s, true, 0.09, 0.3); }));
+            const law l = emitted_tokens_only(audit_law_coarse([&](const scripted_source& s) { return run(d, s, true, 0.09, 0.3); }));
             for (const auto& [t, lw] : l) emitted[t] += w * lw;
             return;
         }
