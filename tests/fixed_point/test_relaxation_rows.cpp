@@ -231,7 +231,94 @@ void check_all_matrices() {
     check_rows(irregular_rows<T>(600, 5), "irregular rows");
 }
 
+#if KESTREL_RELAX_GROUPS
+/// The definition of a stencil group, spelled out: rows i0 .. i0 + W - 1 have the same
+/// length L in [3, 9] and entry k of row i0 + j sits at column (i0 + j) + off[k] for every j.
+bool grp_reference(const std::vector<int>& ptr, const std::vector<int>& col, std::size_t i0, std::size_t W,
+                   std::vector<std::ptrdiff_t>& off) {
+    const int L = ptr[i0 + 1] - ptr[i0];
+    if (L < 3 || L > 9) return false;
+    off.assign(std::size_t(L), 0);
+    for (int k = 0; k < L; ++k) off[std::size_t(k)] = std::ptrdiff_t(col[std::size_t(ptr[i0] + k)]) - std::ptrdiff_t(i0);
+    for (std::size_t j = 0; j < W; ++j) {
+        if (ptr[i0 + j + 1] - ptr[i0 + j] != L) return false;
+        for (int k = 0; k < L; ++k)
+            if (std::ptrdiff_t(col[std::size_t(ptr[i0 + j] + k)]) - std::ptrdiff_t(i0 + j) != off[std::size_t(k)]) return false;
+    }
+    return true;
+}
+
+/// The kernel's check (the instantiation the sweeps dispatch to) against grp_reference at
+/// every group start in rows [from, to); returns the number of groups found.
+template <class T>
+std::size_t grp_compare_all(const std::vector<int>& ptr, const std::vector<int>& col, std::size_t from = 0,
+                            std::size_t to = ~std::size_t(0)) {
+    namespace rd = fp::relaxation_detail;
+    constexpr int W = rd::vgroup<T>::W;
+    std::size_t found = 0;
+    for (std::size_t i0 = from; i0 + W < ptr.size() && i0 < to; i0 += W) {
+        std::vector<std::ptrdiff_t> want;
+        const bool expect = grp_reference(ptr, col, i0, W, want);
+        std::ptrdiff_t got[9] = {};
+        const bool is = rd::dispatch_length(ptr[i0 + 1] - ptr[i0], [&](auto len) {
+            return rd::stencil_group<decltype(len)::value, W>(ptr.data(), col.data(), i0, got);
+        });
+        INFO("group at row " << i0);
+        REQUIRE(is == expect);
+        if (!is) continue;
+        ++found;
+        for (std::size_t k = 0; k < want.size(); ++k) REQUIRE(got[k] == want[k]);
+    }
+    return found;
+}
+
+template <class T>
+void grp_check(const sparse<T>& A, bool expect_groups) {
+    INFO((sizeof(T) == 8 ? "double" : "float") << ", " << A.rows() << " rows");
+    std::vector<int> ptr(A.outerIndexPtr(), A.outerIndexPtr() + A.rows() + 1);
+    std::vector<int> col(A.innerIndexPtr(), A.innerIndexPtr() + A.nonZeros());
+    const std::size_t found = grp_compare_all<T>(ptr, col);
+    if (expect_groups) CHECK(found > 0);
+    // Near misses: every single column index of the first group moved by one, then every row
+    // pointer of it (the check must see each position, the overlapping last chunk included).
+    constexpr int W = fp::relaxation_detail::vgroup<T>::W;
+    std::size_t g = 0;
+    std::vector<std::ptrdiff_t> unused;
+    while (g + W < ptr.size() && !grp_reference(ptr, col, g, W, unused)) g += W;
+    if (g + W >= ptr.size()) return;
+    for (int q = ptr[g]; q < ptr[g + W]; ++q) {
+        col[std::size_t(q)] += 1;
+        CHECK(grp_compare_all<T>(ptr, col, g, g + W) == 0);
+        col[std::size_t(q)] -= 1;
+    }
+    for (std::size_t j = 1; j <= std::size_t(W); ++j) {
+        ptr[g + j] += 1;
+        grp_compare_all<T>(ptr, col, g, g + 2 * W);
+        ptr[g + j] -= 1;
+    }
+}
+#endif
+
 }  // namespace
+
+#if KESTREL_RELAX_GROUPS
+TEST_CASE("relaxation rows: the stencil-group check accepts exactly the groups the definition gives", "[fixed_point][relaxation]") {
+    // The lane width of this build (AVX-512: 8 / 16, AVX2: 4 / 8) and its group check, against
+    // the definition on stencil matrices (groups exist) and irregular ones.
+    grp_check(stencil_matrix<double>(37, 2, 1), true);
+    grp_check(stencil_matrix<float>(40, 2, 2), true);
+    grp_check(stencil_matrix<double>(18, 3, 3), true);  // 16 consecutive interior rows in a line
+    grp_check(stencil_matrix<float>(22, 3, 3), true);
+    grp_check(inner_offset_matrix<double>(300, 4), true);
+    grp_check(irregular_rows<float>(300, 5), false);
+    grp_check(irregular_rows<double>(300, 5), false);
+}
+#else
+TEST_CASE("relaxation rows: without AVX-512 or AVX2 (with FMA) the sweeps take the scalar rows", "[fixed_point][relaxation]") {
+    CHECK_FALSE(fp::relaxation_detail::relax_groups<double, int>);
+    CHECK(fp::relaxation_detail::residual_lanes<double> == 1);
+}
+#endif
 
 TEST_CASE("relaxation rows: Jacobi and SOR sweeps equal the row-by-row reference bit for bit", "[fixed_point][relaxation]") {
     check_all_matrices<double>();

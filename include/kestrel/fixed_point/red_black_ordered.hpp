@@ -139,12 +139,12 @@ void red_black_ordered_rows(const red_black_ordered_matrix<T, I>& P, std::size_t
     const T* val = P.values();
     const T* diag = P.diagonal();
     std::size_t p = begin;
-#if KESTREL_RELAX_AVX512
+#if KESTREL_RELAX_GROUPS
     // Rows of one colour in a grid line share their stencil in colour order (constant column
     // offsets): groups of W rows in SIMD lanes, the same operations as the rows below, so the
     // same bits whichever rows go which way (detail/relaxation_rows.hpp).
     if constexpr (relax_groups<T, I>) {
-        constexpr std::size_t W = static_cast<std::size_t>(v512<T>::W);
+        constexpr std::size_t W = static_cast<std::size_t>(vgroup<T>::W);
         const std::size_t nnz = P.off_diagonal_nnz();
         for (; p + W <= end; p += W) {
             const auto p0 = static_cast<std::size_t>(ptr[p]);

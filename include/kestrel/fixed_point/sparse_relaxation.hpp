@@ -417,11 +417,11 @@ void sor_sweep_unchecked(const csr_view<T, I>& A, const T* b, T* x, T omega, swe
     T prev = T(0);
     if (dir == sweep_direction::forward) {
         std::size_t i = 0;
-#if KESTREL_RELAX_AVX512
+#if KESTREL_RELAX_GROUPS
         // Groups of W rows sharing a stencil (detail/relaxation_rows.hpp): the rows' own work
         // in SIMD lanes, the one multiply-add chain lane by lane; same bits as the rows below.
         if constexpr (relax_groups<T, I>) {
-            constexpr std::size_t W = static_cast<std::size_t>(v512<T>::W);
+            constexpr std::size_t W = static_cast<std::size_t>(vgroup<T>::W);
             for (; i + W <= n; i += W) {
                 const std::size_t p0 = static_cast<std::size_t>(A.row_ptr[i]);
                 prefetch_group<true>(A.values, A.col_index, p0, static_cast<std::size_t>(A.row_ptr[i + W]) - p0, nnz);
@@ -439,9 +439,9 @@ void sor_sweep_unchecked(const csr_view<T, I>& A, const T* b, T* x, T omega, swe
         }
     } else {
         std::size_t i = n;  // rows [0, i) remain
-#if KESTREL_RELAX_AVX512
+#if KESTREL_RELAX_GROUPS
         if constexpr (relax_groups<T, I>) {
-            constexpr std::size_t W = static_cast<std::size_t>(v512<T>::W);
+            constexpr std::size_t W = static_cast<std::size_t>(vgroup<T>::W);
             // The last n % W rows first, one by one; then groups from the end down.
             for (; i % W != 0; --i) {
                 prefetch_row_data<false>(A, static_cast<std::size_t>(A.row_ptr[i]), nnz);

@@ -1,7 +1,10 @@
 // Row kernels of the CSR relaxation sweeps (sparse_relaxation.hpp): the Jacobi row and the
-// chained SOR row, written once as scalar code and, where the build targets AVX-512 (with
-// KESTREL_USE_XSIMD on and 32-bit column indices), as a lane-per-row kernel over groups of
-// W = 64 / sizeof(T) consecutive rows that share one stencil.
+// chained SOR row, written once as scalar code and, where the build targets AVX-512 or AVX2,
+// each with FMA (KESTREL_USE_XSIMD on, 32-bit column indices), as a lane-per-row kernel over
+// groups of W = 64 / sizeof(T) (AVX-512) or 32 / sizeof(T) (AVX2) consecutive rows that share
+// one stencil. The kernels are written once over a small traits type (v512 / v256: loads,
+// stores, add, sub, mul, div, fused multiply-adds, all IEEE lane-wise); only the stencil check
+// and the transposition differ between the two ISAs.
 //
 // Arithmetic, fixed in the source and not left to the compiler's contraction choices: every
 // a * b + c below is mul_add (one rounding where the build has FMA, two otherwise), so a lane
@@ -17,8 +20,9 @@
 // grid operator such as the 2-D Poisson matrix, away from the boundary, whatever its values).
 // The check reads W + 1 row pointers and the group's W L column indices once (all of them:
 // the indices are data the sweep must read anyway), compared with vector instructions. In a
-// group, entry k of the W rows are W values at stride L (L registers of the group's values
-// transposed by two-source permutes) and the x they multiply are W consecutive values at
+// group, entry k of the W rows are W values at stride L (AVX-512: L registers of the group's
+// values transposed by two-source permutes; AVX2: strided loads inserted into lanes) and the
+// x they multiply are W consecutive values at
 // x + i0 + offset_k: no gathers. Groups that fail the check run the scalar row, so any valid
 // CSR matrix is handled, and the result does not depend on which rows went which way.
 //
@@ -38,9 +42,17 @@
 #if KESTREL_HAS_XSIMD && defined(__AVX512F__) && defined(__FMA__)
 #include <immintrin.h>
 #define KESTREL_RELAX_AVX512 1
+#define KESTREL_RELAX_AVX2 0
+#elif KESTREL_HAS_XSIMD && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define KESTREL_RELAX_AVX512 0
+#define KESTREL_RELAX_AVX2 1
 #else
 #define KESTREL_RELAX_AVX512 0
+#define KESTREL_RELAX_AVX2 0
 #endif
+/// 1 where the stencil-group kernels are compiled (AVX-512 or AVX2, each with FMA).
+#define KESTREL_RELAX_GROUPS (KESTREL_RELAX_AVX512 || KESTREL_RELAX_AVX2)
 
 namespace kestrel {
 namespace fixed_point {
@@ -66,7 +78,7 @@ KESTREL_ALWAYS_INLINE T neg_mul_add(T a, T b, T c) noexcept {
 /// its r^2 (in double) to lane (i - b0) % residual_lanes, whichever path computed the row;
 /// the lanes are summed in lane order at the end of the block.
 template <class T>
-inline constexpr std::size_t residual_lanes = KESTREL_RELAX_AVX512 ? 64 / sizeof(T) : 1;
+inline constexpr std::size_t residual_lanes = KESTREL_RELAX_AVX512 ? 64 / sizeof(T) : KESTREL_RELAX_AVX2 ? 32 / sizeof(T) : 1;
 
 /// The residual of row i, r = (b_i - s) - a_ii x_i (s: off-diagonal terms in storage order),
 /// and a_ii in d. The Jacobi row and the solvers' residual pass both use it, so the residual
@@ -124,6 +136,13 @@ struct v512<double> {
     static KESTREL_ALWAYS_INLINE V div(V a, V b) noexcept { return _mm512_div_pd(a, b); }
     static KESTREL_ALWAYS_INLINE V fmadd(V a, V b, V c) noexcept { return _mm512_fmadd_pd(a, b, c); }
     static KESTREL_ALWAYS_INLINE V fnmadd(V a, V b, V c) noexcept { return _mm512_fnmadd_pd(a, b, c); }
+    using acc_t = __m512d;
+    static KESTREL_ALWAYS_INLINE acc_t acc_zero() noexcept { return _mm512_setzero_pd(); }
+    /// out[0 .. 16) = the two accumulators' lanes (lane j of the group at out[j]).
+    static KESTREL_ALWAYS_INLINE void store_acc(double* out, const acc_t* acc) noexcept {
+        _mm512_storeu_pd(out, acc[0]);
+        _mm512_storeu_pd(out + 8, acc[1]);
+    }
     /// acc[j] += r_j^2 in double for the group's lanes.
     static KESTREL_ALWAYS_INLINE void add_squares(V r, __m512d* acc) noexcept { acc[0] = _mm512_fmadd_pd(r, r, acc[0]); }
 };
@@ -149,6 +168,12 @@ struct v512<float> {
     static KESTREL_ALWAYS_INLINE V div(V a, V b) noexcept { return _mm512_div_ps(a, b); }
     static KESTREL_ALWAYS_INLINE V fmadd(V a, V b, V c) noexcept { return _mm512_fmadd_ps(a, b, c); }
     static KESTREL_ALWAYS_INLINE V fnmadd(V a, V b, V c) noexcept { return _mm512_fnmadd_ps(a, b, c); }
+    using acc_t = __m512d;
+    static KESTREL_ALWAYS_INLINE acc_t acc_zero() noexcept { return _mm512_setzero_pd(); }
+    static KESTREL_ALWAYS_INLINE void store_acc(double* out, const acc_t* acc) noexcept {
+        _mm512_storeu_pd(out, acc[0]);
+        _mm512_storeu_pd(out + 8, acc[1]);
+    }
     static KESTREL_ALWAYS_INLINE void add_squares(V r, __m512d* acc) noexcept {
         const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
         const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)));
@@ -156,6 +181,9 @@ struct v512<float> {
         acc[1] = _mm512_fmadd_pd(hi, hi, acc[1]);
     }
 };
+
+template <class T>
+using vgroup = v512<T>;
 
 /// Constant tables of a group of W rows of L entries (W L values = L registers of W lanes):
 ///  * transposition: entry k of row j is element e = j L + k, in register e / W; output k is
@@ -253,6 +281,134 @@ KESTREL_ALWAYS_INLINE void transpose_group(const T* vals, typename v512<T>::V* o
     }
 }
 
+#elif KESTREL_RELAX_AVX2
+
+/// The AVX2 counterpart of v512: 4 double or 8 float lanes in a 256-bit register, the same
+/// operations (mul, div, add, sub and fused multiply-adds are the IEEE operations of the
+/// scalar row, lane by lane).
+template <class T>
+struct v256;
+
+template <>
+struct v256<double> {
+    using V = __m256d;
+    static constexpr int W = 4;
+    static KESTREL_ALWAYS_INLINE V zero() noexcept { return _mm256_setzero_pd(); }
+    static KESTREL_ALWAYS_INLINE V set1(double a) noexcept { return _mm256_set1_pd(a); }
+    static KESTREL_ALWAYS_INLINE V loadu(const double* p) noexcept { return _mm256_loadu_pd(p); }
+    static KESTREL_ALWAYS_INLINE void storeu(double* p, V v) noexcept { _mm256_storeu_pd(p, v); }
+    static KESTREL_ALWAYS_INLINE V add(V a, V b) noexcept { return _mm256_add_pd(a, b); }
+    static KESTREL_ALWAYS_INLINE V sub(V a, V b) noexcept { return _mm256_sub_pd(a, b); }
+    static KESTREL_ALWAYS_INLINE V mul(V a, V b) noexcept { return _mm256_mul_pd(a, b); }
+    static KESTREL_ALWAYS_INLINE V div(V a, V b) noexcept { return _mm256_div_pd(a, b); }
+    static KESTREL_ALWAYS_INLINE V fmadd(V a, V b, V c) noexcept { return _mm256_fmadd_pd(a, b, c); }
+    static KESTREL_ALWAYS_INLINE V fnmadd(V a, V b, V c) noexcept { return _mm256_fnmadd_pd(a, b, c); }
+    using acc_t = __m256d;
+    static KESTREL_ALWAYS_INLINE acc_t acc_zero() noexcept { return _mm256_setzero_pd(); }
+    /// out[0 .. 8) = the two accumulators' lanes (lane j of the group at out[j]).
+    static KESTREL_ALWAYS_INLINE void store_acc(double* out, const acc_t* acc) noexcept {
+        _mm256_storeu_pd(out, acc[0]);
+        _mm256_storeu_pd(out + 4, acc[1]);
+    }
+    static KESTREL_ALWAYS_INLINE void add_squares(V r, __m256d* acc) noexcept { acc[0] = _mm256_fmadd_pd(r, r, acc[0]); }
+    /// (v[0], v[s], v[2 s], v[3 s]).
+    static KESTREL_ALWAYS_INLINE V strided(const double* v, int s) noexcept {
+        const __m128d lo = _mm_loadh_pd(_mm_load_sd(v), v + s);
+        const __m128d hi = _mm_loadh_pd(_mm_load_sd(v + 2 * s), v + 3 * s);
+        return _mm256_insertf128_pd(_mm256_castpd128_pd256(lo), hi, 1);
+    }
+};
+
+template <>
+struct v256<float> {
+    using V = __m256;
+    static constexpr int W = 8;
+    static KESTREL_ALWAYS_INLINE V zero() noexcept { return _mm256_setzero_ps(); }
+    static KESTREL_ALWAYS_INLINE V set1(float a) noexcept { return _mm256_set1_ps(a); }
+    static KESTREL_ALWAYS_INLINE V loadu(const float* p) noexcept { return _mm256_loadu_ps(p); }
+    static KESTREL_ALWAYS_INLINE void storeu(float* p, V v) noexcept { _mm256_storeu_ps(p, v); }
+    static KESTREL_ALWAYS_INLINE V add(V a, V b) noexcept { return _mm256_add_ps(a, b); }
+    static KESTREL_ALWAYS_INLINE V sub(V a, V b) noexcept { return _mm256_sub_ps(a, b); }
+    static KESTREL_ALWAYS_INLINE V mul(V a, V b) noexcept { return _mm256_mul_ps(a, b); }
+    static KESTREL_ALWAYS_INLINE V div(V a, V b) noexcept { return _mm256_div_ps(a, b); }
+    static KESTREL_ALWAYS_INLINE V fmadd(V a, V b, V c) noexcept { return _mm256_fmadd_ps(a, b, c); }
+    static KESTREL_ALWAYS_INLINE V fnmadd(V a, V b, V c) noexcept { return _mm256_fnmadd_ps(a, b, c); }
+    using acc_t = __m256d;
+    static KESTREL_ALWAYS_INLINE acc_t acc_zero() noexcept { return _mm256_setzero_pd(); }
+    static KESTREL_ALWAYS_INLINE void store_acc(double* out, const acc_t* acc) noexcept {
+        _mm256_storeu_pd(out, acc[0]);
+        _mm256_storeu_pd(out + 4, acc[1]);
+    }
+    static KESTREL_ALWAYS_INLINE void add_squares(V r, __m256d* acc) noexcept {
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(r));
+        const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1));
+        acc[0] = _mm256_fmadd_pd(lo, lo, acc[0]);
+        acc[1] = _mm256_fmadd_pd(hi, hi, acc[1]);
+    }
+    static KESTREL_ALWAYS_INLINE __m128 strided4(const float* v, int s) noexcept {
+        __m128 r = _mm_load_ss(v);
+        r = _mm_insert_ps(r, _mm_load_ss(v + s), 0x10);
+        r = _mm_insert_ps(r, _mm_load_ss(v + 2 * s), 0x20);
+        return _mm_insert_ps(r, _mm_load_ss(v + 3 * s), 0x30);
+    }
+    /// (v[0], v[s], ..., v[7 s]).
+    static KESTREL_ALWAYS_INLINE V strided(const float* v, int s) noexcept {
+        return _mm256_insertf128_ps(_mm256_castps128_ps256(strided4(v, s)), strided4(v + 4 * s, s), 1);
+    }
+};
+
+template <class T>
+using vgroup = v256<T>;
+
+/// The stencil check of the group at i0 (see the header comment) with 256-bit compares; on
+/// success off[k] = column of entry k minus the row. ptr[i0 + W] must exist. The W L column
+/// indices c[q] (q = j L + k: row j, entry k) follow the first row's as c[k] + j exactly when
+/// c[q + L] = c[q] + 1 for every q < (W - 1) L, compared 8 at a time (the last 8 overlapping).
+template <int L, int W>
+KESTREL_ALWAYS_INLINE bool stencil_group(const std::int32_t* ptr, const std::int32_t* col, std::size_t i0,
+                                         std::ptrdiff_t* off) noexcept {
+    constexpr int M = (W - 1) * L;
+    static_assert(M >= 8, "at least one full chunk of column indices");
+    const std::int32_t p0 = ptr[i0];
+    bool bad;
+    if constexpr (W == 4) {
+        const __m128i expect = _mm_add_epi32(_mm_set1_epi32(p0), _mm_setr_epi32(0, L, 2 * L, 3 * L));
+        const __m128i got = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ptr + i0));
+        bad = _mm_movemask_epi8(_mm_cmpeq_epi32(got, expect)) != 0xffff;
+    } else {
+        static_assert(W == 8, "4 or 8 lanes");
+        const __m256i expect = _mm256_add_epi32(_mm256_set1_epi32(p0),
+                                                _mm256_setr_epi32(0, L, 2 * L, 3 * L, 4 * L, 5 * L, 6 * L, 7 * L));
+        const __m256i got = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ptr + i0));
+        bad = _mm256_movemask_epi8(_mm256_cmpeq_epi32(got, expect)) != -1;
+    }
+    if (bad || ptr[i0 + W] != p0 + W * L) return false;
+    const std::int32_t* c0 = col + p0;
+    const __m256i one = _mm256_set1_epi32(1);
+    __m256i eq = _mm256_set1_epi32(-1);
+    for (int q = 0;; q += 8) {
+        if (q > M - 8) q = M - 8;
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + q));
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + q + L));
+        eq = _mm256_and_si256(eq, _mm256_cmpeq_epi32(_mm256_add_epi32(a, one), b));
+        if (q == M - 8) break;
+    }
+    if (_mm256_movemask_epi8(eq) != -1) return false;
+    for (int k = 0; k < L; ++k) off[k] = static_cast<std::ptrdiff_t>(c0[k]) - static_cast<std::ptrdiff_t>(i0);
+    return true;
+}
+
+/// out[k] = entry k of the group's W rows (values at vals + j L + k), k < L: strided loads
+/// inserted into lanes (AVX2 has no two-source lane permute).
+template <int L, class T>
+KESTREL_ALWAYS_INLINE void transpose_group(const T* vals, typename v256<T>::V* out) noexcept {
+    for (int k = 0; k < L; ++k) out[k] = v256<T>::strided(vals + k, L);
+}
+
+#endif  // KESTREL_RELAX_AVX512 / KESTREL_RELAX_AVX2
+
+#if KESTREL_RELAX_GROUPS
+
 /// Software prefetch of the values and column indices 2 KiB past a group's entries in sweep
 /// order (after them forward, before them backward), clamped to the arrays.
 template <bool Forward, class T>
@@ -270,8 +426,9 @@ KESTREL_ALWAYS_INLINE void prefetch_group(const T* val, const std::int32_t* col,
 /// rows and adds their r^2 to the residual lanes. False (nothing written) if not a group.
 template <int L, class T>
 KESTREL_ALWAYS_INLINE bool jacobi_group(const std::int32_t* ptr, const std::int32_t* col, const T* val, std::size_t i0,
-                                        const T* b, const T* x, T weight, T* xout, __m512d* acc) noexcept {
-    using A = v512<T>;
+                                        const T* b, const T* x, T weight, T* xout,
+                                        typename vgroup<T>::acc_t* acc) noexcept {
+    using A = vgroup<T>;
     constexpr int W = A::W;
     std::ptrdiff_t off[L];
     if (!stencil_group<L, W>(ptr, col, i0, off)) return false;
@@ -301,7 +458,7 @@ KESTREL_ALWAYS_INLINE bool jacobi_group(const std::int32_t* ptr, const std::int3
 template <int L, bool Forward, class T>
 KESTREL_ALWAYS_INLINE bool sor_group(const std::int32_t* ptr, const std::int32_t* col, const T* val, std::size_t i0,
                                      const T* b, T* x, T omega, T& prev) noexcept {
-    using A = v512<T>;
+    using A = vgroup<T>;
     constexpr int W = A::W;
     std::ptrdiff_t off[L];
     if (!stencil_group<L, W>(ptr, col, i0, off)) return false;
@@ -362,7 +519,7 @@ KESTREL_ALWAYS_INLINE bool sor_group(const std::int32_t* ptr, const std::int32_t
 template <int L, class T>
 KESTREL_ALWAYS_INLINE bool colour_group(const std::int32_t* ptr, const std::int32_t* col, const T* val, const T* diag,
                                         std::size_t p0, const T* b, T* x, T omega) noexcept {
-    using A = v512<T>;
+    using A = vgroup<T>;
     constexpr int W = A::W;
     std::ptrdiff_t off[L];
     if (!stencil_group<L, W>(ptr, col, p0, off)) return false;
@@ -391,11 +548,11 @@ KESTREL_ALWAYS_INLINE bool dispatch_length(std::int32_t len, F&& f) {
     }
 }
 
-#endif  // KESTREL_RELAX_AVX512
+#endif  // KESTREL_RELAX_GROUPS
 
 /// True when the group kernels run for this value and index type in this build.
 template <class T, class I>
-inline constexpr bool relax_groups = KESTREL_RELAX_AVX512 && std::is_same_v<I, std::int32_t> &&
+inline constexpr bool relax_groups = KESTREL_RELAX_GROUPS && std::is_same_v<I, std::int32_t> &&
                                      (std::is_same_v<T, double> || std::is_same_v<T, float>);
 
 /// Jacobi over rows [b0, e0) of one reduction block (b0 a multiple of residual_lanes<T>):
@@ -406,11 +563,12 @@ double jacobi_block(const I* ptr, const I* col, const T* val, std::size_t nnz, s
     constexpr std::size_t R = residual_lanes<T>;
     double lanes[R] = {};
     std::size_t i = b0;
-#if KESTREL_RELAX_AVX512
+#if KESTREL_RELAX_GROUPS
     if constexpr (relax_groups<T, I>) {
-        constexpr std::size_t W = static_cast<std::size_t>(v512<T>::W);
+        using A = vgroup<T>;
+        constexpr std::size_t W = static_cast<std::size_t>(A::W);
         static_assert(W == R, "one residual lane per group lane");
-        __m512d acc[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+        typename A::acc_t acc[2] = {A::acc_zero(), A::acc_zero()};
         for (; i + W <= e0; i += W) {
             const std::size_t p0 = static_cast<std::size_t>(ptr[i]);
             const std::size_t cnt = static_cast<std::size_t>(ptr[i + W]) - p0;
@@ -428,8 +586,7 @@ double jacobi_block(const I* ptr, const I* col, const T* val, std::size_t nnz, s
         // scalar rows of that residue: which rows went which way depends on the matrix only,
         // so the sum is the same at any thread count.
         alignas(64) double vs[16];
-        _mm512_store_pd(vs, acc[0]);
-        _mm512_store_pd(vs + 8, acc[1]);
+        A::store_acc(vs, acc);
         for (std::size_t j = 0; j < R; ++j) lanes[j] += vs[j];
     }
 #else
