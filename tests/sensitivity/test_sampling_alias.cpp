@@ -208,21 +208,78 @@ TEST_CASE("sensitivity: every item's mass in the alias table is its scaled weigh
     }
 }
 
-TEST_CASE("sensitivity: the alias draws' word-sliced Philox equals counter_rng::block", "[sampling]") {
-    std::uint32_t w[4][ks::detail::alias_batch];
-    bool same = true;
-    for (const std::uint64_t seed : {std::uint64_t(0), std::uint64_t(0x0123456789abcdefULL), ~std::uint64_t(0)}) {
-        for (const std::uint64_t stream : {std::uint64_t(0), std::uint64_t(5), std::uint64_t(0xfedcba9876543210ULL)}) {
+// Every Philox path of the draws (detail/alias_draws.hpp) against counter_rng::block, the scalar
+// generator of core/random.hpp: the word-sliced loop (all builds), the AVX2 and AVX-512 lanes
+// (whichever this build compiles: the native test variant runs both on an AVX-512 machine), and
+// the fused column and coin of each path against the scalar formulas of alias_table::draw, for
+// table sizes up to 2^64 - 1 (the SIMD column needs n < 2^32; larger n take the 64-bit multiply).
+TEST_CASE("sensitivity: the alias draws' Philox paths equal counter_rng::block word for word", "[sampling]") {
+    constexpr std::size_t C = ks::detail::draw_chunk;
+    std::size_t checked = 0, bad_words = 0, bad_columns = 0;
+    std::vector<std::uint64_t> seeds{0, 0x0123456789abcdefULL, ~std::uint64_t(0)}, streams{0, 5, 0xfedcba9876543210ULL};
+    const counter_rng pick(404);
+    for (std::uint64_t k = 0; k < 6; ++k) {  // random keys as well
+        seeds.push_back(pick.bits64(2 * k));
+        streams.push_back(pick.bits64(2 * k + 1));
+    }
+    const std::uint64_t sizes[] = {1, 2, 3, 1000, (std::uint64_t(1) << 24) + 1, 0x7fffffffULL, 0xffffffffULL,
+                                   0x100000000ULL, 0x123456789abULL, ~std::uint64_t(0)};
+    for (const std::uint64_t seed : seeds) {
+        for (const std::uint64_t stream : streams) {
             const counter_rng rng(seed, stream);
-            // Counters crossing 2^32 and wrapping around 2^64 inside one batch.
-            for (const std::uint64_t first : {std::uint64_t(0), (std::uint64_t(1) << 32) - 50, ~std::uint64_t(0) - 60}) {
+            // Counters crossing 2^32 and wrapping around 2^64 inside one chunk.
+            for (const std::uint64_t first : {std::uint64_t(0), std::uint64_t(977), (std::uint64_t(1) << 32) - 13,
+                                              ~std::uint64_t(0) - 20, pick.bits64(seed ^ stream)}) {
+                std::uint32_t w[4][C];
                 ks::detail::philox_words(rng, first, w);
-                for (std::size_t k = 0; k < ks::detail::alias_batch; ++k) {
+#if defined(KESTREL_ALIAS_DRAWS_AVX512)
+                std::uint32_t w512[4][C];
+                ks::detail::philox_words_avx512(rng, first, w512);
+#endif
+#if defined(KESTREL_ALIAS_DRAWS_AVX2)
+                std::uint32_t w256[4][16];
+                ks::detail::philox_words_avx2(rng, first, w256);
+#endif
+                for (std::size_t k = 0; k < C; ++k) {
                     const auto b = rng.block(first + k);
-                    same &= w[0][k] == b[0] && w[1][k] == b[1] && w[2][k] == b[2] && w[3][k] == b[3];
+                    for (int i = 0; i < 4; ++i) {
+                        bad_words += w[i][k] != b[i];
+#if defined(KESTREL_ALIAS_DRAWS_AVX512)
+                        bad_words += w512[i][k] != b[i];
+#endif
+#if defined(KESTREL_ALIAS_DRAWS_AVX2)
+                        if (k < 16) bad_words += w256[i][k] != b[i];
+#endif
+                    }
+                    ++checked;
+                }
+                for (const std::uint64_t n : sizes) {
+                    std::uint64_t col[C], col_s[C];
+                    double u[C], u_s[C];
+                    ks::detail::alias_columns(rng, first, n, col, u);
+                    ks::detail::alias_columns_scalar(rng, first, n, col_s, u_s);
+                    for (std::size_t k = 0; k < C; ++k) {
+                        const auto b = rng.block(first + k);
+#if defined(__SIZEOF_INT128__)
+                        const std::uint64_t c_ref = static_cast<std::uint64_t>(
+                            (static_cast<unsigned __int128>(counter_rng::join(b[0], b[1])) * n) >> 64);
+#else
+                        const std::uint64_t c_ref = ks::detail::mulhi64(counter_rng::join(b[0], b[1]), n);
+#endif
+                        const double u_ref = double(counter_rng::join(b[2], b[3]) >> 11) * 0x1p-53;
+                        bad_columns += col[k] != c_ref || u[k] != u_ref || col_s[k] != c_ref || u_s[k] != u_ref;
+                    }
+#if defined(KESTREL_ALIAS_DRAWS_AVX2)
+                    if (n <= 0xffffffffULL) {
+                        ks::detail::alias_columns_avx2(rng, first, n, col, u);
+                        for (std::size_t k = 0; k < 16; ++k) bad_columns += col[k] != col_s[k] || u[k] != u_s[k];
+                    }
+#endif
                 }
             }
         }
     }
-    CHECK(same);
+    CHECK(checked == seeds.size() * streams.size() * 5 * C);
+    CHECK(bad_words == 0);
+    CHECK(bad_columns == 0);
 }

@@ -224,17 +224,24 @@ TEST_CASE("sensitivity: the scaled scalar Poisson baseline follows its law", "[s
 }
 
 TEST_CASE("sensitivity: pipelined alias draws equal alias_table::draw index by index", "[sampling]") {
-    const std::vector<double> w = class_weights(70000);
-    const ks::alias_table t(w);
-    // m not a multiple of the batch or the block; an offset first draw.
-    for (std::size_t m : {std::size_t(1), std::size_t(129), std::size_t(8193), std::size_t(70001)}) {
-        INFO("m = " << m);
-        for (int threads : {1, 2, 3}) {
-            std::vector<std::size_t> out(m);
-            ks::sample_with_replacement(t, m, counter_rng(5, 9), out, exec_policy::with_threads(threads), 1000);
-            bool same = true;
-            for (std::size_t j = 0; j < m; ++j) same &= out[j] == t.draw(1000 + j, counter_rng(5, 9));
-            CHECK(same);
+    // Tables of 1, 3 and 70000 entries; m around the pipeline's chunk (32 draws) and block (8192),
+    // and not a multiple of either; an offset first draw, and one whose chunks cross 2^32.
+    for (const std::size_t n : {std::size_t(1), std::size_t(3), std::size_t(70000)}) {
+        std::vector<double> w = class_weights(n);
+        w[n / 2] = std::max(w[n / 2], 0.5);  // never all zero
+        const ks::alias_table t(w);
+        for (std::size_t m : {std::size_t(1), std::size_t(31), std::size_t(32), std::size_t(33), std::size_t(129),
+                              std::size_t(8193), std::size_t(70001)}) {
+            for (const std::uint64_t first : {std::uint64_t(1000), (std::uint64_t(1) << 32) - 45}) {
+                INFO("n = " << n << ", m = " << m << ", first draw " << first);
+                for (int threads : {1, 2, 3}) {
+                    std::vector<std::size_t> out(m);
+                    ks::sample_with_replacement(t, m, counter_rng(5, 9), out, exec_policy::with_threads(threads), first);
+                    bool same = true;
+                    for (std::size_t j = 0; j < m; ++j) same &= out[j] == t.draw(first + j, counter_rng(5, 9));
+                    CHECK(same);
+                }
+            }
         }
     }
 }

@@ -19,6 +19,9 @@
 // Draw number j (a pure function of (seed, stream, j)): one Philox block of the counter_rng;
 // words 0,1 pick the column c = floor(b * n / 2^64) (multiply-high of a 64-bit word), words
 // 2,3 give u in [0,1) with 53 bits; the draw is c if u < prob[c], else alias[c].
+// sample_with_replacement computes exactly these draws 32 at a time (detail/alias_draws.hpp):
+// Philox in SIMD lanes (AVX-512 or AVX2 when the build targets them), columns and coins in
+// the same lanes, their table lines prefetched 4 chunks before they are resolved.
 //
 // Exactness: the law drawn is P(i) = (prob_i + sum_{c: alias_c = i} (1 - prob_c)) / n for the
 // table's doubles (implied_probabilities() computes it). For every item but the heaviest it is
@@ -40,64 +43,10 @@
 #include "../core/simd.hpp"
 #include "../core/view.hpp"
 #include "detail/alias_build.hpp"
+#include "detail/alias_draws.hpp"
 #include "sampling_weights.hpp"
 
 namespace kestrel::sensitivity {
-
-namespace detail {
-/// floor(a * b / 2^64): the high word of the 128-bit product.
-inline std::uint64_t mulhi64(std::uint64_t a, std::uint64_t b) noexcept {
-#if defined(__SIZEOF_INT128__)
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(a) * b) >> 64);
-#else
-    const std::uint64_t a_lo = a & 0xffffffffu, a_hi = a >> 32, b_lo = b & 0xffffffffu, b_hi = b >> 32;
-    const std::uint64_t p0 = a_lo * b_lo, p1 = a_lo * b_hi, p2 = a_hi * b_lo, p3 = a_hi * b_hi;
-    const std::uint64_t mid = (p0 >> 32) + (p1 & 0xffffffffu) + (p2 & 0xffffffffu);
-    return p3 + (p1 >> 32) + (p2 >> 32) + (mid >> 32);
-#endif
-}
-/// Draws per pipeline stage of sample_with_replacement (see there).
-inline constexpr std::size_t alias_batch = 128;
-
-/// The Philox4x32-10 blocks of draws first .. first + alias_batch - 1 of rng (the same bits as
-/// rng.block(first + k), core/random.hpp), laid out word by word: w[0][k] .. w[3][k]. Rounds
-/// run over the whole batch (widening 32x32->64 vector multiplies, no lane shuffles);
-/// counter_rng::block's array-of-words layout vectorized into 64-bit multiplies and permutes.
-inline void philox_words(const counter_rng& rng, std::uint64_t first, std::uint32_t (&w)[4][alias_batch]) noexcept {
-    const std::uint64_t seed = rng.seed(), stream = rng.stream();
-    std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
-    for (std::size_t k = 0; k < alias_batch; ++k) {
-        w[0][k] = static_cast<std::uint32_t>(first + k);
-        w[1][k] = static_cast<std::uint32_t>((first + k) >> 32);
-        w[2][k] = static_cast<std::uint32_t>(stream);
-        w[3][k] = static_cast<std::uint32_t>(stream >> 32);
-    }
-    for (int r = 0; r < 10; ++r) {
-        if (r > 0) {
-            k0 += philox4x32_10::weyl0;
-            k1 += philox4x32_10::weyl1;
-        }
-        for (std::size_t k = 0; k < alias_batch; ++k) {
-            const std::uint64_t p0 = std::uint64_t(w[0][k]) * philox4x32_10::multiplier0;
-            const std::uint64_t p1 = std::uint64_t(w[2][k]) * philox4x32_10::multiplier1;
-            const std::uint32_t c1 = w[1][k], c3 = w[3][k];
-            w[0][k] = static_cast<std::uint32_t>(p1 >> 32) ^ c1 ^ k0;
-            w[1][k] = static_cast<std::uint32_t>(p1);
-            w[2][k] = static_cast<std::uint32_t>(p0 >> 32) ^ c3 ^ k1;
-            w[3][k] = static_cast<std::uint32_t>(p0);
-        }
-    }
-}
-
-/// Prefetch of a table entry that the draw will read shortly.
-KESTREL_ALWAYS_INLINE void prefetch_entry(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p, 0, 3);
-#else
-    (void)p;
-#endif
-}
-}  // namespace detail
 
 /// A built alias table; owns 16 bytes per item (probability in double, alias index).
 class alias_table {
@@ -171,8 +120,9 @@ private:
 };
 
 /// out[j] = table.draw(first_draw + j, rng) for j < m: m independent draws with replacement,
-/// in parallel over fixed blocks of draws (identical at any thread count). Requires a built
-/// table and out.size() == m.
+/// in parallel over fixed blocks of 8192 draws (identical at any thread count), each block a
+/// software pipeline of 32-draw chunks (detail::alias_draw_range). Requires a built table and
+/// out.size() == m.
 inline void sample_with_replacement(const alias_table& table, std::size_t m, const counter_rng& rng,
                                     vector_view<std::size_t> out, exec_policy policy = {},
                                     std::uint64_t first_draw = 0) {
@@ -183,42 +133,13 @@ inline void sample_with_replacement(const alias_table& table, std::size_t m, con
     require(m <= UINT64_MAX - first_draw, f, "first_draw", first_draw, " + ", m,
             " draws wrap around the stream's 2^64 counter (draws would repeat)");
     constexpr std::size_t block = 8192;
-    constexpr std::size_t batch = detail::alias_batch;
     const std::size_t nb = (m + block - 1) / block;
     const std::uint64_t n = table.size();
     const alias_table::entry* entries = table.entries().data();
+    std::size_t* o = out.data();
     parallel_for(nb, detail::small_serial(m, policy), [&](std::size_t b) {
-        // Software pipeline: the random blocks of batch t + 1 are generated (vectorized Philox),
-        // turned into columns and their table lines prefetched before the lookups of batch t, so
-        // about 2 * batch misses are in flight while a batch resolves (a table larger than the
-        // cache costs one line per draw; without the pipeline each batch waited for its first
-        // misses). Same values as table.draw(first_draw + j, rng).
-        std::uint32_t r[4][batch];
-        std::uint64_t col[2][batch], coin[2][batch];
         const std::size_t j0 = b * block, j1 = std::min(m, j0 + block);
-        auto prepare = [&](std::size_t jb, std::size_t slot) {
-            const std::size_t cnt = std::min(batch, j1 - jb);
-            detail::philox_words(rng, first_draw + jb, r);  // a whole batch (the tail's extra words unused)
-            for (std::size_t k = 0; k < cnt; ++k) {
-                col[slot][k] = detail::mulhi64(counter_rng::join(r[0][k], r[1][k]), n);
-                coin[slot][k] = counter_rng::join(r[2][k], r[3][k]);
-                detail::prefetch_entry(entries + col[slot][k]);
-            }
-        };
-        std::size_t slot = 0;
-        prepare(j0, 0);
-        for (std::size_t jb = j0; jb < j1; jb += batch, slot ^= 1) {
-            if (jb + batch < j1) prepare(jb + batch, slot ^ 1);
-            const std::size_t cnt = std::min(batch, j1 - jb);
-            for (std::size_t k = 0; k < cnt; ++k) {
-                // Branch-free select by a mask (the coin is unpredictable; compilers turned the
-                // ?: into a branch that mispredicted every other draw: 3x slower, measured).
-                const double u = random_conversion::u53_to_double(coin[slot][k]);
-                const alias_table::entry e = entries[col[slot][k]];
-                const std::uint64_t own = std::uint64_t(0) - static_cast<std::uint64_t>(u < e.prob);
-                out[jb + k] = static_cast<std::size_t>(e.alias ^ ((col[slot][k] ^ e.alias) & own));
-            }
-        }
+        detail::alias_draw_range<detail::alias_ahead>(entries, n, rng, first_draw, j0, j1, o + j0);
     });
 }
 
