@@ -41,6 +41,13 @@
 //       wall clock (whole solve and G alike; thread CPU time would miss the helper thread). G
 //       stays serial, as in the peer; the threads run the solvers' vector passes. Counters as
 //       above (ns_per_unknown = wall time beyond G per iterate / n).
+//   fixed_point/solve_wall_fused/kestrel/problem:poisson/n:/m:/threads:{1,2}
+//       the same Anderson solves with the block form of the map (kf::blockwise: G evaluated
+//       sub-block by sub-block inside the residual pass, its output never written to and read
+//       back from a whole n-vector; on the policy's threads, so G is parallel at 2 threads),
+//       same iterates bit for bit. Wall clock, whole solve (G inside the pass is not timed apart):
+//       ns_per_unknown_total = wall per iterate / n, vector_form_over_fused = the vector-form
+//       solve_wall row's time over this one, plain_1thread_over_fused = the 1-thread plain row's.
 //   fixed_point/anderson_beyond_g/kestrel/problem:poisson/n:/m:/threads:2
 //       the 2-thread wall solves' time beyond G per iterate (the row per thread count; the
 //       1-thread row is the CPU-clock one above). KINSOL's serial NVector has one core; a
@@ -69,6 +76,7 @@
 // (2m + 5) * 8 n / B < (N_p / N_m - 1) g + (N_p / N_m) o_p.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cmath>
@@ -133,6 +141,24 @@ struct poisson_map {
         *g_seconds += now(wall) - t0;
         ++*calls;
     }
+    /// The same map block by block for the fused form (kf::blockwise): g[i - b] = G(x)_i for i in
+    /// [b, e), row segment by row segment, with the same additions in the same order (the same
+    /// bits; the fused solve's iterates equal the vector form's). Not timed (it runs inside the
+    /// solver's pass, on its threads).
+    void block(const double* x, std::size_t b, std::size_t e, double* g) const {
+        for (std::size_t i = b; i < e;) {
+            const std::size_t r = i / N, j0 = i % N, j1 = std::min(N, j0 + (e - i));
+            const double* up = r > 0 ? x + (r - 1) * N : zeros.data();
+            const double* dn = r + 1 < N ? x + (r + 1) * N : zeros.data();
+            const double* row = x + r * N;
+            double* out = g + (i - b);  // out[j - j0] = G(x)_{r N + j}
+            if (j0 == 0) out[0] = c * (1.0 + row[1] + up[0] + dn[0]);
+            const std::size_t lo = std::max<std::size_t>(j0, 1), hi = std::min(j1, N - 1);
+            for (std::size_t j = lo; j < hi; ++j) out[j - j0] = c * (1.0 + row[j - 1] + row[j + 1] + up[j] + dn[j]);
+            if (j1 == N) out[N - 1 - j0] = c * (1.0 + row[N - 2] + up[N - 1] + dn[N - 1]);
+            i += j1 - j0;
+        }
+    }
 };
 
 /// One damped nonlinear Jacobi sweep for 2-D Bratu (see the header comment).
@@ -182,9 +208,11 @@ struct outcome {
 // m < 0: Krasnoselskii-Mann with a = 1 (plain). impl 0 = Kestrel, 1 = from-scratch baseline.
 // wall: the solve_wall rows (Poisson only): the passes on `threads` threads, wall clock; else
 // one thread, CPU clock.
-outcome solve(const std::string& problem, std::size_t N, int m, int impl, int threads = 1, bool wall = false) {
-    static std::map<std::tuple<std::string, std::size_t, int, int, int, bool>, outcome> cache;
-    const auto key = std::make_tuple(problem, N, m, impl, threads, wall);
+// fused: Anderson with the block form of the Poisson map (G inside the residual pass).
+outcome solve(const std::string& problem, std::size_t N, int m, int impl, int threads = 1, bool wall = false,
+              bool fused = false) {
+    static std::map<std::tuple<std::string, std::size_t, int, int, int, bool, bool>, outcome> cache;
+    const auto key = std::make_tuple(problem, N, m, impl, threads, wall, fused);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
     outcome o;
     const bool poisson = problem == "poisson";
@@ -217,7 +245,18 @@ outcome solve(const std::string& problem, std::size_t N, int m, int impl, int th
         }
         o.wall = now(wall) - t0;
     };
-    if (poisson)
+    if (poisson && fused) {  // Kestrel's Anderson only (the block form is not a baseline's map)
+        const poisson_map P(N, &o.g_seconds, &o.calls, wall);
+        kf::anderson_options a;
+        a.memory = m;
+        a.rtol = rtol;
+        a.max_iterations = limit;
+        a.policy = policy;
+        const double t0 = now(wall);
+        o.r = kf::anderson(kf::blockwise([&P](const double* xx, std::size_t b, std::size_t e, double* g) { P.block(xx, b, e, g); }),
+                           kestrel::vector_view<double>(x), a);
+        o.wall = now(wall) - t0;
+    } else if (poisson)
         run(poisson_map(N, &o.g_seconds, &o.calls, wall));
     else
         run(bratu_map(N, &o.g_seconds, &o.calls));
@@ -316,6 +355,43 @@ void register_wall(std::size_t N, const std::vector<std::pair<int, std::vector<i
                                              }
                                              set_common_counters(state, o, n);
                                              set_pass_counters(state, o, m, n);
+                                             state.SetItemsProcessed(static_cast<std::int64_t>(o.r.iterations));
+                                         })
+                ->Iterations(1)
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+        }
+    }
+    // The fused form (kf::blockwise Poisson map: G inside Anderson's residual pass, on the
+    // policy's threads) right after, same sizes; no G time of its own (G is not called apart).
+    for (const auto& config : configs) {
+        const int m = config.first;
+        if (m < 0) continue;
+        for (int t : config.second) {
+            const std::string name = "fixed_point/solve_wall_fused/kestrel/problem:poisson" + nn + mname(m) + "/threads:" +
+                                     std::to_string(t);
+            benchmark::RegisterBenchmark(name.c_str(),
+                                         [=](benchmark::State& state) {
+                                             outcome o;
+                                             for (auto _ : state) {
+                                                 o = solve("poisson", N, m, 0, t, true, true);
+                                                 state.SetIterationTime(o.wall);
+                                             }
+                                             const outcome v = solve("poisson", N, m, 0, t, true);
+                                             const outcome p = solve("poisson", N, -1, 0, 1, true);
+                                             state.counters["iterations"] = double(o.r.iterations);
+                                             state.counters["converged"] = o.r.converged ? 1.0 : 0.0;
+                                             state.counters["solve_s"] = o.wall;
+                                             state.counters["ns_per_unknown_total"] =
+                                                 o.wall / double(o.r.iterations ? o.r.iterations : 1) / double(n) * 1e9;
+                                             state.counters["vector_form_over_fused"] = v.wall / o.wall;
+                                             state.counters["plain_1thread_over_fused"] = p.wall / o.wall;
+                                             // Per unknown per iterate, G included: the update reads m + 1 w
+                                             // slots and writes x_{k+1}; G reads x_{k+1}; the pass reads m raw f
+                                             // (x_{k+1} again from cache) and writes w_{k+1} = G(x_{k+1}) and
+                                             // f_{k+1} from L1. Vector form: also G's output written and read back.
+                                             state.counters["loads"] = 2.0 * m + 2.0;
+                                             state.counters["stores"] = 3.0;
                                              state.SetItemsProcessed(static_cast<std::int64_t>(o.r.iterations));
                                          })
                 ->Iterations(1)

@@ -63,6 +63,15 @@
 // and G(x_k) beside the m columns of U (m + 3: here w_k and m raw w, m + 2), and its residual
 // pass read x_k and G(x_k) again to form df and wrote both new columns df and u
 // (m + 5: here f_k is one of the m raw f, and only f is written, m + 3).
+// Fused G (G given as a block_map, see below): G is evaluated inside the residual pass, one
+// sub-block of 256 elements at a time into an L1 buffer, and its output goes from there into the
+// pass and to the new w slot (damping 1; damped, w is formed from it and G(x) is not kept). So
+// G's output is never written to a whole n-vector and read back: per unknown, the pass reads m
+// raw f (x_{k+1} comes from the cache, where G's stencil just read it) and writes f and w, both
+// without write-allocate when the history is large. With G's own traffic (reading x_{k+1},
+// writing its output) counted in: 2m + 2 loads and 3 stores per unknown per iterate fused,
+// 2m + 4 loads and 3 stores (2 of them with a write-allocate read) with the vector map. Same
+// iterates bit for bit as the vector form, at any thread count.
 // Both passes run on the policy's threads with the blocked, thread-count independent
 // reductions of detail/accelerated_passes.hpp.
 #pragma once
@@ -71,6 +80,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -89,6 +99,41 @@ struct anderson_options : fixed_point_options {
     std::size_t restart_period = 0;  ///< clear the history after this many recorded columns (0: never)
     double safeguard_factor = 0.0;   ///< 0: off; else >= 1: reject a step whose residual grows by more
 };
+
+/// A map G given block by block, for the fused form of anderson(): block(x, begin, end, out)
+/// must write G(x)_i to out[i - begin] for every i in [begin, end) (out holds end - begin
+/// elements), reading x (all n entries of the point, read-only) as it needs. anderson() calls it
+/// on sub-blocks of a few hundred elements from inside its residual pass, so G's output goes
+/// from a buffer in L1 straight into the pass (never written to and read back from a whole
+/// n-vector), on the policy's threads: CONCURRENTLY on disjoint ranges when options.policy has
+/// more than one thread, so block must be safe to call that way (it must not write shared
+/// state; an exception it throws reaches anderson's caller as with the vector form). Each
+/// G(x)_i must depend on x only (not on the range it was asked in): then the result is the
+/// same at any thread count and equals anderson() with the vector map G. The ranges are
+/// fixed by n (the same at any thread count).
+/// Anywhere else (the other solvers, or called as G(x, gx)) a block_map is the vector map
+/// that evaluates the whole range [0, n) in one call.
+template <class F>
+struct block_map {
+    F block;
+    template <class T>
+    void operator()(const_vector_view<T> x, vector_view<T> gx) const {
+        block(x.data(), std::size_t(0), x.size(), gx.data());
+    }
+};
+
+/// Wraps f(const T* x, std::size_t begin, std::size_t end, T* out) as a block_map.
+template <class F>
+block_map<std::decay_t<F>> blockwise(F&& f) {
+    return block_map<std::decay_t<F>>{std::forward<F>(f)};
+}
+
+namespace detail {
+template <class M>
+struct is_block_map : std::false_type {};
+template <class F>
+struct is_block_map<block_map<F>> : std::true_type {};
+}  // namespace detail
 
 /// Largest memory accepted (the m x m work is O(m^2) per iterate; the n x m history dominates).
 inline constexpr int anderson_max_memory = 1000;
@@ -351,46 +396,54 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
     T* X = x.data();          // x_k (accepted)
     T* XN = ws.xa_.data();    // x_{k+1}
     // x keeps the last accepted iterate if G throws (fixed_point_options.hpp).
-    auto eval = [&](T* out) {
-#if KESTREL_HAS_EXCEPTIONS
-        try {
-            detail::evaluate_map<T>(G, XN, out, n);
-        } catch (...) {
-            if (X != x.data()) std::copy(X, X + n, x.data());
-            throw;
-        }
-#else
-        detail::evaluate_map<T>(G, XN, out, n);
-#endif
-        ++r.evaluations;
-    };
+    // The fused form (G a block_map): G runs inside the residual pass, sub-block by sub-block.
+    constexpr bool fused = detail::is_block_map<std::decay_t<Map>>::value;
     auto fail = [&](std::size_t k) {
         if (XN != x.data()) std::copy(XN, XN + n, x.data());
         detail::fail_non_finite_map(fn, k);
     };
     // The residual pass at xn whose G(xn) is in gn, writing slot `slot`; with `hist`, inner
     // products with the current history (the columns of ws.raw_[0..mk_]).
-    auto pass = [&](const T* xn, const T* gn, std::size_t slot, bool hist) {
+    // Vector form: G(xn) into gn first (G writes it straight into the new w slot when
+    // undamped). Fused form: gn is made inside the pass and stored to the w slot from L1 (when
+    // undamped; damped, the pass stores w = (1 - beta) xn + beta gn and gn is not kept).
+    auto eval_pass = [&](const T* xn, std::size_t slot, bool hist) {
+        T* const gn = undamped ? ws.Wv(slot) : ws.g_.data();
         detail::residual_pass_args<T> a;
         a.gn = gn;
         a.xn = xn;
         a.stream_f = stream_f;
         a.f_out = keep_f ? ws.F(slot) : nullptr;
         a.w_out = undamped ? nullptr : ws.Wv(slot);
+        if (fused && undamped) a.g_out = gn;
         a.beta = static_cast<T>(beta);
         a.one_minus_beta = static_cast<T>(1.0 - beta);
         if (hist) {
             a.raw = ws.f_ptrs();
             a.mk = ws.mk_;
         }
-        return detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol);
+        detail::residual_pass_sums sums;
+#if KESTREL_HAS_EXCEPTIONS
+        try {
+#endif
+            if constexpr (fused) {
+                sums = detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol, &G.block);
+            } else {
+                detail::evaluate_map<T>(G, xn, gn, n);
+            }
+#if KESTREL_HAS_EXCEPTIONS
+        } catch (...) {
+            if (X != x.data()) std::copy(X, X + n, x.data());
+            throw;
+        }
+#endif
+        ++r.evaluations;
+        if constexpr (!fused) sums = detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol);
+        return sums;
     };
-    auto g_out = [&](std::size_t slot) { return undamped ? ws.Wv(slot) : ws.g_.data(); };
 
     // x_0: G(x_0), then f_0 (and w_0) in slot 0.
-    detail::evaluate_map<T>(G, X, g_out(0), n);
-    ++r.evaluations;
-    const detail::residual_pass_sums s0 = pass(X, g_out(0), 0, false);
+    const detail::residual_pass_sums s0 = eval_pass(X, 0, false);
     if (!std::isfinite(s0.ff)) detail::fail_non_finite_map(fn, 0);
     ws.start(0);
     double fk = std::sqrt(s0.ff);
@@ -411,8 +464,7 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
         const bool record = m > 0 && k >= options.delay;
         if (record && ws.mk_ == m) ws.delete_oldest();
         std::size_t slot = ws.free_slot();
-        eval(g_out(slot));
-        detail::residual_pass_sums sums = pass(XN, g_out(slot), slot, record);
+        detail::residual_pass_sums sums = eval_pass(XN, slot, record);
         if (!std::isfinite(sums.ff)) fail(k + 1);
         double fnew = std::sqrt(sums.ff);
         bool safeguard = false, restarted = false;
@@ -424,8 +476,7 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
             since_restart = 0;
             slot = ws.free_slot();
             detail::history_combine_pass<T>(XN, ws.w_ptrs(), 0, nullptr, nullptr, n, pol);
-            eval(g_out(slot));
-            sums = pass(XN, g_out(slot), slot, record);
+            sums = eval_pass(XN, slot, record);
             if (!std::isfinite(sums.ff)) fail(k + 1);
             fnew = std::sqrt(sums.ff);
         }

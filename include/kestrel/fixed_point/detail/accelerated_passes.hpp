@@ -143,6 +143,7 @@ struct residual_pass_args {
     T* f_out = nullptr;     // receives f_new = gn - xn (nullptr: not stored)
     bool stream_f = false;  // store f_out by non-temporal stores (store_block)
     T* w_out = nullptr;     // receives w_new = (1 - beta) xn + beta gn (nullptr: not stored)
+    T* g_out = nullptr;     // fused G only: receives gn (nullptr: not stored); stored like f_out
     T beta = T(1), one_minus_beta = T(0);
     // Inner products with the history (raw != nullptr): raw[0..mk] are f at consecutive
     // iterates, oldest first, raw[mk] = f_k; column j = raw[j + 1] - raw[j]; df = f_new - f_k.
@@ -156,8 +157,17 @@ struct residual_pass_sums {
     double ff = 0, dd = 0, dfn = 0;
 };
 
-template <class T>
-void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size_t end, double* part) noexcept {
+/// The BlockG of residual_range when gn is an array (no fused G).
+struct no_block_map {
+    template <class T>
+    void operator()(const T*, std::size_t, std::size_t, T*) const noexcept {}
+};
+
+// With bg != nullptr, gn is not read: (*bg)(xn, s, e, gl) writes G(xn)_i to gl[i - s] for each
+// sub-block [s, e) (a user callback: may throw; the pass's caller rethrows).
+template <class T, class BlockG = no_block_map>
+void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size_t end, double* part,
+                    BlockG* bg = nullptr) {
     namespace sd = kestrel::simd::detail;
     constexpr std::size_t W = sd::width<T>;
     const bool hist = a.raw != nullptr;
@@ -171,9 +181,15 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
         const std::size_t ev = s + (e - s) / W * W;
         alignas(64) T fl[pass_sub_block];
         alignas(64) T dl[pass_sub_block];
+        alignas(64) T gl[pass_sub_block];
+        const T* gp = gl;  // gp[i - s] = G(x_new)_i
+        if (bg)
+            (*bg)(a.xn, s, e, gl);
+        else
+            gp = a.gn + s;
         auto ff = sd::splat<T>(T(0)), dd = ff, dfn = ff;
         for (std::size_t i = s; i < ev; i += W) {
-            const auto g = sd::load(a.gn + i), x = sd::load(a.xn + i);
+            const auto g = sd::load(gp + (i - s)), x = sd::load(a.xn + i);
             const auto f = g - x;
             sd::store(fl + (i - s), f);
             if (a.w_out) sd::store(a.w_out + i, sd::fmadd(vb, g, vc * x));
@@ -187,7 +203,7 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
         }
         T sff = sd::hsum<T>(ff), sdd = sd::hsum<T>(dd), sdfn = sd::hsum<T>(dfn);
         for (std::size_t i = ev; i < e; ++i) {  // the vector's last few elements only
-            const T g = a.gn[i], x = a.xn[i];
+            const T g = gp[i - s], x = a.xn[i];
             const T f = g - x;
             fl[i - s] = f;
             if (a.w_out) a.w_out[i] = a.beta * g + a.one_minus_beta * x;
@@ -200,6 +216,7 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
             }
         }
         if (a.f_out) store_block(a.f_out + s, fl, e - s, a.stream_f);
+        if (a.g_out) store_block(a.g_out + s, gp, e - s, a.stream_f);
         part[0] += static_cast<double>(sff);
         if (!hist) continue;
         part[1] += static_cast<double>(sdd);
@@ -256,21 +273,22 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
             part[3 + mk + j] += static_cast<double>(sf);
         }
     }
-    store_fence(a.f_out != nullptr && a.stream_f);
+    store_fence((a.f_out != nullptr || a.g_out != nullptr) && a.stream_f);
 }
 
 /// Runs the pass; `partials` holds reduction_blocks(n).count * (3 + 2*mk) doubles, s and t
-/// mk each (unused without raw).
-template <class T>
+/// mk each (unused without raw). With bg (fused G), gn is made by (*bg)(xn, begin, end, out)
+/// sub-block by sub-block on the policy's threads (concurrently on disjoint sub-blocks).
+template <class T, class BlockG = no_block_map>
 residual_pass_sums residual_pass(const residual_pass_args<T>& a, std::size_t n, double* partials, double* s, double* t,
-                                 exec_policy policy) {
+                                 exec_policy policy, BlockG* bg = nullptr) {
     const kestrel::simd::reduction_blocks rb(n);
     const std::size_t mk = a.raw ? a.mk : 0;
     const std::size_t stride = 3 + 2 * mk;
     if (n < kestrel::simd::parallel_threshold) policy = exec_policy::serial();
     parallel_for(rb.count, policy, [&](std::size_t b) {
         const std::size_t begin = b * rb.block, end = std::min(n, begin + rb.block);
-        residual_range(a, begin, end, partials + b * stride);
+        residual_range(a, begin, end, partials + b * stride, bg);
     });
     residual_pass_sums r;
     for (std::size_t j = 0; j < mk; ++j) s[j] = t[j] = 0.0;
