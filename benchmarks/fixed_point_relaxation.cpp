@@ -42,7 +42,9 @@
 //    fraction is the one the issue asks for, and no bytes a sweep must move are left out.
 // Kernels (detail/relaxation_rows.hpp): where the build targets AVX-512 (this suite builds with
 // -march=native), rows that share a stencil run 8 (double) or 16 (float) at a time in SIMD
-// lanes; Gauss-Seidel/SOR keep their one multiply-add chain per row, lane by lane.
+// lanes, on AVX2 + FMA 4 (double) or 8 (float); Gauss-Seidel/SOR keep their one multiply-add
+// chain per row, lane by lane. To measure the AVX2 path on an AVX-512 machine, compile this
+// file (and machine.cpp, for the triad) with -march=haswell instead of -march=native.
 // Warm-up: every kernel runs once untimed right before its timed loop, nothing in a timed loop
 // allocates, and the iterates start from non-zero values written when the problem is built
 // (see get(): untouched pages of zeros made the first timed red-black sweep at 10^7 slow).
