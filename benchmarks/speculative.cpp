@@ -17,8 +17,9 @@
 // verifier must read for the outcome of this batch, each once:
 //   chain, probabilities and logits_lse: the two rows of the rejected position, or the bonus row;
 //   chain, logits: both rows of every tested position (their normalizers need the whole row),
-//     plus the bonus row when everything is kept (the rejected rows are counted once, though
-//     the kernel reads them twice: normalizer, then residual);
+//     plus the bonus row when everything is kept (the rejected rows are counted once: the
+//     kernel reads their logits once, and its residual pass reads the exponentials the
+//     normalizer pass kept in a per-thread buffer, from cache);
 //   block: rows 1..K-1 of both models, plus row 0 of both when nothing is kept (tau = 0) or
 //     the bonus row when everything is (tau = K); logits: every drafted row of both models.
 // The accept tests' single values are not counted. Counter "accepted": mean kept drafts per
@@ -446,7 +447,7 @@ void bench_tree(benchmark::State& state, std::size_t B, std::size_t V, bool logi
 
 // ---- exp throughput: the rate that bounds the passes over logit rows ---------------------
 // Double: xsimd's double exp (double logit rows) over a 4096-entry buffer in L1, summed.
-// Float: the float softmax's exp (detail/float_exp.hpp: fma of the argument, float exp, both
+// Float: the float softmax's exp (detail/float_exp.hpp: the argument (l - m) * tau, Kestrel's float exp, both
 // halves widened and summed in double), as the row passes run it. 8 items of 2 passes per
 // thread (claimed dynamically, so the threads balance); items = exps per iteration.
 void bench_exp_rate(benchmark::State& state, bool single, int threads) {

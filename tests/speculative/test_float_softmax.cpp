@@ -105,7 +105,10 @@ TEST_CASE("the float softmax is within its stated relative error of the exact so
                     << " (largest error there " << worst_abs_flushed << "), TV " << tv / 2 << ", sum - 1 " << sum - 1);
         CHECK(worst_ratio <= 1.0);
         CHECK(worst_abs_flushed <= 1e-37);
-        CHECK(std::fabs(sum - 1.0) <= 1e-13);
+        // The factors exp(tau m_k - log Z) are rounded at the scale of |log Z| (about 1430 in
+        // the offset row at T = 0.7: 2^-53 * 1430 = 1.6e-13 relative to every p), so the sum is
+        // held to 1e-13 plus two roundings of log Z.
+        CHECK(std::fabs(sum - 1.0) <= 1e-13 + 2.0 * std::ldexp(std::fabs(log_z), -53));
         CHECK(std::isfinite(log_z));
     }
 }

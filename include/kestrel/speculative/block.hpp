@@ -11,7 +11,10 @@
 //
 // Cost: m_i needs rows i + 1 of both models in full, for i = 1 .. K - 1: every drafted row
 // but the first is read once (chunk sums kept, so the final draw re-reads one chunk); only
-// tau = 0 reads row 1 in full as well.
+// tau = 0 reads row 1 in full as well. Float logit rows without caller-supplied normalizers are
+// read row by row: the normalizer pass of row i keeps its exponentials (per-thread buffers of
+// four rows: row 1 of both models, and the current row), m_i's pass reads them, so each entry
+// takes one exp; tau = 0 reads row 1's kept values.
 #pragma once
 
 #include <cmath>
@@ -28,40 +31,49 @@ namespace detail {
 template <class T, class Source>
 void block_request(const char* fn, const token_rows<T>& target, const token_rows<T>& draft, const draft_batch& d,
                    std::size_t b, const verify_options& opt, const Source& uniforms, std::vector<double>& sums,
-                   request_result& res, sampling_workspace* filter_ws = nullptr) {
+                   request_result& res, sampling_workspace* filter_ws = nullptr, float_row_scratch* fs = nullptr) {
     const std::size_t k = d.lengths[b];
     const std::uint64_t req = d.request_ids[b], pos0 = d.positions[b];
     const bool has_draft = draft.present();
-    const law_reader<T> rd{fn, b, 1.0 / opt.temperature, opt.row_sum_tolerance, opt.filters(), filter_ws};
+    law_reader<T> reader{fn, b, 1.0 / opt.temperature, opt.row_sum_tolerance, opt.filters(), filter_ws};
+    // Kept exponentials (float logit rows): row 0 of both models in the first pair of buffers
+    // (read again only when nothing is kept), the row being judged in the second pair.
+    float* const kept = prepare_float_scratch(reader, fs, target, draft, 2 * k + 1, 4);
+    const std::size_t V = target.vocab;
+    const law_reader<T>& rd = reader;
     res.tokens.clear();
     res.flags.clear();
     res.stats = request_stats{};
-    // c_i and the laws of every drafted position.
+    // Row by row: the laws of row i (normalizers and accept values), then, for i >= 1, m_i
+    // over that row with c_i (which needs rows < i only), while its exponentials are kept;
+    // the chunk sums are kept for the final draw.
     std::vector<row_law<T>> P(k + 1), Q(k);
     std::vector<double> c(k + 1, 1.0), h(k + 1, 1.0);
+    std::vector<std::vector<double>> row_sums(k + 1);
+    std::vector<double> m(k + 1, 0.0);
     for (std::size_t i = 0; i < k; ++i) {
         const auto x = static_cast<std::size_t>(d.tokens(b, i));
-        P[i] = rd.law(target, i, "target");
+        float* const kp = kept ? kept + (i == 0 ? 0 : 2) * V : nullptr;
+        P[i] = rd.law(target, i, "target", kp);
         const double px = rd.value(P[i], x, i, "target", false);
         double qx = 1.0;
         if (has_draft) {
-            Q[i] = rd.law(draft, i, "draft");
+            Q[i] = rd.law(draft, i, "draft", kp ? kp + V : nullptr);
             qx = rd.value(Q[i], x, i, "draft", true);
         }
         const double ratio = c[i] * px / qx;
         c[i + 1] = ratio < 1.0 ? ratio : 1.0;
-    }
-    // m_i over row i + 1 (0-based row i), kept as chunk sums for the final draw.
-    std::vector<std::vector<double>> row_sums(k + 1);
-    std::vector<double> m(k + 1, 0.0);
-    for (std::size_t i = 1; i < k; ++i) {
-        const auto x = static_cast<std::size_t>(d.tokens(b, i));
+        if (i == 0) continue;
         row_check pc, qc;
         m[i] = residual_chunk_sums<T>(P[i], has_draft ? &Q[i] : nullptr, x, c[i], row_sums[i], pc, qc);
         rd.check_full(pc, i, "target", P[i]);
         if (has_draft) rd.check_full(qc, i, "draft", Q[i]);
         const double den = m[i] + 1.0 - c[i];
         h[i] = den > 0.0 ? m[i] / den : 1.0;
+        if (i + 1 < k) {  // the next row overwrites these buffers
+            P[i].exps = nullptr;
+            if (has_draft) Q[i].exps = nullptr;
+        }
     }
     if (k > 0) h[k] = c[k];
     std::size_t tau = 0;
@@ -121,8 +133,9 @@ void verify_block_with(const token_rows<T>& target, const token_rows<T>& draft, 
     verify_workspace& ws = workspace ? *workspace : local;
     detail::run_batch(drafts.lengths.size(), opt, ws, out,
                       [&](std::size_t b, std::vector<double>& sums, detail::request_result& r) {
+                          const auto slot = static_cast<std::size_t>(current_loop_slot());
                           detail::block_request(fn, target, draft, drafts, b, opt, uniforms, sums, r,
-                                                &ws.filters[static_cast<std::size_t>(current_loop_slot())]);
+                                                &ws.filters[slot], &ws.float_rows[slot]);
                       });
 }
 

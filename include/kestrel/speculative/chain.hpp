@@ -8,7 +8,10 @@
 // Cost: a kept position reads two values (p_i(x_i), q_i(x_i)); the rejected position reads
 // its two rows once (chunk sums in double) plus one chunk again; the bonus reads one row.
 // Logit rows need their log-normalizer: given by the caller, or computed from the row, and
-// only for the rows up to the first rejection (rows after it are never read).
+// only for the rows up to the first rejection (rows after it are never read). Float logit
+// rows keep the normalizer pass's exponentials of the current position (a per-thread buffer
+// of two rows, for rows up to 2^20 entries): the stop row's residual pass reads them, so every
+// entry takes one exp.
 //
 // Point-mass drafts (draft rows absent: drafts are argmax or n-gram lookups): q_i = delta at
 // x_i, so x_i is kept with probability p_i(x_i) and the residual is p_i without x_i.
@@ -46,23 +49,35 @@ struct law_reader {
     sampling_workspace* filter_ws = nullptr;  // required when a filter is on
 
     // Float logit rows: the chunk shifts of every law this reader made (softmax.hpp), alive as
-    // long as the reader (one request). Slots never move their storage.
+    // long as the reader (one request). They come from `arena` (a per-thread buffer the
+    // verifier sized for the request: no allocation per row) while it has room, else from
+    // slots allocated here. Neither moves its storage.
+    float* arena = nullptr;
+    std::size_t arena_size = 0;
+    mutable std::size_t arena_used = 0;
     mutable std::vector<std::vector<float>> shift_slots = {};
 
     bool filtering() const noexcept { return filter_ws != nullptr && filters.active(); }
 
     float* new_shifts(std::size_t chunks) const {
+        if (arena && arena_size - arena_used >= chunks) {
+            float* p = arena + arena_used;
+            arena_used += chunks;
+            return p;
+        }
         shift_slots.emplace_back(chunks);
         return shift_slots.back().data();
     }
 
     /// The float softmax of a float logit row without a caller-supplied normalizer: its chunk
-    /// shifts and log-normalizer (chunk sums of e into esums if given).
-    void float_normalize(row_law<T>& L, double* esums, std::size_t i, const char* which) const {
+    /// shifts and log-normalizer (chunk sums of e into esums if given; e itself into exps if
+    /// given, n entries, then kept by the law).
+    void float_normalize(row_law<T>& L, double* esums, std::size_t i, const char* which, float* exps = nullptr) const {
         set_tau(L, i, which);
         float* sh = new_shifts((L.n + chunk - 1) / chunk);
-        L.log_z = float_log_sum_exp(reinterpret_cast<const float*>(L.v), L.n, L.tau, sh, esums);
+        L.log_z = float_log_sum_exp(reinterpret_cast<const float*>(L.v), L.n, L.tau, sh, esums, exps);
         L.shifts = sh;
+        if (exps && std::isfinite(L.log_z)) L.exps = exps;
     }
 
     /// tau = 1 / temperature rounded to float (float logit rows), refused if it overflows.
@@ -73,7 +88,10 @@ struct law_reader {
                           " is beyond the float range of float logit rows");
     }
 
-    row_law<T> law(const token_rows<T>& rows, std::size_t i, const char* which) const {
+    /// Row i of `rows` as a law. exps (float logit rows without a caller-supplied normalizer
+    /// and without filters; ignored otherwise): a buffer of the row's size that keeps the
+    /// normalizer pass's exponentials for the residual passes (row_law::exps).
+    row_law<T> law(const token_rows<T>& rows, std::size_t i, const char* which, float* exps = nullptr) const {
         row_law<T> L;
         L.v = rows.row(b, i);
         L.n = rows.vocab;
@@ -93,7 +111,7 @@ struct law_reader {
                         fail_argument(fn, which, "request ", b, ", position ", i, ": log-normalizer ", L.log_z,
                                       " is beyond the float range of float logit rows");
                 } else {
-                    float_normalize(L, nullptr, i, which);
+                    float_normalize(L, nullptr, i, which, filt ? nullptr : exps);
                 }
             } else {
                 L.log_z = given ? rows.log_normalizers[b * rows.positions + i] : log_sum_exp(L.v, L.n, inv_t);
@@ -230,15 +248,44 @@ std::size_t draw_from_target_row(const law_reader<T>& rd, const token_rows<T>& r
     return residual_inverse_cdf<T>(L, nullptr, L.n, 1.0, sums, z, u);
 }
 
+/// Float logit rows whose normalizers Kestrel computes: points the reader's shift arena at the
+/// thread's scratch (room for `laws` laws of the request) and returns `kept` buffers of a row
+/// each for kept exponentials (null: recompute; other rows, or rows above max_kept_exps).
+template <class T>
+float* prepare_float_scratch(law_reader<T>& rd, float_row_scratch* fs, const token_rows<T>& rows,
+                             const token_rows<T>& draft, std::size_t laws, std::size_t kept) {
+    if constexpr (!row_law<T>::float_rows) {
+        (void)rd, (void)fs, (void)rows, (void)draft, (void)laws, (void)kept;
+        return nullptr;
+    } else {
+        if (!fs || rows.kind != row_kind::logits || rows.vocab == 0) return nullptr;
+        const std::size_t chunks = (rows.vocab + chunk - 1) / chunk;
+        if (fs->shifts.size() < laws * chunks) fs->shifts.resize(laws * chunks);
+        rd.arena = fs->shifts.data();
+        rd.arena_size = laws * chunks;
+        // Kept exponentials: both models' rows as logits without normalizers, no filter.
+        const bool draft_ok = !draft.present() || (draft.kind == row_kind::logits && !draft.log_normalizers);
+        if (rows.log_normalizers || !draft_ok || rd.filtering() || rows.vocab > max_kept_exps) return nullptr;
+        if (fs->exps.size() < kept * rows.vocab) fs->exps.resize(kept * rows.vocab);
+        return fs->exps.data();
+    }
+}
+
 template <class T, class Source>
 void chain_request(const char* fn, const token_rows<T>& target, const token_rows<T>& draft, const draft_batch& d,
                    std::size_t b, const verify_options& opt, const Source& uniforms, std::vector<double>& sums,
-                   request_result& res, sampling_workspace* filter_ws = nullptr) {
+                   request_result& res, sampling_workspace* filter_ws = nullptr, float_row_scratch* fs = nullptr) {
     const std::size_t k = d.lengths[b];
     const std::uint64_t req = d.request_ids[b], pos0 = d.positions[b];
     const bool greedy = opt.temperature == 0.0, has_draft = draft.present();
-    const law_reader<T> rd{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance, opt.filters(),
-                           filter_ws};
+    law_reader<T> reader{fn, b, greedy ? 1.0 : 1.0 / opt.temperature, opt.row_sum_tolerance, opt.filters(),
+                         filter_ws};
+    // The current position's rows keep their exponentials: the stop row's residual pass reads
+    // them (one exp per entry of every row read).
+    float* const kept = greedy ? nullptr : prepare_float_scratch(reader, fs, target, draft, 2 * k + 1, 2);
+    float* const kept_p = kept;
+    float* const kept_q = kept ? kept + target.vocab : nullptr;
+    const law_reader<T>& rd = reader;
     // Statistics after a rejection need p(x) and q(x) without reading whole rows.
     const bool cheap = (target.kind == row_kind::probabilities || target.log_normalizers) &&
                        (!has_draft || draft.kind == row_kind::probabilities || draft.log_normalizers);
@@ -262,12 +309,12 @@ void chain_request(const char* fn, const token_rows<T>& target, const token_rows
             continue;
         }
         if (rejected && !cheap) break;
-        const row_law<T> P = rd.law(target, i, "target");
+        const row_law<T> P = rd.law(target, i, "target", kept_p);
         const double px = rd.value(P, x, i, "target", false);
         row_law<T> Q;
         double qx = 1.0;
         if (has_draft) {
-            Q = rd.law(draft, i, "draft");
+            Q = rd.law(draft, i, "draft", kept_q);
             qx = rd.value(Q, x, i, "draft", true);
         }
         const double u = uniforms(uniform_key{req, pos0 + i, purpose::accept, 0});
@@ -315,6 +362,7 @@ void run_batch(std::size_t batch, const verify_options& opt, verify_workspace& w
     ws.results.resize(batch);
     ws.chunk_sums.resize(static_cast<std::size_t>(effective_threads(opt.policy)));
     ws.filters.resize(ws.chunk_sums.size());
+    ws.float_rows.resize(ws.chunk_sums.size());
     parallel_for(batch, opt.policy, [&](std::size_t b) {
         one(b, ws.chunk_sums[static_cast<std::size_t>(current_loop_slot())], ws.results[b]);
     });
@@ -335,8 +383,9 @@ void verify_chain_with(const token_rows<T>& target, const token_rows<T>& draft, 
     verify_workspace& ws = workspace ? *workspace : local;
     detail::run_batch(drafts.lengths.size(), opt, ws, out,
                       [&](std::size_t b, std::vector<double>& sums, detail::request_result& r) {
+                          const auto slot = static_cast<std::size_t>(current_loop_slot());
                           detail::chain_request(fn, target, draft, drafts, b, opt, uniforms, sums, r,
-                                                &ws.filters[static_cast<std::size_t>(current_loop_slot())]);
+                                                &ws.filters[slot], &ws.float_rows[slot]);
                       });
 }
 

@@ -159,11 +159,27 @@ inline void write_results(const std::vector<request_result>& results, const veri
 
 }  // namespace detail
 
+namespace detail {
+
+/// Per-thread scratch of float logit rows: the chunk shifts of a request's laws, and the kept
+/// exponentials of the rows a residual pass may read again (chain.hpp, block.hpp).
+struct float_row_scratch {
+    std::vector<float> shifts;
+    std::vector<float> exps;
+};
+
+/// Rows longer than this recompute their exponentials in the residual pass instead of keeping
+/// them (4 MiB per kept row).
+inline constexpr std::size_t max_kept_exps = std::size_t(1) << 20;
+
+}  // namespace detail
+
 /// Reusable scratch of the batch verifiers (keeps allocations out of repeated calls).
 struct verify_workspace {
     std::vector<detail::request_result> results;
     std::vector<std::vector<double>> chunk_sums;  // per thread slot
     std::vector<sampling_workspace> filters;      // per thread slot (sampling filters)
+    std::vector<detail::float_row_scratch> float_rows;  // per thread slot (float logit rows)
 };
 
 }  // namespace speculative

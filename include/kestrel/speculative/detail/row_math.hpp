@@ -19,7 +19,9 @@
 // then widened and scaled per chunk in double; accept tests, normalizers, chunk sums and the
 // inverse-CDF scan all use those same float values, so the sampler's law is exactly the
 // residual law of that softmax. The passes run in SIMD lanes of doubles (for float logits
-// the exp runs at the full float width).
+// the exp runs at the full float width). A normalizer pass may keep its float exponentials
+// in a buffer (row_law::exps); a residual pass over that row then reads them (law_mode::cached)
+// instead of the logits: one exp per entry for the rows a verifier reads twice.
 #pragma once
 
 #include <algorithm>
@@ -66,6 +68,10 @@ struct row_law {
     float tau = 1.0f;
     const float* shifts = nullptr;
     float shift = 0.0f;
+    // Float logit rows whose normalizer pass kept its exponentials (law_reader::law with a
+    // buffer, no filter): e(y) for every y of the row, so the residual passes read them
+    // instead of evaluating exp_f again (the same bits). Null otherwise.
+    const float* exps = nullptr;
 
     static constexpr bool float_rows = std::is_same<T, float>::value;
     bool float_exp() const noexcept { return float_rows && logits; }
@@ -103,19 +109,22 @@ struct row_law {
 
 /// The laws of a row, lane by lane (SIMD over double lanes; one lane in the scalar build).
 /// Mode: what a law reads; each pass is instantiated per pair of modes so the inner loop has
-/// no branches.
-enum class law_mode { probabilities, logits, none };
+/// no branches. `cached`: a float logit row read through its kept exponentials (row_law::exps,
+/// no filter): the pass is handed that buffer instead of the logits.
+enum class law_mode { probabilities, logits, none, cached };
 
 template <class T, law_mode M, bool Filtered>
 struct lane_law {
     static constexpr bool float_exp = std::is_same<T, float>::value && M == law_mode::logits;
+    static constexpr bool cached = M == law_mode::cached;
+    static_assert(!cached || (std::is_same<T, float>::value && !Filtered), "kept exponentials: float rows, no filter");
     sd::batch<double> inv_t, neg_log_z, scale, threshold, tie;
     sd::batch<float> tau, shift;  // float logits: the chunk's shift
     /// The law's lanes inside chunk `k` (float logit rows have one shift and scale per chunk).
     lane_law(const row_law<T>& L, std::size_t k)
         : inv_t(sd::splat(L.inv_temperature)),
           neg_log_z(sd::splat(-L.log_z)),
-          scale(sd::splat(float_exp ? L.chunk_scale(k) : L.scale)),
+          scale(sd::splat(float_exp || cached ? L.chunk_scale(k) : L.scale)),
           threshold(sd::splat(L.threshold)),
           tie(sd::splat(static_cast<double>(L.tie_id))),
           tau(sd::splat(L.tau)),
@@ -136,6 +145,21 @@ struct lane_law {
                                     sd::batch<double>& x0, sd::batch<double>& x1, sd::batch<double>& p0,
                                     sd::batch<double>& p1) const noexcept {
         constexpr std::size_t W = sd::width<double>;
+        if constexpr (cached) {
+            // v holds the kept e(y): the same float values the exp would give.
+            x0 = x1 = sd::splat(0.0);
+#if KESTREL_HAS_XSIMD
+            static_assert(doubles_per_float_batch == 2, "a float batch holds 2 W entries");
+            sd::batch<double> e0, e1;
+            widen_halves(sd::load(v), e0, e1);
+            p0 = e0 * scale;
+            p1 = e1 * scale;
+#else
+            p0 = static_cast<double>(v[0]) * scale;
+            p1 = static_cast<double>(v[1]) * scale;
+#endif
+            return;
+        }
         x0 = sd::load_widened(v);
         x1 = sd::load_widened(v + W);
         if constexpr (float_exp) {
@@ -161,10 +185,22 @@ struct lane_law {
     }
 };
 
-/// The value a padded lane holds: probability 0 under any law (0, or a -inf logit).
+/// The value a padded lane holds: probability 0 under any law (0, or a -inf logit; a kept
+/// exponential of 0).
 template <class T>
 inline T padding_value(law_mode m) noexcept {
     return m == law_mode::logits ? -std::numeric_limits<T>::infinity() : T(0);
+}
+
+/// What a pass reads for a law in mode M: its kept exponentials (cached), else its values.
+template <class T, law_mode M>
+inline const T* source_of(const row_law<T>& L) noexcept {
+    if constexpr (M == law_mode::cached) {
+        static_assert(std::is_same<T, float>::value, "kept exponentials: float rows");
+        return L.exps;
+    } else {
+        return L.v;
+    }
 }
 
 /// Prefetches the lines of p[0 .. 16) (one for float, two for double).
@@ -192,6 +228,9 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
     constexpr std::size_t W = sd::width<double>;
     constexpr law_mode QL = QM == law_mode::none ? law_mode::probabilities : QM;
     const std::size_t k = b / chunk;
+    // What the lanes read: the values, or a float logit row's kept exponentials.
+    const T* const pvals = source_of<T, PM>(P);
+    const T* const qvals = QM == law_mode::none ? nullptr : source_of<T, QM>(*Q);
     const lane_law<T, PM, PF> lp(P, k);
     const lane_law<T, QL, QF> lq(Q ? *Q : P, k);
     const sd::batch<double> cb = sd::splat(c), zero = sd::splat(0.0), one = sd::splat(1.0),
@@ -232,10 +271,10 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
     const bool ahead = prefetching && e + chunk <= P.n && !values;
     for (; i + 2 * W <= e; i += 2 * W) {
         if (ahead && (i & 15) == 0) {
-            prefetch16(P.v + i + chunk);
-            if constexpr (QM != law_mode::none) prefetch16(Q->v + i + chunk);
+            prefetch16(pvals + i + chunk);
+            if constexpr (QM != law_mode::none) prefetch16(qvals + i + chunk);
         }
-        two(P.v + i, QM == law_mode::none ? nullptr : Q->v + i, values ? values + (i - b) : nullptr);
+        two(pvals + i, QM == law_mode::none ? nullptr : qvals + i, values ? values + (i - b) : nullptr);
     }
     if (i < e) {
         // Padded pair: values of probability 0 past e (0, or -inf logits), so r = 0 there; lanes
@@ -244,8 +283,8 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
         alignas(64) double out[2 * W];
         const std::size_t r = e - i;
         for (std::size_t j = 0; j < 2 * W; ++j) {
-            bp[j] = j < r ? P.v[i + j] : padding_value<T>(PM);
-            bq[j] = QM != law_mode::none && j < r ? Q->v[i + j] : padding_value<T>(QL);
+            bp[j] = j < r ? pvals[i + j] : padding_value<T>(PM);
+            bq[j] = QM != law_mode::none && j < r ? qvals[i + j] : padding_value<T>(QL);
         }
         two(bp, bq, out);
         if (values)
@@ -280,6 +319,14 @@ struct residual_kernel {
                            : &residual_chunk<T, PM, PF, law_mode::probabilities, false>;
     }
     static fn pick(const row_law<T>& P, const row_law<T>* Q) noexcept {
+        if constexpr (row_law<T>::float_rows) {
+            // Kept exponentials: used when the target row has them and the draft is a point
+            // mass or has them too (otherwise both laws evaluate exp_f: the same bits).
+            if (P.exps && !P.filtered) {
+                if (!Q) return &residual_chunk<T, law_mode::cached, false, law_mode::none, false>;
+                if (Q->exps && !Q->filtered) return &residual_chunk<T, law_mode::cached, false, law_mode::cached, false>;
+            }
+        }
         if (P.logits) return P.filtered ? pick_q<law_mode::logits, true>(Q) : pick_q<law_mode::logits, false>(Q);
         return P.filtered ? pick_q<law_mode::probabilities, true>(Q) : pick_q<law_mode::probabilities, false>(Q);
     }
@@ -470,76 +517,105 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t, double* chunk_max = 
 
 /// Kestrel's float softmax normalizer of a float logit row (softmax.hpp): per chunk of `chunk`
 /// entries the maximum m_k of v (written to shifts[k]; -inf for a chunk without mass) and,
-/// from the chunk again (in L1), E_k = sum of e(y) = exp((v[y] - m_k) * tau) in float lanes,
+/// from the chunk again (in L1), E_k = sum of e(y) = exp_f((v[y] - m_k) * tau) in float lanes,
 /// widened and summed in double (written to esums[k] if esums is given); returns log Z =
-/// log sum_k exp(tau m_k) E_k, computed in double. Returns NaN if any v is NaN, +inf if any is
-/// +inf. tau must be finite and > 0.
-inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float* shifts, double* esums) noexcept {
+/// log sum_k exp(tau m_k) E_k, computed in double. If exps is given (n entries), e(y) is
+/// written to exps[y] (the residual pass then reads e instead of evaluating it again; entries
+/// of a chunk without mass are 0). Returns NaN if any v is NaN, +inf if any is +inf (exps is
+/// then partly written). tau must be finite and > 0.
+inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float* shifts, double* esums,
+                                float* exps = nullptr) noexcept {
     constexpr std::size_t WF = float_width;
     const float finf = std::numeric_limits<float>::infinity();
     [[maybe_unused]] const sd::batch<float> t = sd::splat(tau);
     double m = -std::numeric_limits<double>::infinity(), s = 0.0;
+    // A NaN or +inf value: classified by a scan of its chunk.
+    auto classify = [&](std::size_t b, std::size_t e) {
+        for (std::size_t z = b; z < e; ++z)
+            if (v[z] != v[z]) return std::numeric_limits<double>::quiet_NaN();
+        for (std::size_t z = b; z < e; ++z)
+            if (v[z] == finf) return std::numeric_limits<double>::infinity();
+        return 0.0;
+    };
     for (std::size_t b = 0; b < n; b += chunk) {
         const std::size_t e = std::min(n, b + chunk), k = b / chunk;
-        // Chunk maximum and a NaN/inf probe ((x - x) is 0 for finite x, NaN otherwise).
-        sd::batch<float> mx0 = sd::splat(-finf), mx1 = mx0, probe = sd::splat(0.0f);
+        // Chunk maximum. No NaN / inf probe here: a NaN (or a +inf, whose shifted argument is
+        // inf - inf) makes the chunk's sum of exps NaN (exp_f keeps NaN), found below; a
+        // maximum of -inf or NaN (a chunk without mass, or a NaN the max dropped) is checked by
+        // a scan.
+        sd::batch<float> mx0 = sd::splat(-finf), mx1 = mx0;
         std::size_t y = b;
         for (; y + 2 * WF <= e; y += 2 * WF) {
-            const sd::batch<float> x0 = sd::load(v + y), x1 = sd::load(v + y + WF);
-            mx0 = sd::vmax(mx0, x0);
-            mx1 = sd::vmax(mx1, x1);
-            probe = probe + ((x0 - x0) + (x1 - x1));
+            mx0 = sd::vmax(mx0, sd::load(v + y));
+            mx1 = sd::vmax(mx1, sd::load(v + y + WF));
         }
         alignas(64) float lanes[WF];
         sd::store(lanes, sd::vmax(mx0, mx1));
-        float cm = -finf, pr = sd::hsum<float>(probe);
+        float cm = -finf;
         for (std::size_t j = 0; j < WF; ++j) cm = lanes[j] > cm ? lanes[j] : cm;
-        for (std::size_t z = y; z < e; ++z) {
-            cm = v[z] > cm ? v[z] : cm;
-            pr += v[z] - v[z];
-        }
-        if (pr != 0.0f) {  // NaN or an infinity somewhere in the chunk
-            for (std::size_t z = b; z < e; ++z)
-                if (v[z] != v[z]) return std::numeric_limits<double>::quiet_NaN();
-            for (std::size_t z = b; z < e; ++z)
-                if (v[z] == finf) return std::numeric_limits<double>::infinity();
-            // Only -inf values (probability 0): the maximum of the rest.
+        for (std::size_t z = y; z < e; ++z) cm = v[z] > cm ? v[z] : cm;
+        if (!(cm > -finf)) {  // no finite maximum: only -inf values, or a NaN
+            const double c = classify(b, e);
+            if (c != 0.0) return c;
             cm = -finf;
             for (std::size_t z = b; z < e; ++z) cm = v[z] > cm ? v[z] : cm;
         }
         shifts[k] = cm;
         if (esums) esums[k] = 0.0;
-        if (cm == -finf) continue;
+        if (cm == -finf) {
+            if (exps)
+                for (std::size_t z = b; z < e; ++z) exps[z] = 0.0f;
+            continue;
+        }
         [[maybe_unused]] const sd::batch<float> mk = sd::splat(cm);
         double cs;
 #if KESTREL_HAS_XSIMD
         {
             sd::batch<double> s0 = sd::splat(0.0), s1 = s0;
             y = b;
-            auto add = [&](const float* p) {
+            auto add = [&](const float* p, float* out) {
+                const sd::batch<float> ev = float_law_exp(sd::load(p), t, mk);
+                if (out) sd::store(out, ev);
                 sd::batch<double> e0, e1;
-                widen_halves(float_law_exp(sd::load(p), t, mk), e0, e1);
+                widen_halves(ev, e0, e1);
                 s0 = s0 + e0;
                 s1 = s1 + e1;
             };
             // The exp runs from L1 at about the speed memory delivers the row: the next chunk is
             // prefetched meanwhile (one line per 64 bytes), so its max pass finds it in cache.
             const std::size_t ahead = e + chunk <= n ? chunk : 0;
-            for (; y + WF <= e; y += WF) {
-                if (ahead && (y & 15) == 0) sd::prefetch(v + y + ahead);
-                add(v + y);
+            if (exps) {
+                for (; y + WF <= e; y += WF) {
+                    if (ahead && (y & 15) == 0) sd::prefetch(v + y + ahead);
+                    add(v + y, exps + y);
+                }
+            } else {
+                for (; y + WF <= e; y += WF) {
+                    if (ahead && (y & 15) == 0) sd::prefetch(v + y + ahead);
+                    add(v + y, nullptr);
+                }
             }
             if (y < e) {  // padded batch: -inf logits have e = 0
-                alignas(64) float pad[WF];
+                alignas(64) float pad[WF], out[WF];
                 for (std::size_t j = 0; j < WF; ++j) pad[j] = y + j < e ? v[y + j] : -finf;
-                add(pad);
+                add(pad, out);
+                if (exps)
+                    for (std::size_t j = 0; y + j < e; ++j) exps[y + j] = out[j];
             }
             cs = sd::hsum<double>(s0 + s1);
         }
 #else
         cs = 0.0;
-        for (y = b; y < e; ++y) cs += static_cast<double>(float_law_exp(v[y], tau, cm));
+        for (y = b; y < e; ++y) {
+            const float ev = float_law_exp(v[y], tau, cm);
+            if (exps) exps[y] = ev;
+            cs += static_cast<double>(ev);
+        }
 #endif
+        if (cs != cs) {  // a NaN, or a +inf (inf - inf), in the chunk
+            const double c = classify(b, e);
+            return c != 0.0 ? c : std::numeric_limits<double>::quiet_NaN();
+        }
         if (esums) esums[k] = cs;
         const double dm = static_cast<double>(tau) * static_cast<double>(cm);  // exact in double
         if (dm > m) {
