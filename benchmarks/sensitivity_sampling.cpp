@@ -22,7 +22,17 @@
 //                                                       smaller of the two is the bound: at n = m =
 //                                                       2^20 it is the old 24 bytes per draw, at n =
 //                                                       2^24, m = 2^20 it is 72 (the table, 256 MiB,
-//                                                       is 16x the draws' lines).
+//                                                       is 16x the draws' lines). Kestrel's draws:
+//                                                       Philox in AVX-512/AVX2 lanes (0.4 ns per
+//                                                       draw on AVX-512 against 1.6-3.2 for the
+//                                                       auto-vectorized word loop), 32-draw chunks
+//                                                       with 128 draws of table lines in flight
+//                                                       (detail/alias_draws.hpp). At n = 2^24 a
+//                                                       draw waits for memory: a core keeps only
+//                                                       so many misses in flight (measured under
+//                                                       load: the look-ups alone, columns
+//                                                       precomputed, 16 of the 22 ns a draw takes;
+//                                                       2 MiB pages for the table: no gain).
 //   sensitivity/poisson/{kestrel,baseline}              independent inclusion min(1, m p_i), m = n /
 //                                                       1024, against a scalar loop; bytes = n *
 //                                                       sizeof(T) (the weights once; the kernel reads
