@@ -124,7 +124,7 @@ TEST_CASE("anderson with a block map stores its history by non-temporal stores w
     }
 }
 
-TEST_CASE("anderson asks a block map for every element exactly once per evaluation, in sub-blocks inside [0, n)", "[fixed_point][anderson]") {
+TEST_CASE("anderson asks a block map for every element exactly once per evaluation, in sub-blocks inside 0 .. n - 1", "[fixed_point][anderson]") {
     const accel_test::shifted_laplacian_jacobi lin(40003, 0.1);
     for (int t : {1, 2}) {
         std::unique_ptr<std::atomic<int>[]> asked(new std::atomic<int>[lin.n]);
