@@ -276,10 +276,13 @@ KESTREL_ALWAYS_INLINE double load_widened(const float* p) noexcept { return stat
 /// hardware prefetchers stop. p must point into (or one past) the array being read. The line
 /// goes to L2, not L1 (locality 2, prefetcht1 on x86): the L2 keeps more misses in flight,
 /// and a streamed row needs no L1 space before it is read (measured in the k-medoids pass:
-/// 1.2x-1.5x faster than prefetching into L1).
+/// 1.2x-1.5x faster than prefetching into L1). Locality 3 (into L1) suits random lines read
+/// a few hundred cycles later (the alias draws' table entries).
+template <int Locality = 2>
 KESTREL_ALWAYS_INLINE void prefetch(const void* p) noexcept {
+    static_assert(Locality >= 0 && Locality <= 3, "prefetch locality is 0..3");
 #if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p, 0, 2);
+    __builtin_prefetch(p, 0, Locality);
 #else
     (void)p;
 #endif

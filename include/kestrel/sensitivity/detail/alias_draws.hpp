@@ -28,6 +28,7 @@
 
 #include "../../core/config.hpp"
 #include "../../core/random.hpp"
+#include "../../core/simd.hpp"
 #include "alias_build.hpp"
 
 #if KESTREL_HAS_XSIMD && (defined(__AVX2__) || defined(__AVX512F__))
@@ -45,15 +46,6 @@ inline std::uint64_t mulhi64(std::uint64_t a, std::uint64_t b) noexcept {
     const std::uint64_t p0 = a_lo * b_lo, p1 = a_lo * b_hi, p2 = a_hi * b_lo, p3 = a_hi * b_hi;
     const std::uint64_t mid = (p0 >> 32) + (p1 & 0xffffffffu) + (p2 & 0xffffffffu);
     return p3 + (p1 >> 32) + (p2 >> 32) + (mid >> 32);
-#endif
-}
-
-/// Prefetch of a table entry that a draw will read shortly.
-KESTREL_ALWAYS_INLINE void prefetch_entry(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p, 0, 3);
-#else
-    (void)p;
 #endif
 }
 
@@ -304,7 +296,7 @@ inline void alias_draw_range(const alias_entry* entries, std::uint64_t n, const 
     auto generate = [&](std::size_t c) {
         const std::size_t s = c % L, jb = j0 + c * C, cnt = j1 - jb < C ? j1 - jb : C;
         alias_columns(rng, first + jb, n, col[s], u[s]);  // a whole chunk (the tail's extra draws unused)
-        for (std::size_t k = 0; k < cnt; ++k) prefetch_entry(entries + col[s][k]);
+        for (std::size_t k = 0; k < cnt; ++k) ::kestrel::simd::detail::prefetch<3>(entries + col[s][k]);  // into L1
     };
     for (std::size_t c = 0; c < nch && c < Ahead; ++c) generate(c);
     for (std::size_t c = 0; c < nch; ++c) {
