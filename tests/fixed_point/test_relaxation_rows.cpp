@@ -350,3 +350,57 @@ TEST_CASE("relaxation rows: a sweep over groups and rows keeps a row without a s
     CHECK(std::isfinite(x[20 * N + 7]));
     CHECK(bits_equal(x, r));
 }
+
+#if KESTREL_RELAX_AVX2
+namespace {
+
+/// The AVX2 transposition against its definition (out[k] lane j = vals[j L + k]) on a group
+/// whose rows repeat the same values (the broadcast path) and on every single-word change of
+/// it: one value moved by an ulp, or +0 turned into -0 (bitwise different, == as numbers), in
+/// any row and entry; each must take the strided path and still give the definition's lanes.
+template <int L, class T>
+void check_transpose_periodic() {
+    namespace rd = fp::relaxation_detail;
+    using A = rd::v256<T>;
+    constexpr int W = A::W;
+    const kestrel::counter_rng rng(77, static_cast<std::uint64_t>(L * 10 + int(sizeof(T))));
+    T first[L];
+    for (int k = 0; k < L; ++k) first[k] = static_cast<T>(rng.uniform_double(std::uint64_t(k)) - 0.5);
+    first[L / 2] = T(0);  // a +0 the perturbation can flip to -0
+    std::vector<T> vals(std::size_t(W * L));
+    auto lanes_match = [&]() {
+        typename A::V out[L];
+        rd::transpose_group<L>(vals.data(), out);
+        bool ok = true;
+        for (int k = 0; k < L; ++k) {
+            alignas(32) T got[W];
+            A::storeu(got, out[k]);
+            for (int j = 0; j < W; ++j) ok = ok && std::memcmp(&got[j], &vals[std::size_t(j * L + k)], sizeof(T)) == 0;
+        }
+        return ok;
+    };
+    for (int j = 0; j < W; ++j)
+        for (int k = 0; k < L; ++k) vals[std::size_t(j * L + k)] = first[k];
+    CHECK(rd::periodic_group<L>(vals.data()));
+    CHECK(lanes_match());
+    for (std::size_t q = 0; q < vals.size(); ++q) {
+        const T keep = vals[q];
+        vals[q] = keep == T(0) ? -T(0) : std::nextafter(keep, T(2));
+        INFO("value " << q << " changed");
+        CHECK_FALSE(rd::periodic_group<L>(vals.data()));
+        CHECK(lanes_match());
+        vals[q] = keep;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("relaxation rows: the AVX2 broadcast of repeated group values equals the strided transposition", "[fixed_point][relaxation]") {
+    check_transpose_periodic<3, double>();
+    check_transpose_periodic<5, double>();
+    check_transpose_periodic<9, double>();
+    check_transpose_periodic<3, float>();
+    check_transpose_periodic<5, float>();
+    check_transpose_periodic<7, float>();
+}
+#endif
