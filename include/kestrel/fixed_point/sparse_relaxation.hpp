@@ -58,6 +58,7 @@
 #include "../core/config.hpp"
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
+#include "../core/simd.hpp"
 #include "../core/view.hpp"
 #include "detail/relaxation_rows.hpp"
 
@@ -396,11 +397,11 @@ KESTREL_ALWAYS_INLINE void prefetch_row_data(const csr_view<T, I>& A, std::size_
 #if defined(__GNUC__) || defined(__clang__)
     constexpr std::size_t va = 2048 / sizeof(T), ca = 2048 / sizeof(I);
     if (Forward) {
-        __builtin_prefetch(A.values + std::min(k + va, nnz - 1));
-        __builtin_prefetch(A.col_index + std::min(k + ca, nnz - 1));
+        simd::detail::prefetch<3>(A.values + std::min(k + va, nnz - 1));
+        simd::detail::prefetch<3>(A.col_index + std::min(k + ca, nnz - 1));
     } else {
-        __builtin_prefetch(A.values + (k > va ? k - va : 0));
-        __builtin_prefetch(A.col_index + (k > ca ? k - ca : 0));
+        simd::detail::prefetch<3>(A.values + (k > va ? k - va : 0));
+        simd::detail::prefetch<3>(A.col_index + (k > ca ? k - ca : 0));
     }
 #else
     (void)A;

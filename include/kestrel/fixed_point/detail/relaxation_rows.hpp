@@ -39,6 +39,7 @@
 #include <type_traits>
 
 #include "../../core/config.hpp"
+#include "../../core/simd.hpp"
 
 #if KESTREL_HAS_XSIMD && defined(__AVX512F__) && defined(__FMA__)
 #include <immintrin.h>
@@ -445,9 +446,9 @@ KESTREL_ALWAYS_INLINE void prefetch_group(const T* val, const std::int32_t* col,
     constexpr std::size_t av = 2048 / sizeof(T), ac = 2048 / 4;
     const std::size_t last = nnz - 1;
     for (std::size_t q = 0; q < count; q += 64 / sizeof(T))
-        __builtin_prefetch(val + (Forward ? std::min(p0 + q + av, last) : (p0 + q > av ? p0 + q - av : 0)));
+        simd::detail::prefetch<3>(val + (Forward ? std::min(p0 + q + av, last) : (p0 + q > av ? p0 + q - av : 0)));
     for (std::size_t q = 0; q < count; q += 16)
-        __builtin_prefetch(col + (Forward ? std::min(p0 + q + ac, last) : (p0 + q > ac ? p0 + q - ac : 0)));
+        simd::detail::prefetch<3>(col + (Forward ? std::min(p0 + q + ac, last) : (p0 + q > ac ? p0 + q - ac : 0)));
 }
 
 /// Jacobi on the group at i0 (a stencil group of L entries per row): writes x_out for its W
