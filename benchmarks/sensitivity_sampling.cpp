@@ -33,6 +33,20 @@
 //                                                       load: the look-ups alone, columns
 //                                                       precomputed, 16 of the 22 ns a draw takes;
 //                                                       2 MiB pages for the table: no gain).
+//                                                       Bucketing was measured and not kept
+//                                                       (2026-12-02, a prototype not in the tree):
+//                                                       look-ups grouped by 256 KiB table region
+//                                                       ran 1.35x faster than in draw order at
+//                                                       2^24 (7.7 against 10.4 ms per 2^20,
+//                                                       columns precomputed), not faster at 2^20;
+//                                                       but the counting sort of the draw numbers
+//                                                       (2.5-5 ms per 2^20 draws) and the output
+//                                                       written at scattered positions cost more:
+//                                                       bit-identical draws at 0.8-1.0x the
+//                                                       draw-order speed at 2^24, 2.4-4.8x slower
+//                                                       at 2^20. Sorting only within batches of
+//                                                       2^12-2^16 draws (output kept in L2) was
+//                                                       1.2-1.5x slower than draw order at 2^24.
 //   sensitivity/poisson/{kestrel,baseline}              independent inclusion min(1, m p_i), m = n /
 //                                                       1024, against a scalar loop; bytes = n *
 //                                                       sizeof(T) (the weights once; the kernel reads
