@@ -74,6 +74,11 @@
 // iterates bit for bit as the vector form, at any thread count.
 // Both passes run on the policy's threads with the blocked, thread-count independent
 // reductions of detail/accelerated_passes.hpp.
+// Workspace memory (detail/vector_buffer.hpp): the rings and scratch vectors are not zero-filled
+// (every element is written before it is read) and sit on 2 MiB transparent huge pages where the
+// kernel grants them: a 4 KiB page per fault made the workspace's first touch cost more than the
+// passes of a whole solve at n = 10^6, m = 20, and each of the 2m + 3 streams of a pass crossed a
+// TLB page every 4 KiB.
 #pragma once
 
 #include <algorithm>
@@ -86,6 +91,7 @@
 
 #include "../core/simd.hpp"
 #include "detail/accelerated_passes.hpp"
+#include "detail/vector_buffer.hpp"
 #include "fixed_point_options.hpp"
 
 namespace kestrel {
@@ -153,10 +159,12 @@ public:
         const std::size_t cols = checked_product(n, slots, "anderson_workspace", "n * (memory + 1)");
         require(cols <= detail_max() / 2, "anderson_workspace", "n * (memory + 1)", "history of ", cols,
                 " elements exceeds the address space");
-        xa_.resize(n);
-        g_.resize(n);
-        if (m_ > 0) F_.resize(cols);
-        W_.resize(cols);
+        // Uninitialized, huge-page backed (detail/vector_buffer.hpp): every element is written
+        // before it is read.
+        xa_ = detail::vector_buffer<T>(n);
+        g_ = detail::vector_buffer<T>(n);
+        if (m_ > 0) F_ = detail::vector_buffer<T>(cols);
+        W_ = detail::vector_buffer<T>(cols);
         const kestrel::simd::reduction_blocks rb(n);
         partials_.resize(rb.count * (3 + 2 * m_));
         const std::size_t mm = std::max<std::size_t>(m_, 1);
@@ -351,7 +359,7 @@ private:
     }
 
     std::size_t n_, m_, mk_ = 0;
-    std::vector<T> xa_, g_, F_, W_;
+    detail::vector_buffer<T> xa_, g_, F_, W_;
     std::vector<double> partials_, R_, gram_, chol_, d_, s_, t_, gamma_, w1_, w2_;
     std::vector<T> neg_gamma_;
     std::vector<const T*> ptrs_;
