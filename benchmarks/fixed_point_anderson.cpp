@@ -24,7 +24,10 @@
 //                                                clock, not wall time: the machine is shared).
 //   fixed_point/anderson_beyond_g/{kestrel,baseline}/problem:/n:/m:
 //       time = the time per iterate spent outside G (the solve's time minus the time inside
-//       G, measured around every call); report_limits bytes = (2m + 6) n sizeof(double), the
+//       G, measured around every call; the solve calls anderson() without a workspace, so the
+//       workspace's allocation is inside it, and the first touch of each history page is
+//       counted where it happens: beyond G, or inside G when G writes a fresh w slot (its
+//       g_time then exceeds the plain rows')); report_limits bytes = (2m + 6) n sizeof(double), the
 //       issue's budget, so the report shows what fraction of the bandwidth bound that is. The
 //       baseline is the from-scratch Anderson of baselines/fixed_point_anderson.hpp (whole-array
 //       Eigen, Householder QR of the n x m_k history every iterate), run for at most 40 iterates
