@@ -430,7 +430,7 @@ TEST_CASE("anderson's two passes equal their formulas and give the same bits at 
 }
 
 TEST_CASE("anderson's iterates do not depend on what a reused workspace held before", "[fixed_point][anderson]") {
-    // The workspace's vectors are not initialized (detail/vector_buffer.hpp): every slot must be
+    // The workspace's vectors are not initialized (core/large_buffer.hpp): every slot must be
     // written before it is read. A workspace first filled by a solve of another map must give
     // the same bits as a fresh one, for every history path (filling ring, drops, restarts,
     // delay, damping, safeguard). n = 3001 (not a multiple of the sub-block, one

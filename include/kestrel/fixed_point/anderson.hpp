@@ -74,11 +74,14 @@
 // iterates bit for bit as the vector form, at any thread count.
 // Both passes run on the policy's threads with the blocked, thread-count independent
 // reductions of detail/accelerated_passes.hpp.
-// Workspace memory (detail/vector_buffer.hpp): the rings and scratch vectors are not zero-filled
+// Workspace memory (core/large_buffer.hpp): the rings and scratch vectors are not zero-filled
 // (every element is written before it is read) and sit on 2 MiB transparent huge pages where the
-// kernel grants them: a 4 KiB page per fault made the workspace's first touch cost more than the
-// passes of a whole solve at n = 10^6, m = 20, and each of the 2m + 3 streams of a pass crossed a
-// TLB page every 4 KiB.
+// kernel grants them. With std::vector (zero-filled, 4 KiB pages), anderson() making its
+// workspace at n = 10^6, m = 20 (2m + 5 vectors, 360 MB; Poisson benchmark map, 120 iterates,
+// 2 threads) took 2.4 s against 1.4 s with a workspace made beforehand; now 1.3 s either way.
+// With a workspace already used once, huge pages alone cut the time beyond G per iterate by
+// 15-25% (measured 2 threads, m = 5 / 10 / 20: 3.9 / 6.9 / 12.5 -> 3.2 / 5.3 / 9.7 ns per
+// unknown): each of the 2m + 3 streams of a pass then misses the TLB once per 2 MiB, not 4 KiB.
 #pragma once
 
 #include <algorithm>
@@ -89,9 +92,9 @@
 #include <utility>
 #include <vector>
 
+#include "../core/large_buffer.hpp"
 #include "../core/simd.hpp"
 #include "detail/accelerated_passes.hpp"
-#include "detail/vector_buffer.hpp"
 #include "fixed_point_options.hpp"
 
 namespace kestrel {
@@ -159,12 +162,12 @@ public:
         const std::size_t cols = checked_product(n, slots, "anderson_workspace", "n * (memory + 1)");
         require(cols <= detail_max() / 2, "anderson_workspace", "n * (memory + 1)", "history of ", cols,
                 " elements exceeds the address space");
-        // Uninitialized, huge-page backed (detail/vector_buffer.hpp): every element is written
-        // before it is read.
-        xa_ = detail::vector_buffer<T>(n);
-        g_ = detail::vector_buffer<T>(n);
-        if (m_ > 0) F_ = detail::vector_buffer<T>(cols);
-        W_ = detail::vector_buffer<T>(cols);
+        // Uninitialized, on huge pages where granted (core/large_buffer.hpp): every element is
+        // written before it is read.
+        xa_.get(n);
+        g_.get(n);
+        if (m_ > 0) F_.get(cols);
+        W_.get(cols);
         const kestrel::simd::reduction_blocks rb(n);
         partials_.resize(rb.count * (3 + 2 * m_));
         const std::size_t mm = std::max<std::size_t>(m_, 1);
@@ -359,7 +362,7 @@ private:
     }
 
     std::size_t n_, m_, mk_ = 0;
-    detail::vector_buffer<T> xa_, g_, F_, W_;
+    kestrel::detail::large_buffer<T> xa_, g_, F_, W_;
     std::vector<double> partials_, R_, gram_, chol_, d_, s_, t_, gamma_, w1_, w2_;
     std::vector<T> neg_gamma_;
     std::vector<const T*> ptrs_;
