@@ -51,6 +51,9 @@
 //       same iterates bit for bit. Wall clock, whole solve (G inside the pass is not timed apart):
 //       ns_per_unknown_total = wall per iterate / n, vector_form_over_fused = the vector-form
 //       solve_wall row's time over this one, plain_1thread_over_fused = the 1-thread plain row's.
+//       m:plain here is plain iteration (krasnoselskii_mann) with the same block map on the same
+//       threads (G inside its norm pass): the fair plain row for the fused Anderson rows, where the
+//       solve_wall plain row keeps the peer's serial G.
 //   fixed_point/anderson_beyond_g/kestrel/problem:poisson/n:/m:/threads:2
 //       the 2-thread wall solves' time beyond G per iterate (the row per thread count; the
 //       1-thread row is the CPU-clock one above). KINSOL's serial NVector has one core; a
@@ -248,16 +251,24 @@ outcome solve(const std::string& problem, std::size_t N, int m, int impl, int th
         }
         o.wall = now(wall) - t0;
     };
-    if (poisson && fused) {  // Kestrel's Anderson only (the block form is not a baseline's map)
+    if (poisson && fused) {  // Kestrel's solvers only (the block form is not a baseline's map)
         const poisson_map P(N, &o.g_seconds, &o.calls, wall);
-        kf::anderson_options a;
-        a.memory = m;
-        a.rtol = rtol;
-        a.max_iterations = limit;
-        a.policy = policy;
+        const auto B = kf::blockwise([&P](const double* xx, std::size_t b, std::size_t e, double* g) { P.block(xx, b, e, g); });
         const double t0 = now(wall);
-        o.r = kf::anderson(kf::blockwise([&P](const double* xx, std::size_t b, std::size_t e, double* g) { P.block(xx, b, e, g); }),
-                           kestrel::vector_view<double>(x), a);
+        if (m < 0) {
+            kf::krasnoselskii_mann_options a;
+            a.rtol = rtol;
+            a.max_iterations = limit;
+            a.policy = policy;
+            o.r = kf::krasnoselskii_mann(B, kestrel::vector_view<double>(x), a);
+        } else {
+            kf::anderson_options a;
+            a.memory = m;
+            a.rtol = rtol;
+            a.max_iterations = limit;
+            a.policy = policy;
+            o.r = kf::anderson(B, kestrel::vector_view<double>(x), a);
+        }
         o.wall = now(wall) - t0;
     } else if (poisson)
         run(poisson_map(N, &o.g_seconds, &o.calls, wall));
@@ -369,7 +380,6 @@ void register_wall(std::size_t N, const std::vector<std::pair<int, std::vector<i
     // policy's threads) right after, same sizes; no G time of its own (G is not called apart).
     for (const auto& config : configs) {
         const int m = config.first;
-        if (m < 0) continue;
         for (int t : config.second) {
             const std::string name = "fixed_point/solve_wall_fused/kestrel/problem:poisson" + nn + mname(m) + "/threads:" +
                                      std::to_string(t);

@@ -6,6 +6,7 @@
 
 #include <kestrel/core/error.hpp>
 #include <kestrel/fixed_point/anderson.hpp>
+#include <kestrel/fixed_point/halpern.hpp>
 #include <kestrel/fixed_point/krasnoselskii_mann.hpp>
 
 #include <atomic>
@@ -214,14 +215,77 @@ TEST_CASE("a non-finite block map inside anderson is refused with x where the ve
 
 TEST_CASE("a block map is a vector map for the other solvers", "[fixed_point][anderson]") {
     const accel_test::shifted_laplacian_jacobi lin(3001, 0.1);
-    kf::krasnoselskii_mann_options o;
-    o.rtol = 1e-8;
+    kf::halpern_options o;
+    o.rtol = 1e-6;
     std::vector<double> ref = fused_start<double>(lin.n), x = ref;
-    const auto rr = kf::krasnoselskii_mann(lin, kestrel::vector_view<double>(ref), o);
-    const auto r = kf::krasnoselskii_mann(kf::blockwise(fused_laplacian_blocks{&lin}), kestrel::vector_view<double>(x), o);
+    const auto rr = kf::halpern(lin, kestrel::vector_view<double>(ref), o);
+    const auto r = kf::halpern(kf::blockwise(fused_laplacian_blocks{&lin}), kestrel::vector_view<double>(x), o);
+    REQUIRE(rr.iterations > 10);
+    CHECK(fused_same_result(r, rr));
+    CHECK(x == ref);
+}
+
+TEST_CASE("plain and damped iteration with a block map give the bits of the vector map at 1, 2 and 3 threads", "[fixed_point][plain]") {
+    // 70001: several reduction blocks and sub-blocks on both threads, a ragged tail.
+    const accel_test::shifted_laplacian_jacobi lin(70001, 0.05);
+    const auto B = kf::blockwise(fused_laplacian_blocks{&lin});
+    for (double a : {1.0, 0.7}) {
+        kf::krasnoselskii_mann_options o;
+        o.relaxation = a;
+        o.rtol = 1e-9;
+        o.max_iterations = fused_iterates;
+        std::vector<double> ref = fused_start<double>(lin.n);
+        const auto rr = kf::krasnoselskii_mann(lin, kestrel::vector_view<double>(ref), o);
+        CHECK(rr.iterations > 10);
+        for (int t : {1, 2, 3}) {
+            o.policy = kestrel::exec_policy::with_threads(t);
+            std::vector<double> x = fused_start<double>(lin.n);
+            const auto r = kf::krasnoselskii_mann(B, kestrel::vector_view<double>(x), o);
+            INFO("relaxation " << a << ", threads " << t);
+            CHECK(fused_same_result(r, rr));
+            CHECK(x == ref);
+        }
+    }
+    kf::krasnoselskii_mann_options o;
+    o.rtol = 1e-4;
+    std::vector<float> ref = fused_start<float>(lin.n), x = ref;
+    const auto rr = kf::krasnoselskii_mann(lin, kestrel::vector_view<float>(ref), o);
+    o.policy = kestrel::exec_policy::with_threads(2);
+    const auto r = kf::krasnoselskii_mann(B, kestrel::vector_view<float>(x), o);
     REQUIRE(rr.converged);
     CHECK(fused_same_result(r, rr));
     CHECK(x == ref);
+}
+
+TEST_CASE("a block map throwing inside plain iteration reaches the caller with the last iterate in x", "[fixed_point][plain]") {
+    const accel_test::shifted_laplacian_jacobi lin(40003, 0.1);
+    const fused_laplacian_blocks inner{&lin};
+    for (int t : {1, 2}) {
+        for (int throw_at : {1, 2, 5}) {  // evaluation number: x_{throw_at - 1} is being evaluated
+            kf::krasnoselskii_mann_options o;
+            o.relaxation = throw_at == 5 ? 0.8 : 1.0;
+            o.rtol = 0.0;
+            o.policy = kestrel::exec_policy::with_threads(t);
+            std::vector<double> ref = fused_start<double>(lin.n);
+            if (throw_at > 1) {
+                o.max_iterations = static_cast<std::size_t>(throw_at - 1);
+                kf::krasnoselskii_mann(lin, kestrel::vector_view<double>(ref), o);
+            }
+            o.max_iterations = 100;
+            std::atomic<int> evaluations{0};
+            std::atomic<bool> armed{false};
+            auto block = [&](const double* x, std::size_t begin, std::size_t end, double* out) {
+                if (begin == 0 && ++evaluations == throw_at) armed = true;
+                if (armed) throw std::runtime_error("block failed");
+                inner(x, begin, end, out);
+            };
+            std::vector<double> x = fused_start<double>(lin.n);
+            CHECK_THROWS_AS(kf::krasnoselskii_mann(kf::blockwise(block), kestrel::vector_view<double>(x), o),
+                            std::runtime_error);
+            INFO("threads " << t << ", throw at evaluation " << throw_at);
+            CHECK(x == ref);
+        }
+    }
 }
 
 namespace {

@@ -16,15 +16,23 @@
 // G's output into that core's cache, and the next G then overwrites lines the other core holds;
 // measured on this 2-vCPU VM, G went from 0.31 to 0.51 ms per call and the iterate from 0.65 to
 // 0.82 ms. A G that itself runs on the pool's threads spreads the vectors over both caches anyway.
+// Fused G (G a block_map, block_map.hpp): G is evaluated sub-block by sub-block inside the norm
+// pass on the policy's threads, and the pass stores G(x_k) (a = 1) or x_{k+1} (a < 1) from L1
+// into the scratch buffer: per unknown per iterate, G and the iteration together read x_k once
+// and write one vector (two passes, G's own traffic included, against four with a vector G),
+// the same iterates bit for bit as the vector form at any thread count. Shifted 2-D Poisson,
+// n = 10^6, 2 threads: see the README (fixed_point/solve_wall_fused m:plain).
 // Scratch: one n-vector, allocated per call.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "block_map.hpp"
 #include "detail/accelerated_passes.hpp"
 #include "fixed_point_options.hpp"
 
@@ -55,20 +63,11 @@ fixed_point_result krasnoselskii_mann(Map&& G, vector_view<T> x, const krasnosel
     auto settle = [&] {
         if (X != x.data()) std::copy(X, X + n, x.data());
     };
+    constexpr bool fused = detail::is_block_map<std::decay_t<Map>>::value;
     for (std::size_t k = 0;; ++k) {
-#if KESTREL_HAS_EXCEPTIONS
-        try {
-            detail::evaluate_map<T>(G, X, GX, n);
-        } catch (...) {
-            settle();  // G may have written part of x's buffer when GX is x; X is intact
-            throw;
-        }
-#else
-        detail::evaluate_map<T>(G, X, GX, n);
-#endif
-        ++r.evaluations;
         // ||G(x_k) - x_k||^2, and with a < 1 also x_{k+1} = (1 - a) x_k + a G(x_k) written
-        // over G(x_k) (elementwise: each element is read before it is written).
+        // over G(x_k) (elementwise: each element is read before it is written). Fused: G(x_k)
+        // is made inside the pass and stored to GX (a = 1), or only x_{k+1} is (a < 1).
         detail::residual_pass_args<T> pa;
         pa.gn = GX;
         pa.xn = X;
@@ -76,9 +75,27 @@ fixed_point_result krasnoselskii_mann(Map&& G, vector_view<T> x, const krasnosel
             pa.w_out = GX;
             pa.beta = static_cast<T>(a);
             pa.one_minus_beta = static_cast<T>(1.0 - a);
+        } else if (fused) {
+            pa.g_out = GX;
         }
         double partials[3 * kestrel::simd::reduction_blocks::max_blocks];
-        const double fn2 = std::sqrt(detail::residual_pass(pa, n, partials, nullptr, nullptr, pol).ff);
+        detail::residual_pass_sums sums;
+#if KESTREL_HAS_EXCEPTIONS
+        try {
+#endif
+            if constexpr (fused)
+                sums = detail::residual_pass(pa, n, partials, nullptr, nullptr, pol, &G.block);
+            else
+                detail::evaluate_map<T>(G, X, GX, n);
+#if KESTREL_HAS_EXCEPTIONS
+        } catch (...) {
+            settle();  // G may have written part of x's buffer when GX is x; X is intact
+            throw;
+        }
+#endif
+        ++r.evaluations;
+        if constexpr (!fused) sums = detail::residual_pass(pa, n, partials, nullptr, nullptr, pol);
+        const double fn2 = std::sqrt(sums.ff);
         if (!std::isfinite(fn2)) {
             settle();
             detail::fail_non_finite_map(fn, k);
