@@ -522,3 +522,70 @@ TEST_CASE("kept exponentials give the residual passes the same bits as evaluatin
         CHECK((bad != bad ? std::isnan(lz2) : lz2 == std::numeric_limits<double>::infinity()));
     }
 }
+
+TEST_CASE("the float normalizer pass finds every chunk's maximum and sums its exponentials") {
+    // The pass takes a chunk's maximum in the previous chunk's sum loop when the chunk is
+    // whole (SIMD builds), skips the product by tau at T = 1 and the exp's upper clamp: against
+    // a plain reference written here, the chunk shifts must be the chunk maxima exactly, the
+    // kept exponentials float_law_exp_one's bits under them, the chunk sums within n 2^-53 of
+    // their sum in long double, and log Z within 1e-12 of the reference's. Rows: a ragged end,
+    // whole chunks only, one chunk, a chunk of -inf only, maxima at a chunk's first and last
+    // entry; T = 1 and T != 1; with and without kept exponentials.
+    const std::size_t C = ks::detail::chunk;
+    const kestrel::counter_rng rng(5150, 3);
+    std::size_t bad_shift = 0, bad_exp = 0, bad_sum = 0, bad_z = 0, rows_checked = 0;
+    for (std::size_t V : {C, 2 * C, 2 * C + 1, 4 * C + 333}) {
+        std::vector<float> l(V);
+        for (std::size_t y = 0; y < V; ++y) l[y] = float(2.0 * rng.normal(V + y) - (y % 11 == 0 ? 40.0 : 0.0));
+        if (V > 2 * C) {
+            for (std::size_t y = C; y < 2 * C; ++y) l[y] = -std::numeric_limits<float>::infinity();
+            l[2 * C] = 30.0f;          // a chunk's maximum at its first entry
+            l[3 * C - 1] = 31.0f;      // ... and at the last entry of the next one
+        } else {
+            l[V - 1] = 12.0f;
+        }
+        for (float tau : {1.0f, 1.25f, 0.4f}) {
+            const std::size_t chunks = (V + C - 1) / C;
+            // The reference.
+            std::vector<float> mref(chunks);
+            long double zref = 0;
+            std::vector<long double> sref(chunks, 0);
+            for (std::size_t k = 0; k < chunks; ++k) {
+                float mx = -std::numeric_limits<float>::infinity();
+                for (std::size_t y = k * C; y < std::min(V, (k + 1) * C); ++y) mx = std::max(mx, l[y]);
+                mref[k] = mx;
+                if (mx == -std::numeric_limits<float>::infinity()) continue;
+                for (std::size_t y = k * C; y < std::min(V, (k + 1) * C); ++y)
+                    sref[k] += ks::detail::float_law_exp_one(l[y], tau, mx);
+                zref += std::exp((long double)tau * mx) * sref[k];
+            }
+            const double lz_ref = double(std::log(zref));
+            for (int keep = 0; keep < 2; ++keep) {
+                std::vector<float> sh(chunks, 7.0f), ex(V, -1.0f);
+                std::vector<double> es(chunks, -1.0);
+                const double lz = ks::detail::float_log_sum_exp(l.data(), V, tau, sh.data(), es.data(),
+                                                               keep ? ex.data() : nullptr);
+                for (std::size_t k = 0; k < chunks; ++k) {
+                    bad_shift += !(sh[k] == mref[k]);
+                    const long double err = std::fabs((long double)es[k] - sref[k]);
+                    bad_sum += !(err <= sref[k] * std::ldexp(4096.0L, -53));
+                }
+                if (keep)
+                    for (std::size_t y = 0; y < V; ++y) {
+                        const float m = mref[y / C];
+                        const float want = m == -std::numeric_limits<float>::infinity()
+                                               ? 0.0f
+                                               : ks::detail::float_law_exp_one(l[y], tau, m);
+                        bad_exp += std::memcmp(&want, &ex[y], sizeof want) != 0;
+                    }
+                bad_z += !(std::fabs(lz - lz_ref) <= 1e-12);
+                ++rows_checked;
+            }
+        }
+    }
+    CHECK(rows_checked == 24);
+    CHECK(bad_shift == 0);
+    CHECK(bad_exp == 0);
+    CHECK(bad_sum == 0);
+    CHECK(bad_z == 0);
+}

@@ -36,9 +36,16 @@
 // where the exact probability is below 1e-38 times the chunk's largest; a probability below
 // 2^-53 cannot be drawn by a 53-bit uniform anyway.
 // Cost: one exp per entry at the float SIMD width (16 lanes with AVX-512), sums in double. The
-// verifiers evaluate it once per entry of every row they read: a row whose residual is needed
-// after its normalizer pass (chain's stop row, block's rows) reads the exponentials that pass
-// kept in a per-thread buffer instead of evaluating them again (the same bits).
+// normalizer pass takes each chunk of 4096 entries three times: its maximum, its exps written
+// out (to the kept buffer below, or to scratch in L1; the next chunk is prefetched meanwhile),
+// and their double sums read back from there (the same additions in the same order as
+// summing in registers, about 1.3x faster than one interleaved loop); the sum loop, which
+// leaves the core mostly idle, also takes the next chunk's maximum (SIMD builds). The exp loop
+// skips exp_f's upper clamp (its argument is <= 0) and, at T = 1, the product by tau
+// (fl(x * 1) = x): the same bits. The verifiers evaluate the softmax once per entry of every
+// row they read: a row whose residual is needed after its normalizer pass (chain's stop row,
+// block's rows) reads the exponentials that pass kept in a per-thread buffer instead of
+// evaluating them again (the same bits).
 #pragma once
 
 #include <cmath>

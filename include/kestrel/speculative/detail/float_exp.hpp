@@ -41,7 +41,9 @@
 // Cost (AVX-512, 16 lanes): 13 vector operations (clamp 2, product and round 2, reduction 2,
 // Horner 6, scale 1) against 19 for xsimd's float exp, with no select: the row passes over
 // float logits are bounded by these operations, not by memory (benchmarks/speculative.cpp,
-// exp_rate). Other targets build 2^k from integer lanes (6 more operations).
+// exp_rate). Other targets build 2^k from integer lanes (6 more operations). The normalizer
+// pass (row_math.hpp) drops the upper clamp (its arguments are <= 0) and, at T = 1, the
+// product by tau: 11 operations per lane batch, the same bits.
 //
 // (A float-to-double batch split has no counterpart in core/simd.hpp; it lives here.)
 #pragma once
@@ -129,8 +131,11 @@ inline float float_exp_scalar(float a) noexcept {
 
 #if KESTREL_HAS_XSIMD
 /// exp_f lane by lane (SIMD builds); the same bits as float_exp_scalar on every lane.
+/// NonPositive: every lane is <= 0 or NaN (a normalizer pass's arguments, (l - m_k) tau with
+/// m_k the chunk's maximum), so the upper clamp, min(89, a) = a there, is skipped: the same
+/// bits, one operation fewer.
 /// (A template so that the branches for other register sizes are not instantiated.)
-template <class F>
+template <class F, bool NonPositive = false>
 KESTREL_ALWAYS_INLINE sdf::batch<F> float_exp_lanes(const sdf::batch<F>& arg) noexcept {
     static_assert(sizeof(F) == sizeof(float), "float batches");
     using B = sdf::batch<F>;
@@ -140,7 +145,7 @@ KESTREL_ALWAYS_INLINE sdf::batch<F> float_exp_lanes(const sdf::batch<F>& arg) no
     if constexpr (sizeof(freg) == 64 && lanes == 16) {
         // max / min return their second operand when one is NaN: a NaN argument stays NaN.
         __m512 a = _mm512_max_ps(_mm512_set1_ps(fexp::lo), arg);
-        a = _mm512_min_ps(_mm512_set1_ps(fexp::hi), a);
+        if constexpr (!NonPositive) a = _mm512_min_ps(_mm512_set1_ps(fexp::hi), a);
         const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(fexp::log2e)),
                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(fexp::c1), a);
@@ -156,7 +161,7 @@ KESTREL_ALWAYS_INLINE sdf::batch<F> float_exp_lanes(const sdf::batch<F>& arg) no
 #endif
     using I = xsimd::batch<std::int32_t>;
     B a = xsimd::max(B(fexp::lo), arg);  // x86: the second operand on NaN (stays NaN)
-    a = xsimd::min(B(fexp::hi), a);
+    if constexpr (!NonPositive) a = xsimd::min(B(fexp::hi), a);
     const I k = xsimd::nearbyint_as_int(a * B(fexp::log2e));  // ties to even (current mode)
     const B kf = xsimd::to_float(k);
 #if KESTREL_SPEC_FLOAT_EXP_FMA

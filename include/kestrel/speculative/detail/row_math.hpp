@@ -515,6 +515,41 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t, double* chunk_max = 
     return m + std::log(s);
 }
 
+#if KESTREL_HAS_XSIMD
+/// The normalizer's exp pass over [b, e) of a float logit row (SIMD builds): e(y) =
+/// exp_f((v[y] - m) * tau) into out[y - b] (the product skipped when tau = 1: fl(x * 1) = x;
+/// the upper clamp skipped: v[y] <= m, so the argument is <= 0 or NaN; the same bits as
+/// float_law_exp either way); the ragged end through a batch padded with -inf (e = 0). pf
+/// (null: none): the next chunk's start, prefetched meanwhile one line per 64 bytes, so that
+/// the sum loop after this pass finds it in cache when it takes its maximum (the exp runs from
+/// L1 at about the speed memory delivers rows). (Taking the next chunk's maximum here instead,
+/// with a prefetch two chunks ahead, was measured slower: the exp loop waits on those loads.)
+template <bool UnitTau>
+inline void float_exp_pass(const float* v, float* out, const float* pf, std::size_t b, std::size_t e,
+                           const sd::batch<float>& tau, const sd::batch<float>& m) noexcept {
+    constexpr std::size_t WF = float_width;
+    auto one = [&](const float* p) {
+        const sd::batch<float> a = sd::load(p) - m;
+        return float_exp_lanes<float, true>(UnitTau ? a : a * tau);
+    };
+    std::size_t y = b;
+    if (pf) {
+        for (; y + WF <= e; y += WF) {
+            if ((y & 15) == 0) sd::prefetch(pf + y);
+            sd::store(out + (y - b), one(v + y));
+        }
+    } else {
+        for (; y + WF <= e; y += WF) sd::store(out + (y - b), one(v + y));
+    }
+    if (y < e) {
+        alignas(64) float pad[WF], res[WF];
+        for (std::size_t j = 0; j < WF; ++j) pad[j] = y + j < e ? v[y + j] : -std::numeric_limits<float>::infinity();
+        sd::store(res, one(pad));
+        for (std::size_t j = 0; y + j < e; ++j) out[y - b + j] = res[j];
+    }
+}
+#endif
+
 /// Kestrel's float softmax normalizer of a float logit row (softmax.hpp): per chunk of `chunk`
 /// entries the maximum m_k of v (written to shifts[k]; -inf for a chunk without mass) and,
 /// from the chunk again (in L1), E_k = sum of e(y) = exp_f((v[y] - m_k) * tau) in float lanes,
@@ -528,7 +563,10 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
     constexpr std::size_t WF = float_width;
     const float finf = std::numeric_limits<float>::infinity();
     [[maybe_unused]] const sd::batch<float> t = sd::splat(tau);
+    [[maybe_unused]] const bool unit = tau == 1.0f;
     double m = -std::numeric_limits<double>::infinity(), s = 0.0;
+    [[maybe_unused]] bool have_next = false;  // next_max holds the next chunk's maximum
+    [[maybe_unused]] float next_max = -finf;
     // A NaN or +inf value: classified by a scan of its chunk.
     auto classify = [&](std::size_t b, std::size_t e) {
         for (std::size_t z = b; z < e; ++z)
@@ -543,17 +581,23 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
         // inf - inf) makes the chunk's sum of exps NaN (exp_f keeps NaN), found below; a
         // maximum of -inf or NaN (a chunk without mass, or a NaN the max dropped) is checked by
         // a scan.
-        sd::batch<float> mx0 = sd::splat(-finf), mx1 = mx0;
-        std::size_t y = b;
-        for (; y + 2 * WF <= e; y += 2 * WF) {
-            mx0 = sd::vmax(mx0, sd::load(v + y));
-            mx1 = sd::vmax(mx1, sd::load(v + y + WF));
-        }
-        alignas(64) float lanes[WF];
-        sd::store(lanes, sd::vmax(mx0, mx1));
+        // (SIMD builds: the previous chunk's sum pass read this one and found its maximum.)
         float cm = -finf;
-        for (std::size_t j = 0; j < WF; ++j) cm = lanes[j] > cm ? lanes[j] : cm;
-        for (std::size_t z = y; z < e; ++z) cm = v[z] > cm ? v[z] : cm;
+        std::size_t y = b;
+        if (have_next) {
+            cm = next_max;
+            have_next = false;
+        } else {
+            sd::batch<float> mx0 = sd::splat(-finf), mx1 = mx0;
+            for (; y + 2 * WF <= e; y += 2 * WF) {
+                mx0 = sd::vmax(mx0, sd::load(v + y));
+                mx1 = sd::vmax(mx1, sd::load(v + y + WF));
+            }
+            alignas(64) float lanes[WF];
+            sd::store(lanes, sd::vmax(mx0, mx1));
+            for (std::size_t j = 0; j < WF; ++j) cm = lanes[j] > cm ? lanes[j] : cm;
+            for (std::size_t z = y; z < e; ++z) cm = v[z] > cm ? v[z] : cm;
+        }
         if (!(cm > -finf)) {  // no finite maximum: only -inf values, or a NaN
             const double c = classify(b, e);
             if (c != 0.0) return c;
@@ -571,36 +615,47 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
         double cs;
 #if KESTREL_HAS_XSIMD
         {
+            // Two passes over the chunk: the exps into `out` (the kept buffer, or a chunk of
+            // scratch in L1), then their double sums from there, s0 holding the low half of
+            // each float batch and s1 the high half (the same additions in the same order as
+            // widening each batch of exps in registers, so the same bits). Separate loops run
+            // about 1.3x faster than the exp and the widened sums interleaved in one
+            // (the exp loop alone, measured with rdtsc on an L1-resident chunk).
+            alignas(64) float scratch[chunk];
+            float* const out = exps ? exps + b : scratch;
+            const float* const pf = e + chunk <= n ? v + chunk : nullptr;
+            if (unit)
+                float_exp_pass<true>(v, out, pf, b, e, t, mk);
+            else
+                float_exp_pass<false>(v, out, pf, b, e, t, mk);
             sd::batch<double> s0 = sd::splat(0.0), s1 = s0;
-            y = b;
-            auto add = [&](const float* p, float* out) {
-                const sd::batch<float> ev = float_law_exp(sd::load(p), t, mk);
-                if (out) sd::store(out, ev);
-                sd::batch<double> e0, e1;
-                widen_halves(ev, e0, e1);
-                s0 = s0 + e0;
-                s1 = s1 + e1;
-            };
-            // The exp runs from L1 at about the speed memory delivers the row: the next chunk is
-            // prefetched meanwhile (one line per 64 bytes), so its max pass finds it in cache.
-            const std::size_t ahead = e + chunk <= n ? chunk : 0;
-            if (exps) {
-                for (; y + WF <= e; y += WF) {
-                    if (ahead && (y & 15) == 0) sd::prefetch(v + y + ahead);
-                    add(v + y, exps + y);
+            constexpr std::size_t W = sd::width<double>;
+            static_assert(doubles_per_float_batch == 2, "a float batch holds 2 W entries");
+            if (e + chunk <= n) {
+                // The next chunk is whole (so is this one): its maximum is found here, from
+                // the lines prefetched during the exps, while the sums leave the core idle.
+                sd::batch<float> mx = sd::splat(-finf);
+                for (y = b; y + WF <= e; y += WF) {
+                    mx = sd::vmax(mx, sd::load(v + y + chunk));
+                    s0 = s0 + sd::load_widened(out + (y - b));
+                    s1 = s1 + sd::load_widened(out + (y - b) + W);
                 }
+                alignas(64) float lanes[WF];
+                sd::store(lanes, mx);
+                next_max = -finf;
+                for (std::size_t j = 0; j < WF; ++j) next_max = lanes[j] > next_max ? lanes[j] : next_max;
+                have_next = true;
             } else {
-                for (; y + WF <= e; y += WF) {
-                    if (ahead && (y & 15) == 0) sd::prefetch(v + y + ahead);
-                    add(v + y, nullptr);
+                for (y = b; y + WF <= e; y += WF) {
+                    s0 = s0 + sd::load_widened(out + (y - b));
+                    s1 = s1 + sd::load_widened(out + (y - b) + W);
                 }
             }
             if (y < e) {  // padded batch: -inf logits have e = 0
-                alignas(64) float pad[WF], out[WF];
-                for (std::size_t j = 0; j < WF; ++j) pad[j] = y + j < e ? v[y + j] : -finf;
-                add(pad, out);
-                if (exps)
-                    for (std::size_t j = 0; y + j < e; ++j) exps[y + j] = out[j];
+                alignas(64) float pad[WF];
+                for (std::size_t j = 0; j < WF; ++j) pad[j] = y + j < e ? out[y - b + j] : 0.0f;
+                s0 = s0 + sd::load_widened(pad);
+                s1 = s1 + sd::load_widened(pad + W);
             }
             cs = sd::hsum<double>(s0 + s1);
         }
