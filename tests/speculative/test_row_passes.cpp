@@ -537,7 +537,7 @@ TEST_CASE("the float normalizer pass finds every chunk's maximum and sums its ex
     for (std::size_t V : {C, 2 * C, 2 * C + 1, 4 * C + 333}) {
         std::vector<float> l(V);
         for (std::size_t y = 0; y < V; ++y) l[y] = float(2.0 * rng.normal(V + y) - (y % 11 == 0 ? 40.0 : 0.0));
-        if (V > 2 * C) {
+        if (V > 3 * C) {
             for (std::size_t y = C; y < 2 * C; ++y) l[y] = -std::numeric_limits<float>::infinity();
             l[2 * C] = 30.0f;          // a chunk's maximum at its first entry
             l[3 * C - 1] = 31.0f;      // ... and at the last entry of the next one
