@@ -15,9 +15,11 @@
 // (tau m_k is exact in double; no FMA is involved, so the argument rounds the same way on every
 // machine). exp_f is Kestrel's float exp (detail/float_exp.hpp: Cody-Waite reduction, a
 // degree-6 minimax polynomial, q 2^k rounded once), one definition for SIMD lanes, single
-// entries and the scalar build: on one target, the SIMD and scalar builds read the same law bit
-// for bit. Targets with FMA fuse its multiply-adds, targets without round the products, so the
-// laws of the two kinds of target differ in the last float bits.
+// entries and the scalar build: on one target, the SIMD and scalar builds get the same e(y) bit
+// for bit. Their log Z may differ in its last double bits: the double sum of a chunk's e runs in
+// SIMD lanes (their count depends on the target) or one entry at a time, a different order of
+// additions. Targets with FMA fuse exp_f's multiply-adds, targets without round the products,
+// so the e of the two kinds of target differ in the last float bits.
 // With a caller-supplied normalizer L the shift is one for the row, m = fl(L / tau), and
 // p(y) = e(y) * exp(tau m - L).
 //
