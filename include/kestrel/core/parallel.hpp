@@ -19,8 +19,14 @@
 // thread of the team, including one the OS has not yet scheduled because another process
 // keeps its core busy; with a region per call (or per swap), a shared machine made two
 // threads 10-60x slower than one. Here the work of a call is a sequence of iterations that
-// threads claim one at a time from a shared counter. The calling thread claims too and never
-// waits for a helper to start: it waits only for iterations a helper has already claimed.
+// threads claim one at a time. The calling thread claims too and never waits for a helper to
+// start: it waits only for iterations a helper has already claimed. parallel_for cuts the
+// iterations into one contiguous range per thread; a thread claims from its own range first
+// and then from the others', so on an idle machine each thread gets the same part of the data
+// call after call (a multi-pass kernel finds it in that core's cache: the two vCPUs of the
+// machines measured here share none, and plain iteration on 2 threads was slower than on 1
+// while blocks went to whichever thread claimed first), and a thread slowed by another
+// process still has its iterations taken. parallel_for_until claims in increasing order.
 // Helpers spin for a few microseconds after a call, then sleep, so an idle helper does not
 // take a core another process needs. Threads come from one lazily started pool of
 // std::threads that lives until the process exits.
@@ -147,10 +153,15 @@ public:
         return *pool;
     }
 
-    /// Runs iterations [0, count) on the caller and up to `helpers` pool threads, claimed in
-    /// increasing order. Returns false, without running anything, if the pool is busy with
+    /// Runs iterations [0, count) on the caller and up to `helpers` pool threads. Ordered: one
+    /// range, claimed in increasing order. Otherwise [0, count) is cut into one contiguous range
+    /// per participant (caller first, then helpers in id order, at most max_ranges): each claims
+    /// from its own range first, in increasing order, then from the others' (so a thread slowed
+    /// by another process still has its iterations taken), and a call after call gives each
+    /// thread the same part of the data while nobody is slowed (the two vCPUs of this machine
+    /// share no cache). Returns false, without running anything, if the pool is busy with
     /// another caller. Rethrows the first exception an iteration threw.
-    bool try_run(std::size_t count, int helpers, iteration_fn fn, void* ctx) {
+    bool try_run(std::size_t count, int helpers, iteration_fn fn, void* ctx, bool ordered = true) {
         std::unique_lock<std::mutex> call(call_mutex_, std::try_to_lock);
         if (!call.owns_lock()) return false;
         helpers = start_helpers(helpers);
@@ -159,14 +170,21 @@ public:
         // Publish: close the claim word under the new job id first, so that a helper still
         // looking at the previous job can never claim with this job's fields (see claim()).
         const std::uint32_t job = ++job_id_;
-        claim_.exchange(pack(job, stop_bit), std::memory_order_acq_rel);
+        for (auto& w : claims_) w.word.exchange(pack(job, stop_bit), std::memory_order_acq_rel);
+        const int ranges = ordered ? 1 : std::min(helpers + 1, max_ranges);
+        for (int r = 0; r < ranges; ++r) {
+            const block_range b = block_bounds(count, static_cast<std::size_t>(ranges), static_cast<std::size_t>(r));
+            claims_[r].begin = b.begin;
+            claims_[r].end.store(b.end, std::memory_order_release);
+        }
+        ranges_.store(ranges, std::memory_order_release);
         count_.store(count, std::memory_order_release);
         fn_.store(fn, std::memory_order_release);
         ctx_.store(ctx, std::memory_order_release);
         helpers_allowed_.store(helpers, std::memory_order_release);
         done_.store(0, std::memory_order_relaxed);
         failed_.store(false, std::memory_order_relaxed);
-        claim_.store(pack(job, 0), std::memory_order_release);
+        for (int r = 0; r < ranges; ++r) claims_[r].word.store(pack(job, claims_[r].begin), std::memory_order_release);
         {
             std::lock_guard<std::mutex> lk(wake_mutex_);
             published_.store(job, std::memory_order_release);
@@ -176,10 +194,14 @@ public:
         // The caller works like any helper, then waits only for iterations already claimed.
         bool& inside = inside_parallel_loop();
         inside = true;
-        work(job);
+        work(job, 0);
         inside = false;
-        const std::uint64_t c = claim_.load(std::memory_order_acquire);
-        const std::size_t claimed = std::min<std::size_t>(index_of(c), count);
+        // Every range is now used up or stopped: no further claim can succeed.
+        std::size_t claimed = 0;
+        for (int r = 0; r < ranges; ++r)
+            claimed += std::min<std::size_t>(index_of(claims_[r].word.load(std::memory_order_acquire)),
+                                             claims_[r].end.load(std::memory_order_relaxed)) -
+                       claims_[r].begin;
         wait_for(claimed);
 
         if (failed_.load(std::memory_order_acquire)) {
@@ -195,10 +217,17 @@ public:
     }
 
 private:
-    // The claim word: job id in the high 32 bits, the next unclaimed iteration in the low 31,
-    // and a stop bit that closes the job to further claims.
+    // A claim word per range: job id in the high 32 bits, the range's next unclaimed iteration
+    // in the low 31, and a stop bit that closes the range to further claims.
     static constexpr std::uint64_t stop_bit = std::uint64_t(1) << 31;
     static constexpr std::uint64_t index_mask = stop_bit - 1;
+    // Ranges of a job; each on its own cache line (threads claim from their own).
+    static constexpr int max_ranges = 8;
+    struct alignas(64) claim_range {
+        std::atomic<std::uint64_t> word{0};
+        std::atomic<std::size_t> end{0};
+        std::size_t begin = 0;  // written by the caller only, before the word opens
+    };
 
 public:
     /// The most iterations one job can hold (loops with more are run in grains).
@@ -231,20 +260,32 @@ private:
         return std::min(wanted, static_cast<int>(helpers_.size()));
     }
 
-    // Claims and runs iterations of `job` until none is left or the job is stopped.
-    void work(std::uint32_t job) {
+    // Claims and runs iterations of `job` until none is left or the job is stopped: from range
+    // `home` (modulo the job's ranges) first, then from the next ones in turn.
+    void work(std::uint32_t job, int home) {
+        const int ranges = ranges_.load(std::memory_order_acquire);
+        if (ranges < 1 || ranges > max_ranges) return;  // a later job's value: its words reject us
+        for (int k = 0; k < ranges; ++k) {
+            claim_range& cr = claims_[(home + k) % ranges];
+            if (!work_range(job, cr)) return;
+        }
+    }
+
+    // Claims and runs iterations from one range; false when the job is over for this thread
+    // (another job published, or stopped).
+    bool work_range(std::uint32_t job, claim_range& cr) {
         for (;;) {
-            std::uint64_t c = claim_.load(std::memory_order_acquire);
-            if (job_of(c) != job || (c & stop_bit)) return;
+            std::uint64_t c = cr.word.load(std::memory_order_acquire);
+            if (job_of(c) != job || (c & stop_bit)) return false;
             const std::size_t i = index_of(c);
             // Acquire loads: if any of these saw a later job's value, that job's publication
-            // (which first moved the claim word to its own id) happens before the CAS below,
+            // (which first moved every claim word to its own id) happens before the CAS below,
             // so the CAS fails. A successful CAS therefore ran with this job's fields.
-            const std::size_t count = count_.load(std::memory_order_acquire);
+            const std::size_t end = cr.end.load(std::memory_order_acquire);
             const iteration_fn fn = fn_.load(std::memory_order_acquire);
             void* const ctx = ctx_.load(std::memory_order_acquire);
-            if (i >= count) return;
-            if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) continue;
+            if (i >= end) return true;
+            if (!cr.word.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) continue;
             bool go_on = false;
             if (!failed_.load(std::memory_order_relaxed)) {
 #if KESTREL_HAS_EXCEPTIONS
@@ -273,9 +314,11 @@ private:
 
     // Closes `job` to further claims (iterations already claimed still complete).
     void stop(std::uint32_t job) noexcept {
-        std::uint64_t c = claim_.load(std::memory_order_acquire);
-        while (job_of(c) == job && !(c & stop_bit) &&
-               !claim_.compare_exchange_weak(c, c | stop_bit, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        for (auto& cr : claims_) {
+            std::uint64_t c = cr.word.load(std::memory_order_acquire);
+            while (job_of(c) == job && !(c & stop_bit) &&
+                   !cr.word.compare_exchange_weak(c, c | stop_bit, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            }
         }
     }
 
@@ -316,7 +359,7 @@ private:
                 job = published_.load(std::memory_order_acquire);
             }
             seen = job;
-            if (id < helpers_allowed_.load(std::memory_order_acquire)) work(job);
+            if (id < helpers_allowed_.load(std::memory_order_acquire)) work(job, id + 1);
         }
     }
 
@@ -326,7 +369,8 @@ private:
     std::vector<std::thread> helpers_;  // detached; kept for the count
     std::uint32_t job_id_ = 0;
 
-    std::atomic<std::uint64_t> claim_{0};
+    claim_range claims_[max_ranges];
+    std::atomic<int> ranges_{1};
     std::atomic<std::size_t> count_{0};
     std::atomic<iteration_fn> fn_{nullptr};
     std::atomic<void*> ctx_{nullptr};
@@ -348,9 +392,11 @@ private:
 
 namespace detail {
 
-// Runs body(i) for i in [0, count) on up to `threads` threads, in claim order; body returns
-// void, or bool where false stops the loop. Serial when threads <= 1 or the pool is busy.
-template <class Body>
+// Runs body(i) for i in [0, count) on up to `threads` threads; body returns void, or bool
+// where false stops the loop. Ordered: iterations are claimed in increasing order; otherwise
+// each thread claims from its own contiguous range first (thread_pool::try_run). Serial when
+// threads <= 1 or the pool is busy.
+template <bool Ordered = false, class Body>
 void run_loop(std::size_t count, int threads, Body& body) {
     using result = decltype(body(std::size_t(0)));
     constexpr bool can_stop = std::is_same_v<result, bool>;
@@ -377,7 +423,7 @@ void run_loop(std::size_t count, int threads, Body& body) {
                 if (!(*c.f)(i)) return false;
             return true;
         };
-        if (thread_pool::instance().try_run((count + grain - 1) / grain, helpers, fn, &ctx)) return;
+        if (thread_pool::instance().try_run((count + grain - 1) / grain, helpers, fn, &ctx, Ordered)) return;
     }
 #endif
     (void)threads;
@@ -389,7 +435,8 @@ void run_loop(std::size_t count, int threads, Body& body) {
 }  // namespace detail
 
 /// Calls body(i) for every i in [0, count), spread over threads that claim iterations one at
-/// a time (so a thread slowed down by another process takes fewer). The body must not depend
+/// a time, each from its own contiguous range first (so a thread slowed down by another process
+/// takes fewer, and on an idle machine each thread sees the same range call after call). The body must not depend
 /// on which thread runs it. Exceptions: see the header comment.
 template <class Body>
 void parallel_for(std::size_t count, exec_policy policy, Body&& body) {
@@ -412,7 +459,7 @@ void parallel_for_dynamic(std::size_t count, exec_policy policy, Body&& body) {
 template <class Body>
 void parallel_for_until(std::size_t count, exec_policy policy, Body&& body) {
     require_valid_policy(policy, "parallel_for_until");
-    detail::run_loop(count, effective_threads(policy), body);
+    detail::run_loop<true>(count, effective_threads(policy), body);
 }
 
 /// Calls body(begin, end) on contiguous chunks covering [0, n), each a multiple of `align`
