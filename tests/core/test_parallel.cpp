@@ -40,6 +40,34 @@ TEST_CASE("parallel loops run every iteration exactly once, over many back-to-ba
     }
 }
 
+TEST_CASE("parallel_for runs every iteration once when the threads outnumber its claim ranges") {
+    // parallel_for gives each participant a contiguous range to claim first, at most 8 ranges:
+    // with 9 and 12 threads some helpers share a range and every thread steals; counts around
+    // the range boundaries (fewer iterations than threads, one more or less than a multiple).
+    for (int threads : {5, 8, 9, 12}) {
+        for (std::size_t count : {std::size_t(2), std::size_t(7), std::size_t(8), std::size_t(9), std::size_t(17),
+                                  std::size_t(63), std::size_t(65), std::size_t(4099)}) {
+            std::vector<std::atomic<int>> hits(count);
+            for (int call = 0; call < 50; ++call)
+                kestrel::parallel_for(count, kestrel::exec_policy{threads}, [&](std::size_t i) { hits[i].fetch_add(1); });
+            int wrong = 0;
+            for (auto& h : hits) wrong += h.load() != 50;
+            INFO("threads " << threads << ", count " << count);
+            CHECK(wrong == 0);
+        }
+        // parallel_for_until keeps one range in increasing order at these counts too.
+        const std::size_t n = 20000, stop_at = 777;
+        std::vector<std::atomic<int>> ran(n);
+        kestrel::parallel_for_until(n, kestrel::exec_policy{threads}, [&](std::size_t i) -> bool {
+            ran[i]++;
+            return i != stop_at;
+        });
+        int missing = 0;
+        for (std::size_t i = 0; i <= stop_at; ++i) missing += ran[i].load() != 1;
+        CHECK(missing == 0);
+    }
+}
+
 TEST_CASE("current_loop_slot indexes per-thread scratch within the thread count") {
     for (int threads : thread_counts) {
         std::vector<std::atomic<int>> used(static_cast<std::size_t>(threads));
