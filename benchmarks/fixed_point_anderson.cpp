@@ -229,12 +229,15 @@ outcome solve(const std::string& problem, std::size_t N, int m, int impl, int th
     const kestrel::exec_policy policy = kestrel::exec_policy::with_threads(threads);
     auto run = [&](auto G) {
         const double t0 = now(wall);
-        if (impl == 1) {
-            kf::anderson_options a;
-            a.memory = m;
-            a.rtol = rtol;
-            a.max_iterations = limit;
-            o.r = kestrel_baseline::anderson_from_scratch(G, x, a);
+        constexpr bool block_form = kf::detail::is_block_map<decltype(G)>::value;  // Kestrel's solvers only
+        if (impl == 1 && !block_form) {
+            if constexpr (!block_form) {
+                kf::anderson_options a;
+                a.memory = m;
+                a.rtol = rtol;
+                a.max_iterations = limit;
+                o.r = kestrel_baseline::anderson_from_scratch(G, x, a);
+            }
         } else if (m < 0) {
             kf::krasnoselskii_mann_options a;
             a.rtol = rtol;
@@ -253,23 +256,7 @@ outcome solve(const std::string& problem, std::size_t N, int m, int impl, int th
     };
     if (poisson && fused) {  // Kestrel's solvers only (the block form is not a baseline's map)
         const poisson_map P(N, &o.g_seconds, &o.calls, wall);
-        const auto B = kf::blockwise([&P](const double* xx, std::size_t b, std::size_t e, double* g) { P.block(xx, b, e, g); });
-        const double t0 = now(wall);
-        if (m < 0) {
-            kf::krasnoselskii_mann_options a;
-            a.rtol = rtol;
-            a.max_iterations = limit;
-            a.policy = policy;
-            o.r = kf::krasnoselskii_mann(B, kestrel::vector_view<double>(x), a);
-        } else {
-            kf::anderson_options a;
-            a.memory = m;
-            a.rtol = rtol;
-            a.max_iterations = limit;
-            a.policy = policy;
-            o.r = kf::anderson(B, kestrel::vector_view<double>(x), a);
-        }
-        o.wall = now(wall) - t0;
+        run(kf::blockwise([&P](const double* xx, std::size_t b, std::size_t e, double* g) { P.block(xx, b, e, g); }));
     } else if (poisson)
         run(poisson_map(N, &o.g_seconds, &o.calls, wall));
     else

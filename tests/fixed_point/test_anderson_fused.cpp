@@ -58,6 +58,25 @@ bool fused_same_result(const kf::fixed_point_result& a, const kf::fixed_point_re
            a.residual_norm == b.residual_norm && a.restarts == b.restarts && a.safeguard_events == b.safeguard_events;
 }
 
+/// Runs solve(block map, x) from fused_start with a block map that throws from evaluation
+/// `throw_at` on (the sub-block at 0 counts evaluations; once armed, every block of that
+/// evaluation throws: the other thread may have run some of its blocks before, no matter);
+/// the error must reach the caller with x equal to ref.
+template <class Solve>
+void check_throwing_block(const fused_laplacian_blocks& inner, int throw_at, const std::vector<double>& ref,
+                          Solve&& solve) {
+    std::atomic<int> evaluations{0};
+    std::atomic<bool> armed{false};
+    auto block = [&](const double* x, std::size_t begin, std::size_t end, double* out) {
+        if (begin == 0 && ++evaluations == throw_at) armed = true;
+        if (armed) throw std::runtime_error("block failed");
+        inner(x, begin, end, out);
+    };
+    std::vector<double> x = fused_start<double>(inner.lin->n);
+    CHECK_THROWS_AS(solve(kf::blockwise(block), kestrel::vector_view<double>(x)), std::runtime_error);
+    CHECK(x == ref);
+}
+
 }  // namespace
 
 TEST_CASE("anderson with a block map gives the bits of the vector map at 1, 2 and 3 threads", "[fixed_point][anderson]") {
@@ -169,19 +188,8 @@ TEST_CASE("a block map throwing inside anderson's pass reaches the caller with t
                 kf::anderson(lin, kestrel::vector_view<double>(ref), o);
             }
             o.max_iterations = 100;
-            // The sub-block at 0 counts evaluations; once armed, every block of that evaluation
-            // throws (the other thread may have run some of its blocks before: no matter).
-            std::atomic<int> evaluations{0};
-            std::atomic<bool> armed{false};
-            auto block = [&](const double* x, std::size_t begin, std::size_t end, double* out) {
-                if (begin == 0 && ++evaluations == throw_at) armed = true;
-                if (armed) throw std::runtime_error("block failed");
-                inner(x, begin, end, out);
-            };
-            std::vector<double> x = fused_start<double>(lin.n);
-            CHECK_THROWS_AS(kf::anderson(kf::blockwise(block), kestrel::vector_view<double>(x), o), std::runtime_error);
             INFO("threads " << t << ", throw at evaluation " << throw_at);
-            CHECK(x == ref);
+            check_throwing_block(inner, throw_at, ref, [&](auto B, auto x) { return kf::anderson(B, x, o); });
         }
     }
 }
@@ -272,18 +280,8 @@ TEST_CASE("a block map throwing inside plain iteration reaches the caller with t
                 kf::krasnoselskii_mann(lin, kestrel::vector_view<double>(ref), o);
             }
             o.max_iterations = 100;
-            std::atomic<int> evaluations{0};
-            std::atomic<bool> armed{false};
-            auto block = [&](const double* x, std::size_t begin, std::size_t end, double* out) {
-                if (begin == 0 && ++evaluations == throw_at) armed = true;
-                if (armed) throw std::runtime_error("block failed");
-                inner(x, begin, end, out);
-            };
-            std::vector<double> x = fused_start<double>(lin.n);
-            CHECK_THROWS_AS(kf::krasnoselskii_mann(kf::blockwise(block), kestrel::vector_view<double>(x), o),
-                            std::runtime_error);
             INFO("threads " << t << ", throw at evaluation " << throw_at);
-            CHECK(x == ref);
+            check_throwing_block(inner, throw_at, ref, [&](auto B, auto x) { return kf::krasnoselskii_mann(B, x, o); });
         }
     }
 }
