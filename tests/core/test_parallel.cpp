@@ -109,14 +109,17 @@ TEST_CASE("an exception thrown by a loop body reaches the caller at any thread c
         const std::size_t n = 200000;
         std::atomic<std::size_t> started{0};
         try {
-            // The first body to start throws, whichever thread and range it is in (each thread
-            // claims from its own range first, so a fixed index may come late under load).
-            kestrel::parallel_for(n, policy, [&](std::size_t) {
-                if (started++ == 0) throw user_error("metric failed at the first iteration");
+            // Every 1000th index throws, so each thread meets a throw within 1000 of its claims
+            // wherever it starts (threads claim from their own ranges first; one fixed index
+            // could come after most iterations when the thread whose range holds it starts late,
+            // or is descheduled between its throw and the stop, on a loaded machine).
+            kestrel::parallel_for(n, policy, [&](std::size_t i) {
+                started++;
+                if (i % 1000 == 777) throw user_error("metric failed at index 777 mod 1000");
             });
             FAIL("no exception");
         } catch (const user_error& e) {
-            CHECK(std::string(e.what()) == "metric failed at the first iteration");
+            CHECK(std::string(e.what()) == "metric failed at index 777 mod 1000");
         }
         // The other threads stopped taking work: far fewer than n iterations started.
         CHECK(started.load() < n / 2);
