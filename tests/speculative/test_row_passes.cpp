@@ -490,8 +490,12 @@ TEST_CASE("kept exponentials give the residual passes the same bits as evaluatin
                 const double zb = ks::detail::residual_chunk_sums<float>(Pk, qk, point, c, sb, pc2, qc2);
                 CHECK(za == zb);
                 CHECK(sa == sb);
-                CHECK(pc.sum == pc2.sum);
-                CHECK(qc.sum == qc2.sum);
+                // The pass through kept exponentials does not sum the law again (it sums to 1 by
+                // construction) but reports 1 for a whole row; the evaluating pass sums it.
+                CHECK(std::fabs(pc.sum - 1.0) <= 1e-12);
+                CHECK(std::fabs(pc2.sum - 1.0) <= 1e-12);
+                CHECK(std::fabs(qc2.sum - (with_draft ? 1.0 : 0.0)) <= 1e-12);
+                CHECK(std::fabs(qc.sum - (with_draft ? 1.0 : 0.0)) <= 1e-12);
                 for (std::size_t b = 0; b < V; b += C) {
                     const std::size_t e = std::min(V, b + C);
                     ks::detail::row_check x1, x2, x3, x4;

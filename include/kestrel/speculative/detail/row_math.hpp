@@ -237,6 +237,9 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
                             pt = sd::splat(static_cast<double>(point)), step = sd::splat(static_cast<double>(W));
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
     sd::batch<double> acc0 = zero, acc1 = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
+    // A law read through its kept exponentials sums to 1 by construction (its normalizer was
+    // summed from those same values, and was finite): its sum is not taken again here.
+    constexpr bool p_sum = PM != law_mode::cached, q_sum = QM != law_mode::cached;
     auto lane = [&](const sd::batch<double>& p, const sd::batch<double>& xp, const sd::batch<double>& qv,
                     const sd::batch<double>& xq, const sd::batch<double>& at, sd::batch<double>& acc, double* out) {
         sd::batch<double> q;
@@ -245,12 +248,12 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
             q = sd::vselect<double>(at == pt, one, zero);
         } else {
             q = qv;
-            qs = qs + q;
+            if constexpr (q_sum) qs = qs + q;
             if constexpr (QM == law_mode::probabilities) qmin = sd::vmin(qmin, xq);
         }
         const sd::batch<double> r = sd::vmax(sd::fmadd(cb, p, -q), zero);
         acc = acc + r;
-        ps = ps + p;
+        if constexpr (p_sum) ps = ps + p;
         if constexpr (PM == law_mode::probabilities) pmin = sd::vmin(pmin, xp);
         if (out) sd::store(out, r);
     };
@@ -292,8 +295,11 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
     }
     const double s = sd::hsum<double>(acc0 + acc1);
     alignas(64) double lanes[W];
-    pc.sum += sd::hsum<double>(ps);
-    qc.sum += sd::hsum<double>(qs);
+    // Kept exponentials: each chunk adds its share of the law's total 1, so a whole row's check
+    // sees 1 (the chunk's exact mass is not needed: only whole rows are checked).
+    const double share = static_cast<double>(e - b) / static_cast<double>(P.n);
+    pc.sum += p_sum ? sd::hsum<double>(ps) : share;
+    qc.sum += q_sum ? sd::hsum<double>(qs) : share;
     if constexpr (PM == law_mode::probabilities) {
         sd::store(lanes, pmin);
         for (std::size_t j = 0; j < W; ++j) pc.min = lanes[j] < pc.min || lanes[j] != lanes[j] ? lanes[j] : pc.min;
