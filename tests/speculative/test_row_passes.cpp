@@ -448,7 +448,7 @@ TEST_CASE("float softmax probabilities are the same bits one entry at a time and
 }
 
 
-TEST_CASE("kept exponentials give the residual passes the same bits as evaluating the exp again") {
+TEST_CASE("kept exponentials give the residual and K-SEQ passes the same bits as evaluating the exp again") {
     // A target and a draft float logit row over several chunks (a ragged end, a chunk of -inf
     // only, masked entries): the normalizer pass keeps e(y) in a buffer (row_law::exps); the
     // residual pass through the kept values must write every residual value and chunk sum bit
@@ -507,6 +507,26 @@ TEST_CASE("kept exponentials give the residual passes the same bits as evaluatin
                     differ += ks::detail::residual_inverse_cdf<float>(P, q, point, c, sa, za, u) !=
                               ks::detail::residual_inverse_cdf<float>(Pk, qk, point, c, sb, zb, u);
             }
+        }
+        // K-SEQ's lane pass through the kept values: the same accumulated sums and active tokens
+        // bit for bit, hence the same rho*, for 2 and 3 drafts.
+        for (std::size_t kd : {2, 3}) {
+            ks::detail::k_seq_scratch s1, s2;
+            ks::detail::k_seq_accumulator a1 = s1.start(V, kd), a2 = s2.start(V, kd);
+            ks::detail::row_check pc1, qc1, pc2, qc2;
+            REQUIRE(ks::detail::k_seq_kernel<float>::pick(Pk, Qk) !=
+                    ks::detail::k_seq_kernel<float>::pick(P, Q));  // the kept path is a different kernel
+            ks::detail::k_seq_kernel<float>::pick(P, Q)(P, Q, 0, V, pc1, qc1, a1);
+            ks::detail::k_seq_kernel<float>::pick(Pk, Qk)(Pk, Qk, 0, V, pc2, qc2, a2);
+            CHECK(a1.above_q == a2.above_q);
+            CHECK(a1.below_p == a2.below_p);
+            CHECK(a1.active_q == a2.active_q);
+            REQUIRE(a1.size == a2.size);
+            CHECK(a1.size > 0);
+            for (std::size_t j = 0; j < a1.size; ++j) differ += a1.lp[j] != a2.lp[j] || a1.lq[j] != a2.lq[j];
+            CHECK(std::fabs(pc2.sum - 1.0) <= 1e-12);
+            CHECK(std::fabs(qc2.sum - 1.0) <= 1e-12);
+            CHECK(ks::detail::k_seq_solve(a1, s1.kept) == ks::detail::k_seq_solve(a2, s2.kept));
         }
         INFO("temperature " << t);
         CHECK(differ == 0);

@@ -109,7 +109,29 @@ struct sibling_scratch {
     std::vector<double> px, qx;
     std::vector<std::size_t> ids, next_ids, order, offsets, children;
     sampling_workspace filters;
+    std::vector<float> kept_exps;  // float logit rows: the exponentials of one position's rows
 };
+
+/// Buffers that keep the exponentials of one position's target row (and draft row when
+/// with_draft) for the passes after the normalizers (K-SEQ's, the residuals', the
+/// corrections'), which then read them instead of evaluating exp again (the same bits): float
+/// logit rows whose normalizers Kestrel computes, no filter. Null otherwise.
+template <class T>
+float* sibling_kept_exps(const law_reader<T>& rd, const token_rows<T>& target, const token_rows<T>& draft,
+                         bool with_draft, sibling_scratch& s) {
+    if constexpr (!row_law<T>::float_rows) {
+        (void)rd, (void)target, (void)draft, (void)with_draft, (void)s;
+        return nullptr;
+    } else {
+        if (target.kind != row_kind::logits || target.log_normalizers || rd.filtering() ||
+            target.vocab > max_kept_exps)
+            return nullptr;
+        if (with_draft && (draft.kind != row_kind::logits || draft.log_normalizers)) return nullptr;
+        const std::size_t need = (with_draft ? 2 : 1) * target.vocab;
+        if (s.kept_exps.size() < need) s.kept_exps.resize(need);
+        return s.kept_exps.data();
+    }
+}
 
 template <class T>
 law_reader<T> make_reader(const char* fn, std::size_t b, const verify_options& opt, sibling_scratch& s) {
@@ -211,7 +233,8 @@ sibling_outcome verify_siblings(multi_draft_rule rule, bool greedy, const law_re
         out.token = a;
         return out;
     }
-    const row_law<T> P = rd.law(target, prow, "target");
+    float* const kept = sibling_kept_exps(rd, target, draft, rule != multi_draft_rule::point_mass, s);
+    const row_law<T> P = rd.law(target, prow, "target", kept);
     if (rule == multi_draft_rule::point_mass) {
         // Distinct candidates in order; one uniform against the cumulative target mass.
         s.distinct.clear();
@@ -237,7 +260,7 @@ sibling_outcome verify_siblings(multi_draft_rule rule, bool greedy, const law_re
         out.token = draw_excluding(rd, P, prow, s.distinct, u2, s, out.fallback);
         return out;
     }
-    const row_law<T> Q = rd.law(draft, qrow, "draft");
+    const row_law<T> Q = rd.law(draft, qrow, "draft", kept ? kept + target.vocab : nullptr);
     s.px.resize(n);
     s.qx.resize(n);
     for (std::size_t i = 0; i < n; ++i) {

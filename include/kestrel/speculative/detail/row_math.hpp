@@ -370,10 +370,14 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
     sd::batch<double> above = zero, below = zero, act = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
     std::size_t size = acc.size;
+    // Laws read through kept exponentials sum to 1 by construction (as in residual_chunk).
+    constexpr bool p_sum = PM != law_mode::cached, q_sum = QM != law_mode::cached;
+    const T* const pvals = source_of<T, PM>(P);
+    const T* const qvals = source_of<T, QM>(Q);
     auto lane = [&](const sd::batch<double>& p, const sd::batch<double>& xp, const sd::batch<double>& q,
                     const sd::batch<double>& xq) {
-        ps = ps + p;
-        qs = qs + q;
+        if constexpr (p_sum) ps = ps + p;
+        if constexpr (q_sum) qs = qs + q;
         if constexpr (PM == law_mode::probabilities) pmin = sd::vmin(pmin, xp);
         if constexpr (QM == law_mode::probabilities) qmin = sd::vmin(qmin, xq);
         const sd::batch<double> kq = kk * q;
@@ -403,14 +407,15 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
             idx = i1 + step;
         };
         std::size_t i = cb;
-        for (; i + 2 * W <= ce; i += 2 * W) two(P.v + i, Q.v + i);
+        for (; i + 2 * W <= ce; i += 2 * W) two(pvals + i, qvals + i);
         if (i < ce) {
-            // Padded pair: values of probability 0 past the end (0, or -inf logits): p = q = 0.
+            // Padded pair: values of probability 0 past the end (0, or -inf logits, or a kept
+            // exponential of 0): p = q = 0.
             alignas(64) T bp[2 * W], bq[2 * W];
             const std::size_t r = ce - i;
             for (std::size_t j = 0; j < 2 * W; ++j) {
-                bp[j] = j < r ? P.v[i + j] : padding_value<T>(PM);
-                bq[j] = j < r ? Q.v[i + j] : padding_value<T>(QM);
+                bp[j] = j < r ? pvals[i + j] : padding_value<T>(PM);
+                bq[j] = j < r ? qvals[i + j] : padding_value<T>(QM);
             }
             two(bp, bq);
         }
@@ -421,8 +426,9 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
     acc.active_q_known = true;
     acc.above_q += sd::hsum<double>(above);
     acc.below_p += sd::hsum<double>(below);
-    pc.sum += sd::hsum<double>(ps);
-    qc.sum += sd::hsum<double>(qs);
+    const double share = static_cast<double>(e - b) / static_cast<double>(P.n);
+    pc.sum += p_sum ? sd::hsum<double>(ps) : share;
+    qc.sum += q_sum ? sd::hsum<double>(qs) : share;
     alignas(64) double lanes[W];
     if constexpr (PM == law_mode::probabilities) {
         sd::store(lanes, pmin);
@@ -446,6 +452,11 @@ struct k_seq_kernel {
                           : &k_seq_chunk<T, PM, PF, law_mode::probabilities, false>;
     }
     static fn pick(const row_law<T>& P, const row_law<T>& Q) noexcept {
+        if constexpr (row_law<T>::float_rows) {
+            // Kept exponentials of both laws (float logit rows, no filter): the same bits.
+            if (P.exps && !P.filtered && Q.exps && !Q.filtered)
+                return &k_seq_chunk<T, law_mode::cached, false, law_mode::cached, false>;
+        }
         if (P.logits) return P.filtered ? pick_q<law_mode::logits, true>(Q) : pick_q<law_mode::logits, false>(Q);
         return P.filtered ? pick_q<law_mode::probabilities, true>(Q) : pick_q<law_mode::probabilities, false>(Q);
     }
