@@ -12,9 +12,9 @@
 // preconditioned condition number is (1 + eps) / (1 - eps) instead of lmax / lmin, and one
 // iteration contracts the error by eps (in the A-norm and the 2-norm) against
 // (kappa - 1) / (kappa + 1) for the gradient method with its best fixed step 1 / theta (which is
-// degree 0 here). The symmetric-polynomial preconditioners P_tau of the paper (built from
-// elementary symmetric polynomials of the eigenvalues, estimated by traces) are not
-// implemented.
+// degree 0 here). The paper's own family, the preconditioners P_tau built from elementary
+// symmetric polynomials of the eigenvalues (estimated by traces), and its Krylov-subspace
+// search live in symmetric_polynomial_preconditioner.hpp.
 //
 //   chebyshev_preconditioner(lambda_min, lambda_max, degree)   the polynomial; contraction()
 //                                       = eps, condition_number() = (1 + eps) / (1 - eps).
