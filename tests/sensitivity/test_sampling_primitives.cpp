@@ -402,3 +402,47 @@ TEST_CASE("sensitivity: systematic sampling equals the serial baseline and is th
         for (std::size_t o : a) CHECK(w[o] > 0.0);
     }
 }
+
+TEST_CASE("sensitivity: systematic sampling on exactly summable weights equals the exact-arithmetic sample", "[sampling]") {
+    // Integer weights (many zeros, whole zero groups and a zero block, a ragged end): every
+    // cumulative sum is exact in double in any order, so the grouped walk (group sums in SIMD
+    // lanes, groups skipped when they hold no point) must give exactly the sample of the
+    // definition computed point by point against exact integer cumulative sums, at any m and
+    // thread count, float and double weights.
+    const std::size_t B = ks::sampling_block, n = 3 * B + 777;
+    const counter_rng gen(77, 1);
+    std::vector<double> w(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const double r = gen.uniform_double(i);
+        w[i] = r < 0.6 ? 0.0 : std::floor(1000.0 * gen.uniform_double(n + i));
+        if (i >= B && i < 2 * B) w[i] = 0.0;               // a block without mass
+        if (i >= 2 * B + 640 && i < 2 * B + 1280) w[i] = 0.0;  // ten groups without mass
+    }
+    w[n - 1] = 5.0;
+    std::vector<double> cum(n);
+    double c = 0.0;
+    for (std::size_t i = 0; i < n; ++i) cum[i] = (c += w[i]);  // exact: integers below 2^53
+    const std::vector<float> wf(w.begin(), w.end());
+    std::size_t mismatches = 0, checked = 0;
+    for (std::size_t m : {std::size_t(1), std::size_t(3), std::size_t(1000), std::size_t(40000), std::size_t(300000)}) {
+        for (std::uint64_t seed : {1u, 2u, 3u}) {
+            const counter_rng rng(seed, m);
+            const double u = rng.uniform_double(0), h = c / static_cast<double>(m);
+            std::vector<std::size_t> expect(m);
+            for (std::size_t k = 0, i = 0; k < m; ++k) {
+                const double t = (u + static_cast<double>(k)) * h;
+                while (i < n && !(t < cum[i])) ++i;
+                expect[k] = i < n ? i : n - 1;  // (t >= W cannot happen here: the last item is positive)
+            }
+            for (int threads : {1, 2, 3}) {
+                std::vector<std::size_t> a(m), b(m);
+                ks::systematic_sample(cv(w), rng, a, exec_policy::with_threads(threads));
+                ks::systematic_sample(vector_view<const float>(wf), rng, b, exec_policy::with_threads(threads));
+                mismatches += (a != expect) + (b != expect);
+                checked += 2;
+            }
+        }
+    }
+    INFO(mismatches << " of " << checked << " samples differ from the definition");
+    CHECK(mismatches == 0);
+}

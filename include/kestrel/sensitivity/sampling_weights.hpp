@@ -6,9 +6,7 @@
 // count. Inside a block, summarize_sampling_weights sums in SIMD lanes (core/simd.hpp's double
 // batches, two accumulators, lanes folded by hsum, the ragged tail left to right): one read of
 // the weights at memory speed (a left-to-right double sum is a chain of dependent adds, several
-// times slower than the read). detail::weight_blocks keeps left-to-right block sums for the
-// samplers that walk the running sum inside a block (systematic sampling). A refusal names the
-// smallest offending index.
+// times slower than the read). A refusal names the smallest offending index.
 #pragma once
 
 #include <algorithm>
@@ -62,57 +60,6 @@ inline void philox_blocks(const counter_rng& rng, std::uint64_t first, std::size
 }  // namespace detail
 
 namespace detail {
-
-/// The validation pass: fills `block_sums` (one per sampling_block, in double) and returns the
-/// summary. Throws as summarize_sampling_weights does.
-template <class T>
-sampling_weight_summary weight_blocks(vector_view<const T> weights, const char* function, exec_policy policy,
-                                      const char* argument, std::vector<double>& block_sums) {
-    static_assert(std::is_floating_point_v<T>, "sampling weights are float or double");
-    require_valid_policy(policy, function);
-    const std::size_t n = weights.size();
-    require(n > 0, function, argument, "is empty");
-    const std::size_t nb = sampling_blocks(n);
-    struct partial {
-        std::size_t positive = 0;
-        std::size_t bad = SIZE_MAX;  // first bad index in the block
-    };
-    std::vector<partial> parts(nb);
-    block_sums.assign(nb, 0.0);
-    parallel_for(nb, small_serial(n, policy), [&](std::size_t b) {
-        const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
-        double s = 0.0;
-        std::size_t pos = 0;
-        bool ok = true;
-        for (std::size_t i = i0; i < i1; ++i) {
-            const T v = weights[i];
-            ok &= (v >= T(0)) & (v <= std::numeric_limits<T>::max());  // false for NaN, inf, < 0
-            s += static_cast<double>(v);
-            pos += v > T(0);
-        }
-        partial p{pos, SIZE_MAX};
-        if (!ok)
-            for (std::size_t i = i0; i < i1; ++i)
-                if (!(weights[i] >= T(0) && weights[i] <= std::numeric_limits<T>::max())) {
-                    p.bad = i;
-                    break;
-                }
-        parts[b] = p;
-        block_sums[b] = s;
-    });
-    sampling_weight_summary out;
-    for (std::size_t b = 0; b < nb; ++b) {
-        const partial& p = parts[b];
-        if (p.bad != SIZE_MAX)
-            fail_argument(function, argument, "entry ", p.bad, " is ", weights[p.bad],
-                          " (weights must be finite and >= 0)");
-        out.total += block_sums[b];
-        out.positive += p.positive;
-    }
-    require(out.total > 0.0, function, argument, "all ", n, " weights are zero (nothing can be sampled)");
-    require(std::isfinite(out.total), function, argument, "the total weight overflows double (", out.total, ")");
-    return out;
-}
 
 /// One SIMD scan of w[0, len): the sum in double, the number of positive entries and the number
 /// of valid entries (finite and >= 0), all in double lanes (exact counts below 2^53). The same
