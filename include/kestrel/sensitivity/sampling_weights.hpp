@@ -68,17 +68,20 @@ namespace detail {
 struct weight_scan {
     double sum = 0.0, positive = 0.0, valid = 0.0;
 };
+
+/// The lane accumulators of a weight scan (sums s, positive counts p, valid counts v, two of
+/// each) and the step that adds the 2 W entries w[0 .. 2 W) to them (W = width<double>).
 template <class T>
-KESTREL_ALWAYS_INLINE weight_scan scan_weights(const T* w, std::size_t len) noexcept {
-    namespace sd = kestrel::simd::detail;
-    using B = sd::batch<double>;
-    constexpr std::size_t W = sd::width<double>;
-    const B zero = sd::splat<double>(0.0), one = sd::splat<double>(1.0),
-            big = sd::splat<double>(double(std::numeric_limits<T>::max()));
+struct weight_lanes {
+    using B = kestrel::simd::detail::batch<double>;
+    static constexpr std::size_t W = kestrel::simd::detail::width<double>;
+    const B zero = kestrel::simd::detail::splat<double>(0.0), one = kestrel::simd::detail::splat<double>(1.0),
+            big = kestrel::simd::detail::splat<double>(double(std::numeric_limits<T>::max()));
     B s0 = zero, s1 = zero, p0 = zero, p1 = zero, v0 = zero, v1 = zero;
-    std::size_t i = 0;
-    for (; i + 2 * W <= len; i += 2 * W) {
-        const B a = sd::load_widened(w + i), b = sd::load_widened(w + i + W);
+
+    KESTREL_ALWAYS_INLINE void add_pair(const T* w) noexcept {
+        namespace sd = kestrel::simd::detail;
+        const B a = sd::load_widened(w), b = sd::load_widened(w + W);
         s0 = s0 + a;
         s1 = s1 + b;
         p0 = p0 + sd::vselect<double>(zero < a, one, zero);
@@ -86,7 +89,18 @@ KESTREL_ALWAYS_INLINE weight_scan scan_weights(const T* w, std::size_t len) noex
         v0 = v0 + sd::vselect<double>((zero <= a) & (a <= big), one, zero);  // false for NaN, inf, < 0
         v1 = v1 + sd::vselect<double>((zero <= b) & (b <= big), one, zero);
     }
-    weight_scan r{sd::hsum<double>(s0 + s1), sd::hsum<double>(p0 + p1), sd::hsum<double>(v0 + v1)};
+    double sum() const noexcept { return kestrel::simd::detail::hsum<double>(s0 + s1); }
+    double positive() const noexcept { return kestrel::simd::detail::hsum<double>(p0 + p1); }
+    double valid() const noexcept { return kestrel::simd::detail::hsum<double>(v0 + v1); }
+};
+
+template <class T>
+KESTREL_ALWAYS_INLINE weight_scan scan_weights(const T* w, std::size_t len) noexcept {
+    constexpr std::size_t W = weight_lanes<T>::W;
+    weight_lanes<T> lanes;
+    std::size_t i = 0;
+    for (; i + 2 * W <= len; i += 2 * W) lanes.add_pair(w + i);
+    weight_scan r{lanes.sum(), lanes.positive(), lanes.valid()};
     for (; i < len; ++i) {
         const double a = static_cast<double>(w[i]);
         r.sum += a;

@@ -30,7 +30,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -67,15 +66,11 @@ void systematic_sample(vector_view<const T> weights, const counter_rng& rng, vec
     std::vector<std::uint8_t> block_bad(nb, 0);
     std::vector<double> block_positive(nb, 0.0);
     parallel_for(nb, detail::small_serial(n, policy), [&](std::size_t b) {
-        namespace sd = kestrel::simd::detail;
-        using V = sd::batch<double>;
-        constexpr std::size_t W = sd::width<double>;
+        constexpr std::size_t W = detail::weight_lanes<T>::W;
         static_assert(group % (2 * W) == 0, "whole pairs of batches per group");
-        const V zero = sd::splat<double>(0.0), one = sd::splat<double>(1.0),
-                big = sd::splat<double>(double(std::numeric_limits<T>::max()));
         const std::size_t j0 = b * groups_per_block, j1 = std::min(ng, j0 + groups_per_block);
         // Counts run over the whole block; each group's sum is folded on its own.
-        V p0 = zero, p1 = zero, v0 = zero, v1 = zero;
+        detail::weight_lanes<T> lanes;
         double bs = 0.0, pos = 0.0, valid = 0.0;
         for (std::size_t j = j0; j < j1; ++j) {
             const std::size_t i0 = j * group, len = std::min(n, i0 + group) - i0;
@@ -87,23 +82,15 @@ void systematic_sample(vector_view<const T> weights, const counter_rng& rng, vec
                 valid += g.valid;
                 continue;
             }
-            V s0 = zero, s1 = zero;
-            for (std::size_t i = i0; i < i0 + group; i += 2 * W) {
-                const V a = sd::load_widened(w + i), c = sd::load_widened(w + i + W);
-                s0 = s0 + a;
-                s1 = s1 + c;
-                p0 = p0 + sd::vselect<double>(zero < a, one, zero);
-                p1 = p1 + sd::vselect<double>(zero < c, one, zero);
-                v0 = v0 + sd::vselect<double>((zero <= a) & (a <= big), one, zero);  // false for NaN, inf, < 0
-                v1 = v1 + sd::vselect<double>((zero <= c) & (c <= big), one, zero);
-            }
-            const double g = sd::hsum<double>(s0 + s1);
+            lanes.s0 = lanes.s1 = lanes.zero;
+            for (std::size_t i = i0; i < i0 + group; i += 2 * W) lanes.add_pair(w + i);
+            const double g = lanes.sum();
             gsum[j] = g;
             bs += g;
         }
         block_sum[b] = bs;
-        block_positive[b] = pos + sd::hsum<double>(p0 + p1);
-        valid += sd::hsum<double>(v0 + v1);
+        block_positive[b] = pos + lanes.positive();
+        valid += lanes.valid();
         block_bad[b] = valid != static_cast<double>(std::min(n, (b + 1) * sampling_block) - b * sampling_block);
     });
     double total = 0.0;
