@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,8 @@
 #include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "../core/view.hpp"
+#include "../core/simd.hpp"
+#include "detail/alias_draws.hpp"
 #include "sampling_weights.hpp"
 
 namespace kestrel::sensitivity {
@@ -59,6 +62,51 @@ struct keyed_item {
 inline double exponential_key(const counter_rng& rng, std::uint64_t i, double w) noexcept {
     return rng.exponential(i) / w;
 }
+
+namespace detail {
+
+static_assert(random_batch % draw_chunk == 0, "chunks tile a batch");
+
+/// Bit k (k < draw_chunk) is set unless (1 - u[k]) > t * w[k] * (1 + 1e-12): the items of a
+/// chunk that may pass sample_without_replacement's exact early rejection at threshold t. The
+/// same double operations as the scalar test, lane by lane (a weight converts to double
+/// exactly; inf * 0 is NaN and passes, as in the scalar test, to be refused as a zero weight).
+template <class T>
+KESTREL_ALWAYS_INLINE std::uint32_t key_candidates(const double* u, const T* w, double t) noexcept {
+    static_assert(draw_chunk == 32, "one bit per lane of a 32-bit mask");
+#if defined(KESTREL_ALIAS_DRAWS_AVX512)
+    const __m512d one = _mm512_set1_pd(1.0), tt = _mm512_set1_pd(t), margin = _mm512_set1_pd(1.0 + 1e-12);
+    std::uint32_t pass = 0;
+    for (int v = 0; v < 4; ++v) {
+        __m512d wv;
+        if constexpr (std::is_same_v<T, float>) wv = _mm512_cvtps_pd(_mm256_loadu_ps(w + 8 * v));
+        else wv = _mm512_loadu_pd(w + 8 * v);
+        const __mmask8 reject = _mm512_cmp_pd_mask(_mm512_sub_pd(one, _mm512_load_pd(u + 8 * v)),
+                                                   _mm512_mul_pd(_mm512_mul_pd(tt, wv), margin), _CMP_GT_OQ);
+        pass |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(~reject)) << (8 * v);
+    }
+    return pass;
+#elif defined(KESTREL_ALIAS_DRAWS_AVX2)
+    const __m256d one = _mm256_set1_pd(1.0), tt = _mm256_set1_pd(t), margin = _mm256_set1_pd(1.0 + 1e-12);
+    std::uint32_t reject = 0;
+    for (int v = 0; v < 8; ++v) {
+        __m256d wv;
+        if constexpr (std::is_same_v<T, float>) wv = _mm256_cvtps_pd(_mm_loadu_ps(w + 4 * v));
+        else wv = _mm256_loadu_pd(w + 4 * v);
+        const __m256d r = _mm256_cmp_pd(_mm256_sub_pd(one, _mm256_load_pd(u + 4 * v)),
+                                        _mm256_mul_pd(_mm256_mul_pd(tt, wv), margin), _CMP_GT_OQ);
+        reject |= static_cast<std::uint32_t>(_mm256_movemask_pd(r)) << (4 * v);
+    }
+    return ~reject;
+#else
+    std::uint32_t pass = 0;
+    for (std::size_t k = 0; k < draw_chunk; ++k)
+        pass |= static_cast<std::uint32_t>(!((1.0 - u[k]) > t * static_cast<double>(w[k]) * (1.0 + 1e-12))) << k;
+    return pass;
+#endif
+}
+
+}  // namespace detail
 
 /// Scratch kept across calls (candidate buffer); optional.
 struct without_replacement_workspace {
@@ -97,29 +145,38 @@ void sample_without_replacement(vector_view<const T> weights, std::size_t m, con
         const std::size_t i0 = b * blk, i1 = std::min(n, i0 + blk);
         keyed_item* heap = ws.candidates.data() + b * cap;  // max-heap of the cap smallest so far
         std::size_t size = 0;
-        counter_rng::block_type r[detail::random_batch];
+        alignas(64) double u[detail::draw_chunk];
         double bound = tau.load(std::memory_order_relaxed);
         for (std::size_t ib = i0; ib < i1; ib += detail::random_batch) {
-            const std::size_t cnt = std::min(detail::random_batch, i1 - ib);
-            detail::philox_blocks(rng, ib, cnt, r);  // vectorized; block i is exponential(i)'s
-            for (std::size_t k = 0; k < cnt; ++k) {
-                const std::size_t i = ib + k;
-                const double w = static_cast<double>(weights[i]);
-                if (!(w > 0.0)) continue;
-                const double u = random_conversion::u64_to_double_open(counter_rng::join(r[k][0], r[k][1]));
-                // Exact early rejection without the log: E = -log(u) >= 1 - u, so 1 - u above t * w
-                // (1e-12 margin for the rounding of log and the division) means key = E / w > t.
-                const double t = size == cap ? std::min(bound, heap[0].key) : bound;
-                if ((1.0 - u) > t * w * (1.0 + 1e-12)) continue;
-                const keyed_item it{-std::log(u) / w, i};
-                if (it.key > bound) continue;  // m keys are <= bound: cannot be among the m smallest
-                if (size < cap) {
-                    heap[size++] = it;
-                    std::push_heap(heap, heap + size);
-                } else if (it < heap[0]) {
-                    std::pop_heap(heap, heap + size);
-                    heap[size - 1] = it;
-                    std::push_heap(heap, heap + size);
+            const std::size_t ie = std::min(i1, ib + detail::random_batch);
+            for (std::size_t ic = ib; ic < ie; ic += detail::draw_chunk) {
+                const std::size_t cnt = std::min(detail::draw_chunk, ie - ic);
+                detail::open_uniforms(rng, ic, u);  // u[k]: exponential(ic + k) = -log(u[k])
+                // The chunk's lanes that may pass the exact test below at the chunk's threshold
+                // (t only decreases inside a block, so every item the test keeps is among them).
+                const double t0 = size == cap ? std::min(bound, heap[0].key) : bound;
+                std::uint32_t pass = cnt == detail::draw_chunk ? detail::key_candidates(u, weights.data() + ic, t0)
+                                                               : (std::uint32_t(1) << cnt) - 1;
+                while (pass != 0) {
+                    const unsigned k = simd::detail::lowest_bit(pass);
+                    pass &= pass - 1;
+                    const std::size_t i = ic + k;
+                    const double w = static_cast<double>(weights[i]);
+                    if (!(w > 0.0)) continue;
+                    // Exact early rejection without the log: E = -log(u) >= 1 - u, so 1 - u above
+                    // t * w (1e-12 margin for the rounding of log and the division) means key = E / w > t.
+                    const double t = size == cap ? std::min(bound, heap[0].key) : bound;
+                    if ((1.0 - u[k]) > t * w * (1.0 + 1e-12)) continue;
+                    const keyed_item it{-std::log(u[k]) / w, i};
+                    if (it.key > bound) continue;  // m keys are <= bound: cannot be among the m smallest
+                    if (size < cap) {
+                        heap[size++] = it;
+                        std::push_heap(heap, heap + size);
+                    } else if (it < heap[0]) {
+                        std::pop_heap(heap, heap + size);
+                        heap[size - 1] = it;
+                        std::push_heap(heap, heap + size);
+                    }
                 }
             }
             // Share this block's bound: a full heap holds m keys <= its largest, so no key above it

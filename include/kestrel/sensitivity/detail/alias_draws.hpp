@@ -147,6 +147,22 @@ KESTREL_ALWAYS_INLINE void alias_columns_avx512(const counter_rng& rng, std::uin
         _mm512_storeu_pd(u + 8 * v, _mm512_mul_pd(_mm512_cvtepu64_pd(_mm512_srli_epi64(b, 11)), scale));
     }
 }
+
+/// u[k] = random_conversion::u64_to_double_open(join(word0, word1)) of draw first + k, k < 32
+/// (the uniform of counter_rng::exponential): the 52-bit integer converts exactly, + 1/2 and
+/// the 2^-52 scaling are exact, so these are the scalar conversion's bits.
+KESTREL_ALWAYS_INLINE void open_uniforms_avx512(const counter_rng& rng, std::uint64_t first, double* u) noexcept {
+    __m512i x0[4], x1[4], x2[4], x3[4];
+    philox_avx512(rng, first, x0, x1, x2, x3);
+    const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
+    const __m512d half = _mm512_set1_pd(0.5), scale = _mm512_set1_pd(0x1p-52);
+    for (int v = 0; v < 4; ++v) {
+        // (word1 << 32 | word0) >> 12; 0xf8: a | (b & c).
+        const __m512i b = _mm512_ternarylogic_epi64(_mm512_slli_epi64(x1[v], 32), x0[v], low32, 0xf8);
+        const __m512d k = _mm512_cvtepu64_pd(_mm512_srli_epi64(b, 12));
+        _mm512_storeu_pd(u + 8 * v, _mm512_mul_pd(_mm512_add_pd(k, half), scale));
+    }
+}
 #endif
 
 #if KESTREL_HAS_XSIMD && defined(__AVX2__)
@@ -220,6 +236,20 @@ KESTREL_ALWAYS_INLINE void alias_columns_avx2(const counter_rng& rng, std::uint6
         _mm256_storeu_pd(u + 4 * v, _mm256_mul_pd(sum, _mm256_set1_pd(0x1p-53)));
     }
 }
+
+/// u[k] = random_conversion::u64_to_double_open(join(word0, word1)) of draw first + k, k < 16
+/// (see open_uniforms_avx512; the 52-bit integer by the exponent-field trick, exact).
+KESTREL_ALWAYS_INLINE void open_uniforms_avx2(const counter_rng& rng, std::uint64_t first, double* u) noexcept {
+    __m256i x0[4], x1[4], x2[4], x3[4];
+    philox_avx2(rng, first, x0, x1, x2, x3);
+    const __m256i low32 = _mm256_set1_epi64x(0xffffffffLL);
+    const __m256d half = _mm256_set1_pd(0.5), scale = _mm256_set1_pd(0x1p-52);
+    for (int v = 0; v < 4; ++v) {
+        const __m256i b = _mm256_or_si256(_mm256_slli_epi64(x1[v], 32), _mm256_and_si256(x0[v], low32));
+        const __m256d k = small_u64_to_double_avx2(_mm256_srli_epi64(b, 12));
+        _mm256_storeu_pd(u + 4 * v, _mm256_mul_pd(_mm256_add_pd(k, half), scale));
+    }
+}
 #endif
 
 /// col[k], u[k] of draws first .. first + 31 by the scalar words (any n).
@@ -231,6 +261,22 @@ inline void alias_columns_scalar(const counter_rng& rng, std::uint64_t first, st
         col[k] = mulhi64(counter_rng::join(w[0][k], w[1][k]), n);
         u[k] = random_conversion::u53_to_double(counter_rng::join(w[2][k], w[3][k]));
     }
+}
+
+/// u[k] = random_conversion::u64_to_double_open(join(word0, word1)) of draw first + k of rng,
+/// k < draw_chunk (the uniform whose -log is counter_rng::exponential(first + k)): the widest
+/// path this translation unit is compiled for, the same bits on every path.
+KESTREL_ALWAYS_INLINE void open_uniforms(const counter_rng& rng, std::uint64_t first, double* u) noexcept {
+#if defined(KESTREL_ALIAS_DRAWS_AVX512)
+    open_uniforms_avx512(rng, first, u);
+#elif defined(KESTREL_ALIAS_DRAWS_AVX2)
+    open_uniforms_avx2(rng, first, u);
+    open_uniforms_avx2(rng, first + 16, u + 16);
+#else
+    std::uint32_t w[4][draw_chunk];
+    philox_words(rng, first, w);
+    for (std::size_t k = 0; k < draw_chunk; ++k) u[k] = random_conversion::u64_to_double_open(counter_rng::join(w[0][k], w[1][k]));
+#endif
 }
 
 /// col[k] = the column and u[k] the coin of draw first + k of rng, k < draw_chunk, for a
