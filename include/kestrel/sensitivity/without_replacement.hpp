@@ -17,7 +17,10 @@
 // only if 1 - u passes the heap's threshold, see below), blocks run in parallel; the candidates are
 // then reduced by nth_element to the m smallest and only those m are sorted. Blocks also share
 // the smallest largest-key of any full heap (at least m keys lie below it, so no key above it
-// can be selected): later blocks reject almost every item with one comparison, and since only
+// can be selected), and, when a block ends, the m-th smallest key of the finished blocks'
+// candidates merged (kept under a lock; a block's own heap rarely fills after the first blocks):
+// later blocks reject almost every item with one comparison, done 32 items at a time in SIMD
+// lanes (detail::key_candidates on detail::open_uniforms), and since only
 // provably unselectable items are rejected, the result does not depend on the timing. Keys tie
 // only with probability ~2^-53; ties are broken by the smaller index, so the order is total and
 // the result is the same at any thread count.
@@ -32,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -112,6 +116,7 @@ KESTREL_ALWAYS_INLINE std::uint32_t key_candidates(const double* u, const T* w, 
 struct without_replacement_workspace {
     std::vector<keyed_item> candidates;
     std::vector<std::size_t> block_count;
+    std::vector<keyed_item> best, merged;  // the m smallest keys of the finished blocks, merge scratch
 };
 
 /// Draws m distinct indices from `weights` (probabilities of successive sampling, see above)
@@ -140,6 +145,10 @@ void sample_without_replacement(vector_view<const T> weights, std::size_t m, con
     const std::size_t cap = std::min(m, blk);
     ws.candidates.resize(nb * cap);
     ws.block_count.assign(nb, 0);
+    ws.best.clear();
+    ws.best.reserve(m);
+    ws.merged.resize(m);
+    std::mutex best_mutex;
     std::atomic<double> tau{std::numeric_limits<double>::infinity()};  // an upper bound on the m-th key
     parallel_for(nb, detail::small_serial(n, policy), [&](std::size_t b) {
         const std::size_t i0 = b * blk, i1 = std::min(n, i0 + blk);
@@ -189,6 +198,28 @@ void sample_without_replacement(vector_view<const T> weights, std::size_t m, con
             bound = std::min(bound, tau.load(std::memory_order_relaxed));
         }
         ws.block_count[b] = size;
+        // Merge this block's keys into the m smallest of the finished blocks: once there are m,
+        // the largest is a bound for every block (a block's own heap rarely fills again after
+        // the first blocks, so without this the bound would stay the first full heap's).
+        if (size > 0) {
+            std::sort_heap(heap, heap + size);  // ascending; the final reduction ignores the order
+            std::lock_guard<std::mutex> lock(best_mutex);
+            std::vector<keyed_item>& best = ws.best;
+            if (best.size() < m || heap[0] < best.back()) {
+                const std::size_t nbest = best.size();
+                std::size_t a = 0, c = 0, o = 0;
+                while (o < m && (a < nbest || c < size)) {
+                    if (c == size || (a < nbest && best[a] < heap[c])) ws.merged[o++] = best[a++];
+                    else ws.merged[o++] = heap[c++];
+                }
+                best.assign(ws.merged.begin(), ws.merged.begin() + static_cast<std::ptrdiff_t>(o));
+                if (o == m) {
+                    double cur = tau.load(std::memory_order_relaxed);
+                    while (best[m - 1].key < cur && !tau.compare_exchange_weak(cur, best[m - 1].key, std::memory_order_relaxed)) {
+                    }
+                }
+            }
+        }
     });
     // Compact the blocks' candidates (in block order), keep the m smallest, sort those.
     std::size_t total = 0;
