@@ -248,6 +248,18 @@ std::size_t draw_from_target_row(const law_reader<T>& rd, const token_rows<T>& r
     return residual_inverse_cdf<T>(L, nullptr, L.n, 1.0, sums, z, u);
 }
 
+/// Whether a verifier keeps the exponentials of float logit rows for its passes after the
+/// normalizers: the target rows (and the draft rows, when with_draft) are logits whose
+/// normalizers Kestrel computes, no sampling filter, and a row fits max_kept_exps.
+template <class T>
+bool keeps_exponentials(const law_reader<T>& rd, const token_rows<T>& target, const token_rows<T>& draft,
+                        bool with_draft) noexcept {
+    if (!row_law<T>::float_rows || target.kind != row_kind::logits || target.log_normalizers || rd.filtering() ||
+        target.vocab > max_kept_exps)
+        return false;
+    return !with_draft || (draft.kind == row_kind::logits && !draft.log_normalizers);
+}
+
 /// Float logit rows whose normalizers Kestrel computes: points the reader's shift arena at the
 /// thread's scratch (room for `laws` laws of the request) and returns `kept` buffers of a row
 /// each for kept exponentials (null: recompute; other rows, or rows above max_kept_exps).
@@ -263,9 +275,7 @@ float* prepare_float_scratch(law_reader<T>& rd, float_row_scratch* fs, const tok
         if (fs->shifts.size() < laws * chunks) fs->shifts.resize(laws * chunks);
         rd.arena = fs->shifts.data();
         rd.arena_size = laws * chunks;
-        // Kept exponentials: both models' rows as logits without normalizers, no filter.
-        const bool draft_ok = !draft.present() || (draft.kind == row_kind::logits && !draft.log_normalizers);
-        if (rows.log_normalizers || !draft_ok || rd.filtering() || rows.vocab > max_kept_exps) return nullptr;
+        if (!keeps_exponentials(rd, rows, draft, draft.present())) return nullptr;
         if (fs->exps.size() < kept * rows.vocab) fs->exps.resize(kept * rows.vocab);
         return fs->exps.data();
     }

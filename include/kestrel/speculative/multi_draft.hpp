@@ -119,18 +119,10 @@ struct sibling_scratch {
 template <class T>
 float* sibling_kept_exps(const law_reader<T>& rd, const token_rows<T>& target, const token_rows<T>& draft,
                          bool with_draft, sibling_scratch& s) {
-    if constexpr (!row_law<T>::float_rows) {
-        (void)rd, (void)target, (void)draft, (void)with_draft, (void)s;
-        return nullptr;
-    } else {
-        if (target.kind != row_kind::logits || target.log_normalizers || rd.filtering() ||
-            target.vocab > max_kept_exps)
-            return nullptr;
-        if (with_draft && (draft.kind != row_kind::logits || draft.log_normalizers)) return nullptr;
-        const std::size_t need = (with_draft ? 2 : 1) * target.vocab;
-        if (s.kept_exps.size() < need) s.kept_exps.resize(need);
-        return s.kept_exps.data();
-    }
+    if (!keeps_exponentials(rd, target, draft, with_draft)) return nullptr;
+    const std::size_t need = (with_draft ? 2 : 1) * target.vocab;
+    if (s.kept_exps.size() < need) s.kept_exps.resize(need);
+    return s.kept_exps.data();
 }
 
 template <class T>

@@ -217,6 +217,22 @@ struct row_check {
     bool bad() const noexcept { return !(min >= 0.0) || !std::isfinite(sum); }
 };
 
+/// What a pass over chunk [b, e) of an n-entry row adds to its law's row check: the lane sums
+/// of the law (Summed), or, for a law read through its kept exponentials (which sums to 1 by
+/// construction, so its sum is not taken again), the chunk's share (e - b) / n of that 1: a
+/// whole row's check then sees 1 (only whole rows are checked).
+template <bool Summed>
+KESTREL_ALWAYS_INLINE double chunk_law_sum(const sd::batch<double>& lanes, std::size_t b, std::size_t e,
+                                           std::size_t n) noexcept {
+    if constexpr (Summed) {
+        (void)b, (void)e, (void)n;
+        return sd::hsum<double>(lanes);
+    } else {
+        (void)lanes;
+        return static_cast<double>(e - b) / static_cast<double>(n);
+    }
+}
+
 /// One chunk [b, e) of r(y) = max(0, c p(y) - q(y)): returns its sum in double and adds the
 /// two laws' sums and minima to the checks; if `values` is given, also writes r(b..e-1) there
 /// (the same lane arithmetic as the sum). q: a draft law, or a point mass at `point` (no
@@ -237,8 +253,7 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
                             pt = sd::splat(static_cast<double>(point)), step = sd::splat(static_cast<double>(W));
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
     sd::batch<double> acc0 = zero, acc1 = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
-    // A law read through its kept exponentials sums to 1 by construction (its normalizer was
-    // summed from those same values, and was finite): its sum is not taken again here.
+    // A law read through its kept exponentials is not summed again (chunk_law_sum).
     constexpr bool p_sum = PM != law_mode::cached, q_sum = QM != law_mode::cached;
     auto lane = [&](const sd::batch<double>& p, const sd::batch<double>& xp, const sd::batch<double>& qv,
                     const sd::batch<double>& xq, const sd::batch<double>& at, sd::batch<double>& acc, double* out) {
@@ -295,11 +310,8 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
     }
     const double s = sd::hsum<double>(acc0 + acc1);
     alignas(64) double lanes[W];
-    // Kept exponentials: each chunk adds its share of the law's total 1, so a whole row's check
-    // sees 1 (the chunk's exact mass is not needed: only whole rows are checked).
-    const double share = static_cast<double>(e - b) / static_cast<double>(P.n);
-    pc.sum += p_sum ? sd::hsum<double>(ps) : share;
-    qc.sum += q_sum ? sd::hsum<double>(qs) : share;
+    pc.sum += chunk_law_sum<p_sum>(ps, b, e, P.n);
+    qc.sum += chunk_law_sum<q_sum>(qs, b, e, P.n);
     if constexpr (PM == law_mode::probabilities) {
         sd::store(lanes, pmin);
         for (std::size_t j = 0; j < W; ++j) pc.min = lanes[j] < pc.min || lanes[j] != lanes[j] ? lanes[j] : pc.min;
@@ -370,7 +382,7 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
     sd::batch<double> above = zero, below = zero, act = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
     std::size_t size = acc.size;
-    // Laws read through kept exponentials sum to 1 by construction (as in residual_chunk).
+    // Laws read through kept exponentials are not summed again (chunk_law_sum).
     constexpr bool p_sum = PM != law_mode::cached, q_sum = QM != law_mode::cached;
     const T* const pvals = source_of<T, PM>(P);
     const T* const qvals = source_of<T, QM>(Q);
@@ -426,9 +438,8 @@ void k_seq_chunk(const row_law<T>& P, const row_law<T>& Q, std::size_t b, std::s
     acc.active_q_known = true;
     acc.above_q += sd::hsum<double>(above);
     acc.below_p += sd::hsum<double>(below);
-    const double share = static_cast<double>(e - b) / static_cast<double>(P.n);
-    pc.sum += p_sum ? sd::hsum<double>(ps) : share;
-    qc.sum += q_sum ? sd::hsum<double>(qs) : share;
+    pc.sum += chunk_law_sum<p_sum>(ps, b, e, P.n);
+    qc.sum += chunk_law_sum<q_sum>(qs, b, e, P.n);
     alignas(64) double lanes[W];
     if constexpr (PM == law_mode::probabilities) {
         sd::store(lanes, pmin);
