@@ -171,12 +171,9 @@ void systematic_sample(vector_view<const T> weights, const counter_rng& rng, vec
                 while (k < kend && point(k) < dnext) out_indices[k++] = last_positive;
             }
         }
-        // Rounding between a block's groups and its own end: the block's last positive item.
-        if (k < kend) {
-            std::size_t last = std::min(n, (b + 1) * sampling_block) - 1;
-            while (last > b * sampling_block && !(w[last] > T(0))) --last;
-            for (; k < kend; ++k) out_indices[k] = last;
-        }
+        // Every point of the block is written: the groups' bounds rise from start[b] to exactly
+        // start[b + 1] (the same additions as block_sum[b]), kend counts the points below it,
+        // and each group writes all its points (the walk, then its last positive item).
     });
     if (first[nb] < m) {  // rounding put the last points at or beyond W
         std::size_t last = n - 1;
