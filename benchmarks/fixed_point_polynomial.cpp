@@ -15,6 +15,9 @@
 //                                 its own row, symmetric_sigmas). Baseline: Eigen expressions
 //                                 with temporaries and sigmas from sparse matrix powers
 //                                 (baselines/fixed_point_polynomial.hpp, tested against the kernel)
+//   pgrad_symmetric_fast/kestrel  the Fast Gradient Method with P_tau, tau = 1, 2, mu unknown
+//                                 (Nesterov's sequence with gradient restarts; its momentum pass
+//                                 over x is one vector pass per iteration beside the products)
 //   krylov_gradient/{kestrel,baseline}   the paper's Krylov-subspace search, tau = 1, 2, 4
 //   symmetric_sigmas/{kestrel,baseline}  the setup: Tr(A), ..., Tr(A^(tau+1)) and Newton's identities
 //   pgrad_symmetric_iterations/{kestrel,baseline}, krylov_iterations/{kestrel,baseline}
@@ -37,6 +40,7 @@
 
 #include <kestrel/fixed_point/poisson_2d.hpp>
 #include <kestrel/fixed_point/polynomial_preconditioner.hpp>
+#include <kestrel/fixed_point/symmetric_polynomial_fast_gradient.hpp>
 #include <kestrel/fixed_point/symmetric_polynomial_preconditioner.hpp>
 
 #include <Eigen/Core>
@@ -126,7 +130,7 @@ double predicted_iterations(const std::vector<double>& lambda, std::size_t tau) 
     return std::ceil(static_cast<double>(std::log(tolerance) / std::log1p(-static_cast<double>(q))));
 }
 
-enum class kernel { plain, chebyshev, symmetric, symmetric_baseline, krylov, krylov_baseline, sigmas, sigmas_baseline };
+enum class kernel { plain, chebyshev, symmetric, symmetric_baseline, symmetric_fast, krylov, krylov_baseline, sigmas, sigmas_baseline };
 
 void finish(benchmark::State& state, const problem& p, std::size_t iterations, std::size_t matvecs, bool converged, double rel) {
     state.counters["iterations"] = benchmark::Counter(static_cast<double>(iterations));
@@ -169,6 +173,19 @@ void run(benchmark::State& state, std::shared_ptr<problem> pp, kernel k, std::si
             }
             if (!p.eigenvalues.empty()) state.counters["predicted_iterations"] = predicted_iterations(p.eigenvalues, degree);
             finish(state, p, r.sweeps, r.passes, r.converged, r.relative_residual);
+            break;
+        }
+        case kernel::symmetric_fast: {
+            const auto P = fp::make_symmetric_polynomial_preconditioner(*p.M, degree);
+            fp::fast_gradient_workspace<double> fw;
+            fp::fast_gradient_result fr;
+            for (auto _ : state) {
+                std::fill(x.begin(), x.end(), 0.0);
+                fr = fp::symmetric_polynomial_fast_gradient_solve(*p.M, p.b, x, P, o, fp::fast_gradient_options{}, fw);
+                benchmark::DoNotOptimize(x.data());
+            }
+            state.counters["restarts"] = benchmark::Counter(static_cast<double>(fr.restarts));
+            finish(state, p, fr.sweeps, fr.passes, fr.converged, fr.relative_residual);
             break;
         }
         case kernel::symmetric_baseline: {
@@ -243,6 +260,7 @@ void register_problem(bool outliers, std::size_t N) {
         const std::string t = "/tau:" + std::to_string(tau);
         add("pgrad_symmetric/kestrel", kernel::symmetric, tau, t);
         add("pgrad_symmetric/baseline", kernel::symmetric_baseline, tau, t);
+        add("pgrad_symmetric_fast/kestrel", kernel::symmetric_fast, tau, t);
         add("symmetric_sigmas/kestrel", kernel::sigmas, tau, t);
         add("symmetric_sigmas/baseline", kernel::sigmas_baseline, tau, t);
     }

@@ -13,6 +13,7 @@
 #include "fixed_point/red_black_ordered.hpp"
 #include "fixed_point/chebyshev.hpp"
 #include "fixed_point/polynomial_preconditioner.hpp"
+#include "fixed_point/symmetric_polynomial_fast_gradient.hpp"
 #include "fixed_point/symmetric_polynomial_preconditioner.hpp"
 #include "fixed_point/omega_bandit.hpp"
 #include "fixed_point/fixed_point_options.hpp"

@@ -8,6 +8,7 @@
 
 #include <kestrel/fixed_point/poisson_2d.hpp>
 #include <kestrel/fixed_point/polynomial_preconditioner.hpp>
+#include <kestrel/fixed_point/symmetric_polynomial_fast_gradient.hpp>
 #include <kestrel/fixed_point/symmetric_polynomial_preconditioner.hpp>
 
 #include <baselines/fixed_point_polynomial.hpp>
@@ -74,13 +75,17 @@ Sparse from_dense(const Eigen::MatrixXd& D) {
 
 /// Q diag(lambda) Q with Q = I - 2 u u' / u'u (symmetric orthogonal), entries mirrored so the
 /// matrix is exactly symmetric.
-Eigen::MatrixXd qdq(const std::vector<double>& lambda, std::uint64_t seed) {
-    const std::size_t n = lambda.size();
+Eigen::MatrixXd householder(std::size_t n, std::uint64_t seed) {
     const auto u = random_vector(n, seed);
     Eigen::VectorXd uv(static_cast<Eigen::Index>(n));
     for (std::size_t i = 0; i < n; ++i) uv[static_cast<Eigen::Index>(i)] = u[i];
-    const Eigen::MatrixXd Q = Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n)) -
-                              2.0 * uv * uv.transpose() / uv.squaredNorm();
+    return Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n)) -
+           2.0 * uv * uv.transpose() / uv.squaredNorm();
+}
+
+Eigen::MatrixXd qdq(const std::vector<double>& lambda, std::uint64_t seed) {
+    const std::size_t n = lambda.size();
+    const Eigen::MatrixXd Q = householder(n, seed);
     Eigen::VectorXd d(static_cast<Eigen::Index>(n));
     for (std::size_t i = 0; i < n; ++i) d[static_cast<Eigen::Index>(i)] = lambda[i];
     Eigen::MatrixXd A = Q * d.asDiagonal() * Q;
@@ -117,6 +122,32 @@ Sparse outlier_poisson(std::size_t N, const std::vector<double>& boost) {
     }
     A.makeCompressed();
     return A;
+}
+
+/// The residual norms ||b - A y_k|| the Fast Gradient Method must produce from x_0 = 0 on
+/// A = Q diag(lambda) Q, by its two-term recurrence per eigencomponent (independent of the
+/// library: the eigenvalues m_j of q(A) A come from predicted_spectrum, long double):
+/// e_y = e_k + beta_k (e_k - e_{k-1}), r_j = -lambda_j e_y, e_{k+1} = (1 - m_j) e_y, beta_0 = 0.
+std::vector<double> fgm_predicted_residuals(const std::vector<double>& lambda, std::size_t tau, const Eigen::MatrixXd& Q,
+                                            const Eigen::VectorXd& xs, double beta, std::size_t steps) {
+    const auto m = predicted_spectrum(lambda, tau);
+    const Eigen::VectorXd c = Q.transpose() * (-xs);  // the initial error's components
+    const std::size_t n = lambda.size();
+    std::vector<long double> e(n), ep(n);
+    for (std::size_t j = 0; j < n; ++j) e[j] = ep[j] = static_cast<long double>(c[static_cast<Eigen::Index>(j)]);
+    std::vector<double> out;
+    for (std::size_t k = 0; k <= steps; ++k) {
+        const long double bk = k == 0 ? 0.0L : static_cast<long double>(beta);
+        long double rr = 0.0L;
+        for (std::size_t j = 0; j < n; ++j) {
+            const long double ey = e[j] + bk * (e[j] - ep[j]);
+            rr += (static_cast<long double>(lambda[j]) * ey) * (static_cast<long double>(lambda[j]) * ey);
+            ep[j] = e[j];
+            e[j] = (1.0L - static_cast<long double>(m[j])) * ey;
+        }
+        out.push_back(static_cast<double>(std::sqrt(rr)));
+    }
+    return out;
 }
 
 }  // namespace
@@ -513,6 +544,164 @@ TEST_CASE("polyprec: float solves reach float accuracy and the baseline agrees w
     CHECK(static_cast<double>(it2) + 1.0 >= static_cast<double>(rk2.sweeps));
 }
 
+TEST_CASE("polyprec fast gradient: with mu the residuals follow the exact recurrence and beat the gradient method by about sqrt(kappa)", "[fixed_point][polyprec]") {
+    const std::size_t n = optimized ? 64 : 32;
+    const auto lambda = outlier_spectrum(n, {1000.0, 2000.0, 4000.0});
+    const Eigen::MatrixXd D = qdq(lambda, 5);
+    const Eigen::MatrixXd Q = householder(n, 5);
+    const Sparse A = from_dense(D);
+    const fp::relaxation_matrix<double> M(A, true);
+    const auto bv = random_vector(n, 17);
+    Eigen::VectorXd be(static_cast<Eigen::Index>(n));
+    for (std::size_t i = 0; i < n; ++i) be[static_cast<Eigen::Index>(i)] = bv[i];
+    const Eigen::VectorXd xs = D.llt().solve(be);
+    fp::relaxation_options o;
+    o.rel_tol = 1e-10;
+    o.max_sweeps = 200000;
+    o.record_history = true;
+    fp::relaxation_workspace<double> ws;
+    fp::fast_gradient_workspace<double> fws;
+    for (std::size_t tau = 1; tau <= 3; ++tau) {
+        const auto P = fp::make_symmetric_polynomial_preconditioner(M, tau);
+        const auto spec = predicted_spectrum(lambda, tau);
+        const double mu = *std::min_element(spec.begin(), spec.end());
+        fp::fast_gradient_options g;
+        g.strong_convexity = mu;
+        std::vector<double> x(n, 0.0);
+        const auto r = fp::symmetric_polynomial_fast_gradient_solve(M, bv, x, P, o, g, fws);
+        REQUIRE(r.converged);
+        CHECK(r.restarts == 0);
+        CHECK(r.passes == r.sweeps * (tau + 1) + 1);
+        REQUIRE(r.history.size() == r.sweeps + 1);
+        // Every recorded residual against the recurrence, down to 1e-8 of the first (below,
+        // rounding of the iterates takes over); the iteration count where it crosses the
+        // tolerance (+-1: the crossing may be within rounding of the threshold).
+        const double beta = (1.0 - std::sqrt(mu)) / (1.0 + std::sqrt(mu));
+        const auto pred = fgm_predicted_residuals(lambda, tau, Q, xs, beta, r.sweeps + 2);
+        double worst = 0.0;
+        for (std::size_t k = 0; k < r.history.size() && pred[k] >= 1e-8 * pred[0]; ++k)
+            worst = std::max(worst, std::abs(r.history[k] / pred[k] - 1.0));
+        std::size_t kpred = 0;
+        while (kpred + 1 < pred.size() && pred[kpred] > 1e-10 * be.norm()) ++kpred;
+        // The plain preconditioned gradient method on the same problem.
+        std::vector<double> xg(n, 0.0);
+        const auto rg = fp::symmetric_polynomial_gradient_solve(M, bv, xg, P, o, ws);
+        REQUIRE(rg.converged);
+        const double speedup = static_cast<double>(rg.sweeps) / static_cast<double>(r.sweeps);
+        // The rates: 1 - mu (gradient) against 1 - sqrt(mu) (FGM) give a count ratio of
+        // log(1 - sqrt mu) / log(1 - mu) ~ 1 / sqrt(mu), less the FGM's transient.
+        const double rate_ratio = std::log(1.0 - std::sqrt(mu)) / std::log(1.0 - mu);
+        INFO("tau " << tau << " mu " << mu << " FGM " << r.sweeps << " (predicted " << kpred << ") gradient " << rg.sweeps
+                    << " speedup " << speedup << " rate ratio " << rate_ratio << " worst deviation " << worst);
+        CHECK(worst <= 1e-6);
+        CHECK(static_cast<double>(r.sweeps) >= static_cast<double>(kpred) - 1.0);
+        CHECK(static_cast<double>(r.sweeps) <= static_cast<double>(kpred) + 1.0);
+        CHECK(speedup >= 0.5 * rate_ratio);
+        CHECK(speedup <= 1.5 * rate_ratio);
+        // Measured asymptotic contraction over the last half: (1 - sqrt mu) times at most the
+        // double root's linear factor ((k2 + 1) / (k1 + 1))^(1 / (k2 - k1)).
+        const std::size_t k2 = r.sweeps, k1 = k2 / 2;
+        const double rate = std::pow(r.history[k2] / r.history[k1], 1.0 / static_cast<double>(k2 - k1));
+        const double lin = std::pow(static_cast<double>(k2 + 1) / static_cast<double>(k1 + 1), 1.0 / static_cast<double>(k2 - k1));
+        INFO("rate " << rate << " 1 - sqrt(mu) " << 1.0 - std::sqrt(mu) << " linear factor " << lin);
+        CHECK(rate <= (1.0 - std::sqrt(mu)) * lin * 1.001);
+        CHECK(rate >= (1.0 - std::sqrt(mu)) * 0.99);
+        double err = 0.0;
+        for (std::size_t i = 0; i < n; ++i) err += (x[i] - xs[static_cast<Eigen::Index>(i)]) * (x[i] - xs[static_cast<Eigen::Index>(i)]);
+        CHECK(std::sqrt(err) <= r.residual_norm * (1.0 + 1e-6) + 1e-12);  // lambda_min = 1
+    }
+}
+
+TEST_CASE("polyprec fast gradient: without mu, gradient restarts keep it near the tuned method", "[fixed_point][polyprec]") {
+    const std::size_t n = optimized ? 64 : 32;
+    for (const std::vector<double>& outliers : {std::vector<double>{1000.0, 2000.0, 4000.0}, std::vector<double>{1e5, 3e5}}) {
+        const auto lambda = outlier_spectrum(n, outliers);
+        const Eigen::MatrixXd D = qdq(lambda, 9);
+        const Sparse A = from_dense(D);
+        const fp::relaxation_matrix<double> M(A, true);
+        const auto bv = random_vector(n, 23);
+        Eigen::VectorXd be(static_cast<Eigen::Index>(n));
+        for (std::size_t i = 0; i < n; ++i) be[static_cast<Eigen::Index>(i)] = bv[i];
+        const Eigen::VectorXd xs = D.llt().solve(be);
+        fp::relaxation_options o;
+        o.rel_tol = 1e-10;
+        o.max_sweeps = 50000;
+        for (std::size_t tau = 1; tau <= 2; ++tau) {
+            const auto P = fp::make_symmetric_polynomial_preconditioner(M, tau);
+            const auto spec = predicted_spectrum(lambda, tau);
+            fp::fast_gradient_options tuned;
+            tuned.strong_convexity = *std::min_element(spec.begin(), spec.end());
+            std::vector<double> xt(n, 0.0), xa(n, 0.0), xg(n, 0.0);
+            const auto rt = fp::symmetric_polynomial_fast_gradient_solve(M, bv, xt, P, o, tuned);
+            const auto ra = fp::symmetric_polynomial_fast_gradient_solve(M, bv, xa, P, o);
+            fp::relaxation_options og = o;
+            og.max_sweeps = 100000;
+            const auto rg = fp::symmetric_polynomial_gradient_solve(M, bv, xg, P, og);  // may run out (then >= 4x)
+            INFO("outliers " << outliers.back() << " tau " << tau << " tuned " << rt.sweeps << " adaptive " << ra.sweeps
+                             << " (restarts " << ra.restarts << ") gradient " << rg.sweeps);
+            REQUIRE(rt.converged);
+            REQUIRE(ra.converged);
+            CHECK((rg.converged || rg.sweeps == og.max_sweeps));
+            CHECK(ra.passes == ra.sweeps * (tau + 1) + 1);
+            CHECK(ra.sweeps <= 2 * rt.sweeps);
+            CHECK(4 * ra.sweeps <= rg.sweeps);
+            double err = 0.0;
+            for (std::size_t i = 0; i < n; ++i)
+                err += (xa[i] - xs[static_cast<Eigen::Index>(i)]) * (xa[i] - xs[static_cast<Eigen::Index>(i)]);
+            CHECK(std::sqrt(err) <= ra.residual_norm * (1.0 + 1e-6) + 1e-12);
+            // An unconverged run says so, with the residual of what it returned.
+            fp::relaxation_options few = o;
+            few.max_sweeps = ra.sweeps / 2;
+            std::vector<double> xf(n, 0.0);
+            const auto rf = fp::symmetric_polynomial_fast_gradient_solve(M, bv, xf, P, few);
+            CHECK_FALSE(rf.converged);
+            CHECK(rf.sweeps == few.max_sweeps);
+            Eigen::VectorXd xfe(static_cast<Eigen::Index>(n));
+            for (std::size_t i = 0; i < n; ++i) xfe[static_cast<Eigen::Index>(i)] = xf[i];
+            // (the two residual computations differ by rounding: eps ||A|| ||x|| at most)
+            CHECK(std::abs((be - D * xfe).norm() - rf.residual_norm) <= 1e-13 * (be.norm() + D.norm() * xfe.norm()));
+        }
+    }
+}
+
+TEST_CASE("polyprec fast gradient: identical at 1, 2 and 3 threads; float reaches float accuracy", "[fixed_point][polyprec]") {
+    const std::size_t N = optimized ? 160 : 130;  // > 16384 rows: the row loops split
+    const Sparse A = outlier_poisson(N, {500.0, 900.0});
+    const fp::relaxation_matrix<double> M(A, true);
+    const auto b = random_vector(N * N, 3);
+    const auto P = fp::make_symmetric_polynomial_preconditioner(M, 2);
+    std::vector<std::vector<double>> xs;
+    std::vector<double> res;
+    std::vector<std::size_t> restarts;
+    for (int t : {1, 2, 3}) {
+        fp::relaxation_options ro;
+        ro.max_sweeps = 40;
+        ro.policy = kestrel::exec_policy::with_threads(t);
+        for (double mu : {0.0, 0.01}) {
+            fp::fast_gradient_options g;
+            g.strong_convexity = mu;
+            std::vector<double> x(N * N, 0.0);
+            const auto r = fp::symmetric_polynomial_fast_gradient_solve(M, b, x, P, ro, g);
+            xs.push_back(x);
+            res.push_back(r.residual_norm);
+            restarts.push_back(r.restarts);
+        }
+    }
+    for (std::size_t i = 2; i < xs.size(); ++i) {
+        CHECK(xs[i] == xs[i % 2]);
+        CHECK(res[i] == res[i % 2]);
+        CHECK(restarts[i] == restarts[i % 2]);
+    }
+
+    const Sparse Ad = outlier_poisson(16, {2000.0, 5000.0});
+    const Eigen::SparseMatrix<float, Eigen::RowMajor, int> Af = Ad.cast<float>();
+    const fp::relaxation_matrix<float> Mf(Af, true);
+    std::vector<float> bf(256, 1.0f), xf(256, 0.0f);
+    fp::relaxation_options o;
+    o.rel_tol = 1e-4;
+    CHECK(fp::symmetric_polynomial_fast_gradient_solve(Mf, bf, xf, fp::make_symmetric_polynomial_preconditioner(Mf, 2), o).converged);
+}
+
 TEST_CASE("polyprec validation: every bad input is refused before any output is written", "[fixed_point][polyprec]") {
     using kestrel_test::check_refusal;
     const auto A = fp::poisson_2d<double>(4);
@@ -547,6 +736,11 @@ TEST_CASE("polyprec validation: every bad input is refused before any output is 
     badpol.policy.threads = -1;
     fp::relaxation_workspace<double> ws;
     fp::krylov_workspace<double> kw;
+    fp::fast_gradient_workspace<double> fw;
+    fp::fast_gradient_options mu_neg, mu_big, mu_nan;
+    mu_neg.strong_convexity = -0.1;
+    mu_big.strong_convexity = 1.5;
+    mu_nan.strong_convexity = nan;
     auto sig = [](std::initializer_list<double> v) { return std::vector<double>(v); };
 
     struct row {
@@ -593,6 +787,16 @@ TEST_CASE("polyprec validation: every bad input is refused before any output is 
          }},
         {"symmetric_polynomial_gradient_solve", "options.rel_tol", [&] { fp::symmetric_polynomial_gradient_solve(M, b, x, P, bad_tol, ws); }},
         {"symmetric_polynomial_gradient_solve", "P", [&] { fp::symmetric_polynomial_gradient_solve(M, b, x, Pbig, ok, ws); }},
+        {"symmetric_polynomial_fast_gradient_solve", "fgm.strong_convexity", [&] { fp::symmetric_polynomial_fast_gradient_solve(M, b, x, P, ok, mu_neg, fw); }},
+        {"symmetric_polynomial_fast_gradient_solve", "fgm.strong_convexity", [&] { fp::symmetric_polynomial_fast_gradient_solve(M, b, x, P, ok, mu_big, fw); }},
+        {"symmetric_polynomial_fast_gradient_solve", "fgm.strong_convexity", [&] { fp::symmetric_polynomial_fast_gradient_solve(M, b, x, P, ok, mu_nan, fw); }},
+        {"symmetric_polynomial_fast_gradient_solve", "b", [&] { fp::symmetric_polynomial_fast_gradient_solve(M, shortv, x, P, ok, {}, fw); }},
+        {"symmetric_polynomial_fast_gradient_solve", "x", [&] { fp::symmetric_polynomial_fast_gradient_solve(M, b, xinf, P, ok, {}, fw); }},
+        {"symmetric_polynomial_fast_gradient_solve", "x", [&] {
+             fp::symmetric_polynomial_fast_gradient_solve(M, kestrel::vector_view<const double>(x.data(), n), x, P, ok, {}, fw);
+         }},
+        {"symmetric_polynomial_fast_gradient_solve", "options.rel_tol", [&] { fp::symmetric_polynomial_fast_gradient_solve(M, b, x, P, bad_tol, {}, fw); }},
+        {"symmetric_polynomial_fast_gradient_solve", "P", [&] { fp::symmetric_polynomial_fast_gradient_solve(M, b, x, Pbig, ok, {}, fw); }},
         {"krylov_gradient_solve", "tau", [&] { fp::krylov_gradient_solve(M, b, x, 17, ok, kw); }},
         {"krylov_gradient_solve", "A", [&] { fp::krylov_gradient_solve(Mns, b, x, 1, ok, kw); }},
         {"krylov_gradient_solve", "A", [&] { fp::krylov_gradient_solve(Mn, bi, xi, 1, ok, kw); }},
