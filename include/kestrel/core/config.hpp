@@ -48,9 +48,12 @@
 #if defined(__GNUC__) || defined(__clang__)
 #  define KESTREL_RESTRICT __restrict__
 #  define KESTREL_ALWAYS_INLINE inline __attribute__((always_inline))
+// After a lambda's parameter list: inline it at every call (a kernel's inner-loop helpers).
+#  define KESTREL_LAMBDA_INLINE __attribute__((always_inline))
 #else
 #  define KESTREL_RESTRICT
 #  define KESTREL_ALWAYS_INLINE inline
+#  define KESTREL_LAMBDA_INLINE
 #endif
 
 namespace kestrel {

@@ -252,11 +252,14 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
     const sd::batch<double> cb = sd::splat(c), zero = sd::splat(0.0), one = sd::splat(1.0),
                             pt = sd::splat(static_cast<double>(point)), step = sd::splat(static_cast<double>(W));
     sd::batch<double> idx = sd::lane_numbers() + sd::splat(static_cast<double>(b));
-    sd::batch<double> acc0 = zero, acc1 = zero, ps = zero, qs = zero, pmin = zero, qmin = zero;
+    // Each half of a pair has its own sums (one dependent add per iteration each: the law sums
+    // as one chain of two fused multiply-adds an iteration made logit rows latency-bound).
+    sd::batch<double> acc0 = zero, acc1 = zero, ps0 = zero, ps1 = zero, qs0 = zero, qs1 = zero, pmin = zero, qmin = zero;
     // A law read through its kept exponentials is not summed again (chunk_law_sum).
     constexpr bool p_sum = PM != law_mode::cached, q_sum = QM != law_mode::cached;
     auto lane = [&](const sd::batch<double>& p, const sd::batch<double>& xp, const sd::batch<double>& qv,
-                    const sd::batch<double>& xq, const sd::batch<double>& at, sd::batch<double>& acc, double* out) {
+                    const sd::batch<double>& xq, const sd::batch<double>& at, sd::batch<double>& acc,
+                    sd::batch<double>& ps, sd::batch<double>& qs, double* out) KESTREL_LAMBDA_INLINE {
         sd::batch<double> q;
         if constexpr (QM == law_mode::none) {
             (void)qv, (void)xq;
@@ -273,13 +276,13 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
         if (out) sd::store(out, r);
     };
     // 2 W entries from pv, qv (qv unused for a point mass) at lane indices idx, idx + W.
-    auto two = [&](const T* pv, const T* qv, double* out) {
+    auto two = [&](const T* pv, const T* qv, double* out) KESTREL_LAMBDA_INLINE {
         const sd::batch<double> i1 = idx + step;
         sd::batch<double> xp0, xp1, p0, p1, xq0 = zero, xq1 = zero, q0 = zero, q1 = zero;
         lp.pair(pv, idx, i1, xp0, xp1, p0, p1);
         if constexpr (QM != law_mode::none) lq.pair(qv, idx, i1, xq0, xq1, q0, q1);
-        lane(p0, xp0, q0, xq0, idx, acc0, out);
-        lane(p1, xp1, q1, xq1, i1, acc1, out ? out + W : nullptr);
+        lane(p0, xp0, q0, xq0, idx, acc0, ps0, qs0, out);
+        lane(p1, xp1, q1, xq1, i1, acc1, ps1, qs1, out ? out + W : nullptr);
         idx = i1 + step;
     };
     std::size_t i = b;
@@ -287,12 +290,18 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
     // prefetched meanwhile (one line per 64 bytes).
     constexpr bool prefetching = PM == law_mode::logits || QM == law_mode::logits;
     const bool ahead = prefetching && e + chunk <= P.n && !values;
-    for (; i + 2 * W <= e; i += 2 * W) {
-        if (ahead && (i & 15) == 0) {
-            prefetch16(pvals + i + chunk);
-            if constexpr (QM != law_mode::none) prefetch16(qvals + i + chunk);
+    // Two loops: with `values` null the lanes store nothing, so the accumulators stay in
+    // registers (a store through a double* could alias them: measured 2.4x slower on logit rows).
+    if (values) {
+        for (; i + 2 * W <= e; i += 2 * W) two(pvals + i, QM == law_mode::none ? nullptr : qvals + i, values + (i - b));
+    } else {
+        for (; i + 2 * W <= e; i += 2 * W) {
+            if (ahead && (i & 15) == 0) {
+                prefetch16(pvals + i + chunk);
+                if constexpr (QM != law_mode::none) prefetch16(qvals + i + chunk);
+            }
+            two(pvals + i, QM == law_mode::none ? nullptr : qvals + i, nullptr);
         }
-        two(pvals + i, QM == law_mode::none ? nullptr : qvals + i, values ? values + (i - b) : nullptr);
     }
     if (i < e) {
         // Padded pair: values of probability 0 past e (0, or -inf logits), so r = 0 there; lanes
@@ -310,8 +319,8 @@ double residual_chunk(const row_law<T>& P, const row_law<T>* Q, std::size_t poin
     }
     const double s = sd::hsum<double>(acc0 + acc1);
     alignas(64) double lanes[W];
-    pc.sum += chunk_law_sum<p_sum>(ps, b, e, P.n);
-    qc.sum += chunk_law_sum<q_sum>(qs, b, e, P.n);
+    pc.sum += chunk_law_sum<p_sum>(ps0 + ps1, b, e, P.n);
+    qc.sum += chunk_law_sum<q_sum>(qs0 + qs1, b, e, P.n);
     if constexpr (PM == law_mode::probabilities) {
         sd::store(lanes, pmin);
         for (std::size_t j = 0; j < W; ++j) pc.min = lanes[j] < pc.min || lanes[j] != lanes[j] ? lanes[j] : pc.min;
