@@ -109,6 +109,44 @@ double energy_error(const Eigen::MatrixXd& A, const std::vector<double>& x, cons
     return e.dot(A * e);
 }
 
+/// A dense SPD test system Q diag(lambda) Q x = b (outlier_spectrum, Q a Householder
+/// reflection from `seed`, b random from `rhs_seed`) and its solution by Cholesky.
+struct outlier_system {
+    std::vector<double> lambda;
+    Eigen::MatrixXd D;
+    Sparse A;
+    fp::relaxation_matrix<double> M;  // views A
+    std::vector<double> b;
+    Eigen::VectorXd be, xs;
+    outlier_system(std::size_t n, const std::vector<double>& outliers, std::uint64_t seed, std::uint64_t rhs_seed)
+        : lambda(outlier_spectrum(n, outliers)), D(qdq(lambda, seed)), A(from_dense(D)), M(A, true),
+          b(random_vector(n, rhs_seed)), be(static_cast<Eigen::Index>(n)) {
+        for (std::size_t i = 0; i < n; ++i) be[static_cast<Eigen::Index>(i)] = b[i];
+        xs = D.llt().solve(be);
+    }
+    outlier_system(const outlier_system&) = delete;
+    outlier_system& operator=(const outlier_system&) = delete;
+};
+
+/// ||x - xs|| (Euclidean).
+double distance(const std::vector<double>& x, const Eigen::VectorXd& xs) {
+    double s = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const double d = x[i] - xs[static_cast<Eigen::Index>(i)];
+        s += d * d;
+    }
+    return std::sqrt(s);
+}
+
+/// Solver options of the rate tests: rel_tol 1e-10, room for slow methods, residual history.
+fp::relaxation_options rate_test_options() {
+    fp::relaxation_options o;
+    o.rel_tol = 1e-10;
+    o.max_sweeps = 200000;
+    o.record_history = true;
+    return o;
+}
+
 /// The sparse test matrix with outliers: I + Poisson(N) / 8 (spectrum in (1, 2)) plus `boost`
 /// added to the diagonal at a few grid nodes (localized eigenvalues near 1 + boost).
 Sparse outlier_poisson(std::size_t N, const std::vector<double>& boost) {
@@ -297,31 +335,21 @@ TEST_CASE("polyprec: the preconditioned spectrum is lambda_j sigma_tau(lambda_-j
 
 TEST_CASE("polyprec: the gradient method contracts by the predicted rate and solves A x = b", "[fixed_point][polyprec]") {
     const std::size_t n = optimized ? 64 : 32;
-    const auto lambda = outlier_spectrum(n, {1000.0, 2000.0, 4000.0});
-    const Eigen::MatrixXd D = qdq(lambda, 5);
-    const Sparse A = from_dense(D);
-    const fp::relaxation_matrix<double> M(A, true);
-    const auto bv = random_vector(n, 17);
-    Eigen::VectorXd be(static_cast<Eigen::Index>(n));
-    for (std::size_t i = 0; i < n; ++i) be[static_cast<Eigen::Index>(i)] = bv[i];
-    const Eigen::VectorXd xs = D.llt().solve(be);
-    fp::relaxation_options o;
-    o.rel_tol = 1e-10;
-    o.max_sweeps = 200000;
-    o.record_history = true;
+    const outlier_system sys(n, {1000.0, 2000.0, 4000.0}, 5, 17);
+    fp::relaxation_options o = rate_test_options();
     fp::relaxation_workspace<double> ws;
 
     // Plain gradient with its best fixed step: Chebyshev degree 0 on the exact interval.
     const fp::chebyshev_preconditioner P0(1.0, 4000.0, 0);
     std::vector<double> x0(n, 0.0);
-    const auto plain = fp::polynomial_richardson_solve(M, bv, x0, P0, o, ws);
+    const auto plain = fp::polynomial_richardson_solve(sys.M, sys.b, x0, P0, o, ws);
     REQUIRE(plain.converged);
     for (std::size_t tau = 1; tau <= 3; ++tau) {
-        const auto P = fp::make_symmetric_polynomial_preconditioner(M, tau);
+        const auto P = fp::make_symmetric_polynomial_preconditioner(sys.M, tau);
         std::vector<double> x(n, 0.0);
-        const auto r = fp::symmetric_polynomial_gradient_solve(M, bv, x, P, o, ws);
+        const auto r = fp::symmetric_polynomial_gradient_solve(sys.M, sys.b, x, P, o, ws);
         REQUIRE(r.converged);
-        const double rho = predicted_rate(lambda, tau);
+        const double rho = predicted_rate(sys.lambda, tau);
         // Every residual component contracts by at most rho: a hard bound on the count.
         const double bound = std::ceil(std::log(1e-10) / std::log(rho));
         // Measured rate over the second half of the run (the slowest component dominates: the
@@ -331,7 +359,7 @@ TEST_CASE("polyprec: the gradient method contracts by the predicted rate and sol
         const double predicted_ratio = std::log(rho) / std::log(P0.contraction());
         const double ratio = static_cast<double>(plain.sweeps) / static_cast<double>(r.sweeps);
         INFO("tau " << tau << " iterations " << r.sweeps << " (bound " << bound << ", plain " << plain.sweeps << ") rate "
-                    << measured << " predicted " << rho << " paper bound " << paper_bound(lambda, tau) << " speedup " << ratio
+                    << measured << " predicted " << rho << " paper bound " << paper_bound(sys.lambda, tau) << " speedup " << ratio
                     << " predicted " << predicted_ratio);
         CHECK(static_cast<double>(r.sweeps) <= bound);
         CHECK(std::abs(std::log(measured) / std::log(rho) - 1.0) <= 0.02);
@@ -341,14 +369,12 @@ TEST_CASE("polyprec: the gradient method contracts by the predicted rate and sol
         CHECK(ratio <= 1.25 * predicted_ratio);
         if (tau == 3) CHECK(ratio > 10.0);  // all three outliers cut
         // The solution: ||x - x*|| <= ||r|| / lambda_min, lambda_min = 1.
-        double err = 0.0;
-        for (std::size_t i = 0; i < n; ++i) err += (x[i] - xs[static_cast<Eigen::Index>(i)]) * (x[i] - xs[static_cast<Eigen::Index>(i)]);
-        CHECK(std::sqrt(err) <= r.residual_norm * (1.0 + 1e-6) + 1e-12);
+        CHECK(distance(x, sys.xs) <= r.residual_norm * (1.0 + 1e-6) + 1e-12);
         // Against Chebyshev of the same degree on the exact interval: the counts are in the
         // ratio of the predicted contractions (Chebyshev wins while tau < 3 outliers remain).
         const fp::chebyshev_preconditioner C(1.0, 4000.0, tau);
         std::vector<double> xc(n, 0.0);
-        const auto rc = fp::polynomial_richardson_solve(M, bv, xc, C, o, ws);
+        const auto rc = fp::polynomial_richardson_solve(sys.M, sys.b, xc, C, o, ws);
         REQUIRE(rc.converged);
         const double cheb_ratio = static_cast<double>(rc.sweeps) / static_cast<double>(r.sweeps);
         const double cheb_pred = std::log(rho) / std::log(C.contraction());
@@ -546,46 +572,36 @@ TEST_CASE("polyprec: float solves reach float accuracy and the baseline agrees w
 
 TEST_CASE("polyprec fast gradient: with mu the residuals follow the exact recurrence and beat the gradient method by about sqrt(kappa)", "[fixed_point][polyprec]") {
     const std::size_t n = optimized ? 64 : 32;
-    const auto lambda = outlier_spectrum(n, {1000.0, 2000.0, 4000.0});
-    const Eigen::MatrixXd D = qdq(lambda, 5);
-    const Eigen::MatrixXd Q = householder(n, 5);
-    const Sparse A = from_dense(D);
-    const fp::relaxation_matrix<double> M(A, true);
-    const auto bv = random_vector(n, 17);
-    Eigen::VectorXd be(static_cast<Eigen::Index>(n));
-    for (std::size_t i = 0; i < n; ++i) be[static_cast<Eigen::Index>(i)] = bv[i];
-    const Eigen::VectorXd xs = D.llt().solve(be);
-    fp::relaxation_options o;
-    o.rel_tol = 1e-10;
-    o.max_sweeps = 200000;
-    o.record_history = true;
+    const outlier_system sys(n, {1000.0, 2000.0, 4000.0}, 5, 17);
+    const Eigen::MatrixXd Q = householder(n, 5);  // qdq's reflection: column j is lambda_j's eigenvector
+    fp::relaxation_options o = rate_test_options();
     fp::relaxation_workspace<double> ws;
     fp::fast_gradient_workspace<double> fws;
     for (std::size_t tau = 1; tau <= 3; ++tau) {
-        const auto P = fp::make_symmetric_polynomial_preconditioner(M, tau);
-        const auto spec = predicted_spectrum(lambda, tau);
+        const auto P = fp::make_symmetric_polynomial_preconditioner(sys.M, tau);
+        const auto spec = predicted_spectrum(sys.lambda, tau);
         const double mu = *std::min_element(spec.begin(), spec.end());
         fp::fast_gradient_options g;
         g.strong_convexity = mu;
         std::vector<double> x(n, 0.0);
-        const auto r = fp::symmetric_polynomial_fast_gradient_solve(M, bv, x, P, o, g, fws);
+        const auto r = fp::symmetric_polynomial_fast_gradient_solve(sys.M, sys.b, x, P, o, g, fws);
         REQUIRE(r.converged);
         CHECK(r.restarts == 0);
         CHECK(r.passes == r.sweeps * (tau + 1) + 1);
         REQUIRE(r.history.size() == r.sweeps + 1);
         // Every recorded residual against the recurrence, down to 1e-8 of the first (below,
         // rounding of the iterates takes over); the iteration count where it crosses the
-        // tolerance (+-1: the crossing may be within rounding of the threshold).
+        // tolerance (+-1: the crossing may sys.be within rounding of the threshold).
         const double beta = (1.0 - std::sqrt(mu)) / (1.0 + std::sqrt(mu));
-        const auto pred = fgm_predicted_residuals(lambda, tau, Q, xs, beta, r.sweeps + 2);
+        const auto pred = fgm_predicted_residuals(sys.lambda, tau, Q, sys.xs, beta, r.sweeps + 2);
         double worst = 0.0;
         for (std::size_t k = 0; k < r.history.size() && pred[k] >= 1e-8 * pred[0]; ++k)
             worst = std::max(worst, std::abs(r.history[k] / pred[k] - 1.0));
         std::size_t kpred = 0;
-        while (kpred + 1 < pred.size() && pred[kpred] > 1e-10 * be.norm()) ++kpred;
+        while (kpred + 1 < pred.size() && pred[kpred] > 1e-10 * sys.be.norm()) ++kpred;
         // The plain preconditioned gradient method on the same problem.
         std::vector<double> xg(n, 0.0);
-        const auto rg = fp::symmetric_polynomial_gradient_solve(M, bv, xg, P, o, ws);
+        const auto rg = fp::symmetric_polynomial_gradient_solve(sys.M, sys.b, xg, P, o, ws);
         REQUIRE(rg.converged);
         const double speedup = static_cast<double>(rg.sweeps) / static_cast<double>(r.sweeps);
         // The rates: 1 - mu (gradient) against 1 - sqrt(mu) (FGM) give a count ratio of
@@ -606,37 +622,28 @@ TEST_CASE("polyprec fast gradient: with mu the residuals follow the exact recurr
         INFO("rate " << rate << " 1 - sqrt(mu) " << 1.0 - std::sqrt(mu) << " linear factor " << lin);
         CHECK(rate <= (1.0 - std::sqrt(mu)) * lin * 1.001);
         CHECK(rate >= (1.0 - std::sqrt(mu)) * 0.99);
-        double err = 0.0;
-        for (std::size_t i = 0; i < n; ++i) err += (x[i] - xs[static_cast<Eigen::Index>(i)]) * (x[i] - xs[static_cast<Eigen::Index>(i)]);
-        CHECK(std::sqrt(err) <= r.residual_norm * (1.0 + 1e-6) + 1e-12);  // lambda_min = 1
+        CHECK(distance(x, sys.xs) <= r.residual_norm * (1.0 + 1e-6) + 1e-12);  // lambda_min = 1
     }
 }
 
 TEST_CASE("polyprec fast gradient: without mu, gradient restarts keep it near the tuned method", "[fixed_point][polyprec]") {
     const std::size_t n = optimized ? 64 : 32;
     for (const std::vector<double>& outliers : {std::vector<double>{1000.0, 2000.0, 4000.0}, std::vector<double>{1e5, 3e5}}) {
-        const auto lambda = outlier_spectrum(n, outliers);
-        const Eigen::MatrixXd D = qdq(lambda, 9);
-        const Sparse A = from_dense(D);
-        const fp::relaxation_matrix<double> M(A, true);
-        const auto bv = random_vector(n, 23);
-        Eigen::VectorXd be(static_cast<Eigen::Index>(n));
-        for (std::size_t i = 0; i < n; ++i) be[static_cast<Eigen::Index>(i)] = bv[i];
-        const Eigen::VectorXd xs = D.llt().solve(be);
+        const outlier_system sys(n, outliers, 9, 23);
         fp::relaxation_options o;
         o.rel_tol = 1e-10;
         o.max_sweeps = 50000;
         for (std::size_t tau = 1; tau <= 2; ++tau) {
-            const auto P = fp::make_symmetric_polynomial_preconditioner(M, tau);
-            const auto spec = predicted_spectrum(lambda, tau);
+            const auto P = fp::make_symmetric_polynomial_preconditioner(sys.M, tau);
+            const auto spec = predicted_spectrum(sys.lambda, tau);
             fp::fast_gradient_options tuned;
             tuned.strong_convexity = *std::min_element(spec.begin(), spec.end());
             std::vector<double> xt(n, 0.0), xa(n, 0.0), xg(n, 0.0);
-            const auto rt = fp::symmetric_polynomial_fast_gradient_solve(M, bv, xt, P, o, tuned);
-            const auto ra = fp::symmetric_polynomial_fast_gradient_solve(M, bv, xa, P, o);
+            const auto rt = fp::symmetric_polynomial_fast_gradient_solve(sys.M, sys.b, xt, P, o, tuned);
+            const auto ra = fp::symmetric_polynomial_fast_gradient_solve(sys.M, sys.b, xa, P, o);
             fp::relaxation_options og = o;
             og.max_sweeps = 100000;
-            const auto rg = fp::symmetric_polynomial_gradient_solve(M, bv, xg, P, og);  // may run out (then >= 4x)
+            const auto rg = fp::symmetric_polynomial_gradient_solve(sys.M, sys.b, xg, P, og);  // may run out (then >= 4x)
             INFO("outliers " << outliers.back() << " tau " << tau << " tuned " << rt.sweeps << " adaptive " << ra.sweeps
                              << " (restarts " << ra.restarts << ") gradient " << rg.sweeps);
             REQUIRE(rt.converged);
@@ -645,21 +652,18 @@ TEST_CASE("polyprec fast gradient: without mu, gradient restarts keep it near th
             CHECK(ra.passes == ra.sweeps * (tau + 1) + 1);
             CHECK(ra.sweeps <= 2 * rt.sweeps);
             CHECK(4 * ra.sweeps <= rg.sweeps);
-            double err = 0.0;
-            for (std::size_t i = 0; i < n; ++i)
-                err += (xa[i] - xs[static_cast<Eigen::Index>(i)]) * (xa[i] - xs[static_cast<Eigen::Index>(i)]);
-            CHECK(std::sqrt(err) <= ra.residual_norm * (1.0 + 1e-6) + 1e-12);
+            CHECK(distance(xa, sys.xs) <= ra.residual_norm * (1.0 + 1e-6) + 1e-12);
             // An unconverged run says so, with the residual of what it returned.
             fp::relaxation_options few = o;
             few.max_sweeps = ra.sweeps / 2;
             std::vector<double> xf(n, 0.0);
-            const auto rf = fp::symmetric_polynomial_fast_gradient_solve(M, bv, xf, P, few);
+            const auto rf = fp::symmetric_polynomial_fast_gradient_solve(sys.M, sys.b, xf, P, few);
             CHECK_FALSE(rf.converged);
             CHECK(rf.sweeps == few.max_sweeps);
             Eigen::VectorXd xfe(static_cast<Eigen::Index>(n));
             for (std::size_t i = 0; i < n; ++i) xfe[static_cast<Eigen::Index>(i)] = xf[i];
             // (the two residual computations differ by rounding: eps ||A|| ||x|| at most)
-            CHECK(std::abs((be - D * xfe).norm() - rf.residual_norm) <= 1e-13 * (be.norm() + D.norm() * xfe.norm()));
+            CHECK(std::abs((sys.be - sys.D * xfe).norm() - rf.residual_norm) <= 1e-13 * (sys.be.norm() + sys.D.norm() * xfe.norm()));
         }
     }
 }
