@@ -668,7 +668,7 @@ TEST_CASE("polyprec fast gradient: without mu, gradient restarts keep it near th
     }
 }
 
-TEST_CASE("polyprec fast gradient: identical at 1, 2 and 3 threads; float reaches float accuracy", "[fixed_point][polyprec]") {
+TEST_CASE("polyprec fast gradient: identical at 1, 2 and 3 threads, and float reaches float accuracy", "[fixed_point][polyprec]") {
     const std::size_t N = optimized ? 160 : 130;  // > 16384 rows: the row loops split
     const Sparse A = outlier_poisson(N, {500.0, 900.0});
     const fp::relaxation_matrix<double> M(A, true);
