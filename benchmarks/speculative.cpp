@@ -3,6 +3,8 @@
 //   speculative/block_verify/kestrel/rows:.../k:K/n:V/batch:64/threads:t
 //   speculative/kseq_verify/kestrel/rows:{probabilities,logits}/k:4/n:V/batch:64/threads:t
 //   speculative/tree_verify/kestrel/rows:{probabilities,logits}/nodes:64/n:V/batch:16/threads:t
+//   speculative/typical_verify/{kestrel,baseline}/rows:logits/k:4/n:V/batch:64/threads:t
+//     (Medusa's typical acceptance; baseline: softmax of every row, then the entropy loop)
 //   speculative/exp_rate/kestrel/type:{double,float}/n:4096/threads:t   (exps per second of the
 //     row passes: double exps for double logit rows, the float softmax's float exps, widened
 //     and summed in double, for float logit rows)
@@ -231,6 +233,62 @@ void bench_baseline(benchmark::State& state, std::size_t B, std::size_t K, std::
     for (std::uint32_t e : emitted) acc += double(e) - 1.0;
     state.counters["accepted"] = acc / double(B);
     kestrel_bench::report_limits(state, read_once_bytes(d, o, false), double(B) * double(V));
+}
+
+// ---- typical acceptance (Medusa; not distribution-preserving) ----------------------------
+// The target logit rows of the chain data (drafts and target as above; draft rows unused),
+// Medusa's defaults (epsilon 0.09, delta 0.3), argmax corrections. Bytes: the target rows the
+// outcome needs, once: positions 0..a (a kept tokens, a < K) or all K + 1 rows.
+
+double typical_bytes(const spec_data& d, const std::vector<ks::request_stats>& stats) {
+    double rows = 0;
+    for (const auto& st : stats) rows += st.accepted < d.K ? double(st.accepted + 1) : double(d.K + 1);
+    return rows * double(d.V) * sizeof(float);
+}
+
+void bench_typical(benchmark::State& state, std::size_t B, std::size_t K, std::size_t V, int threads) {
+    const spec_data& d = data_for(B, K, V, true, false);
+    ks::verify_workspace ws;
+    std::vector<std::int32_t> out(B * (K + 1));
+    std::vector<ks::request_stats> stats(B);
+    ks::verify_options opt;
+    opt.policy = kestrel::exec_policy{threads};
+    const ks::verify_outputs vo{kestrel::matrix_view<std::int32_t>(out.data(), B, K + 1),
+                                kestrel::vector_view<ks::request_stats>(stats.data(), B)};
+    ks::verify_typical(d.trows(), d.drafts(), bench_seed, vo, ks::typical_options{}, opt, &ws);  // warm-up
+    for (auto _ : state) {
+        ks::verify_typical(d.trows(), d.drafts(), bench_seed, vo, ks::typical_options{}, opt, &ws);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    double acc = 0;
+    for (const auto& st : stats) acc += st.accepted;
+    state.counters["accepted"] = acc / double(B);
+    kestrel_bench::report_limits(state, typical_bytes(d, stats), double(B) * double(V));
+}
+
+void bench_typical_baseline(benchmark::State& state, std::size_t B, std::size_t K, std::size_t V) {
+    const spec_data& d = data_for(B, K, V, true, false);
+    kestrel_baseline::speculative_scratch<float> scratch;
+    std::vector<std::int32_t> out(B * (K + 1));
+    std::vector<std::uint32_t> emitted(B);
+    for (auto _ : state) {
+        kestrel_baseline::typical_verify_materializing(d.target.data(), B, K, V, d.tokens.data(), 0.09, 0.3, out.data(),
+                                                       emitted.data(), scratch);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    std::vector<ks::request_stats> stats(B);  // the kernel's outcome sets the bytes
+    std::vector<std::int32_t> kout(B * (K + 1));
+    ks::verify_workspace ws;
+    ks::verify_typical(d.trows(), d.drafts(), bench_seed,
+                       ks::verify_outputs{kestrel::matrix_view<std::int32_t>(kout.data(), B, K + 1),
+                                          kestrel::vector_view<ks::request_stats>(stats.data(), B)},
+                       ks::typical_options{}, ks::verify_options{}, &ws);
+    double acc = 0;
+    for (std::uint32_t e : emitted) acc += double(e) - 1.0;
+    state.counters["accepted"] = acc / double(B);
+    kestrel_bench::report_limits(state, typical_bytes(d, stats), double(B) * double(V));
 }
 
 // ---- K-SEQ (k i.i.d. candidates for one position) and tree verification -----------------
@@ -531,6 +589,19 @@ const bool registered = [] {
                         ->Unit(benchmark::kMicrosecond);
             }
         }
+    }
+    // Typical acceptance on the logit rows, K = 4, V = 32k and 128k.
+    for (std::size_t V : quick ? std::vector<std::size_t>{32768} : std::vector<std::size_t>{32768, 131072}) {
+        const std::string args = "/rows:logits/k:4/n:" + std::to_string(V) + "/batch:" + std::to_string(B);
+        for (int t : kestrel_bench::thread_counts())
+            benchmark::RegisterBenchmark(("speculative/typical_verify/kestrel" + args + "/threads:" + std::to_string(t)).c_str(),
+                                         [=](benchmark::State& s) { bench_typical(s, B, 4, V, t); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("speculative/typical_verify/baseline" + args + "/threads:1").c_str(),
+                                     [=](benchmark::State& s) { bench_typical_baseline(s, B, 4, V); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
     }
     // K-SEQ, k = 4 candidates for one position, the same batch; tree: 64 nodes, batch 16
     // (each request holds 128 rows).

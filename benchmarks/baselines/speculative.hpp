@@ -117,4 +117,38 @@ void chain_verify_materializing(const T* target, const T* draft, std::size_t bat
     }
 }
 
+/// Typical acceptance (Medusa) the way its reference code runs it on logit rows: softmax of
+/// every target row of the request (a whole-tensor program does not stop at the first
+/// rejection), then per position the entropy -sum p log(p + 1e-5), the threshold
+/// min(epsilon, delta exp(-H)), and the argmax as the correction or the bonus token.
+/// Writes tokens [batch][k + 1] and emitted [batch].
+template <class T>
+void typical_verify_materializing(const T* target, std::size_t batch, std::size_t k, std::size_t vocab,
+                                  const std::int32_t* drafts, double epsilon, double delta, std::int32_t* tokens,
+                                  std::uint32_t* emitted, speculative_scratch<T>& s) {
+    const std::size_t V = vocab;
+    s.p.resize((k + 1) * V);
+    for (std::size_t b = 0; b < batch; ++b) {
+        const T* L = target + b * (k + 1) * V;
+        for (std::size_t i = 0; i <= k; ++i) softmax_row(L + i * V, V, 1.0, s.p.data() + i * V);
+        std::uint32_t e = 0;
+        std::size_t i = 0;
+        for (; i < k; ++i) {
+            const T* p = s.p.data() + i * V;
+            T h = 0;
+            for (std::size_t y = 0; y < V; ++y) h -= p[y] * std::log(p[y] + T(1e-5));
+            const T thr = std::min(static_cast<T>(epsilon), static_cast<T>(delta) * std::exp(-h));
+            const std::int32_t x = drafts[b * k + i];
+            if (p[static_cast<std::size_t>(x)] > thr) {
+                tokens[b * (k + 1) + e++] = x;
+                continue;
+            }
+            break;
+        }
+        const T* p = s.p.data() + i * V;  // the rejected position's row, or the bonus row
+        tokens[b * (k + 1) + e++] = static_cast<std::int32_t>(std::max_element(p, p + V) - p);
+        emitted[b] = e;
+    }
+}
+
 }  // namespace kestrel_baseline

@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ks = kestrel::speculative;
@@ -312,4 +313,59 @@ TEST_CASE("tree typical acceptance is thread-count invariant and refuses bad inp
     auto unnormalized = rows;
     for (std::size_t y = 0; y < V; ++y) unnormalized[(5 * n) * V + y] *= 1.5;  // request 5's root row
     expect_refusal(P, unnormalized, to, "sums to");
+}
+
+namespace {
+
+/// -sum p log(p + 1e-5) and sum p from the law's scalar accessor, in long double.
+template <class T>
+std::pair<long double, long double> entropy_reference(const ks::detail::row_law<T>& P) {
+    long double h = 0.0L, s = 0.0L;
+    for (std::size_t y = 0; y < P.n; ++y) {
+        const long double p = static_cast<long double>(P.prob(y));
+        s += p;
+        h -= p * std::log(p + 1e-5L);
+    }
+    return {h, s};
+}
+
+template <class T>
+void check_entropy_pass(const std::vector<T>& row, bool logits, double temperature, std::size_t top_k) {
+    ks::sampling_workspace ws;
+    ks::sampling_filters f;
+    f.top_k = top_k;
+    const ks::detail::law_reader<T> rd{"test", 0, 1.0 / temperature, 1e-6, f, &ws};
+    const auto rows = logits ? ks::logit_rows(row.data(), 1, 1, row.size()) : ks::probability_rows(row.data(), 1, 1, row.size());
+    const auto P = rd.law(rows, 0, "target");
+    const double h = ks::detail::typical_entropy(rd, P, 0);
+    const auto ref = entropy_reference(P);
+    INFO("logits " << logits << " T " << temperature << " top_k " << top_k << " H " << h << " reference "
+                   << static_cast<double>(ref.first));
+    // Float logit rows without a filter: float lanes (terms to about 3e-7); others: double.
+    const long double tol = std::is_same<T, float>::value && logits && top_k == 0 ? 1e-6L : 1e-12L;
+    CHECK(std::abs(static_cast<long double>(h) - ref.first) <= tol * (1.0L + std::abs(ref.first)));
+}
+
+}  // namespace
+
+TEST_CASE("typical acceptance's entropy pass equals the scalar formula on every kind of row") {
+    // 10007 entries: three chunks and a ragged end; peaked and flat parts.
+    const std::size_t V = 10007;
+    std::mt19937_64 g(12);
+    std::normal_distribution<double> nd(0.0, 3.0);
+    std::vector<double> ld(V), pd(V);
+    for (std::size_t y = 0; y < V; ++y) ld[y] = nd(g) + (y % 997 == 0 ? 12.0 : 0.0);
+    double z = 0.0;
+    for (std::size_t y = 0; y < V; ++y) z += (pd[y] = std::exp(ld[y]));
+    for (auto& p : pd) p /= z;
+    const std::vector<float> lf(ld.begin(), ld.end()), pf(pd.begin(), pd.end());
+    for (double t : {1.0, 0.7}) {
+        check_entropy_pass(lf, true, t, 0);
+        check_entropy_pass(ld, true, t, 0);
+        check_entropy_pass(lf, true, t, 40);
+    }
+    check_entropy_pass(pd, false, 1.0, 0);
+    check_entropy_pass(pd, false, 1.0, 40);
+    // float probabilities: the row check tolerance 1e-6 holds for their rounding
+    check_entropy_pass(pf, false, 1.0, 0);
 }
