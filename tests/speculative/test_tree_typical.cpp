@@ -369,3 +369,43 @@ TEST_CASE("typical acceptance's entropy pass equals the scalar formula on every 
     // float probabilities: the row check tolerance 1e-6 holds for their rounding
     check_entropy_pass(pf, false, 1.0, 0);
 }
+
+TEST_CASE("typical acceptance's correction is the lowest-id argmax on float logit rows, ties across chunks included") {
+    // One position, V = 3 chunks and a ragged end; the drafted token (id 1) has a tiny
+    // probability, so it is rejected and the correction is the target's argmax.
+    const std::size_t V = 3 * 4096 + 77;
+    struct layout {
+        std::vector<std::size_t> maxima;  // ids holding the row's maximum
+        bool neg_inf_chunk;               // chunk 1 all -inf
+    };
+    for (const layout& L : {layout{{5000}, false}, layout{{9000, 300}, false}, layout{{4095, 4096}, false},
+                            layout{{12300, 8192}, true}, layout{{12288 + 76}, true}, layout{{8191, 8190, 100}, false}}) {
+        std::vector<float> row(2 * V);
+        std::mt19937 g(3);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (auto& v : row) v = nd(g);
+        row[1] = -30.0f;
+        if (L.neg_inf_chunk)
+            for (std::size_t y = 4096; y < 8192; ++y) row[y] = -std::numeric_limits<float>::infinity();
+        for (std::size_t m : L.maxima) row[m] = 9.5f;
+        std::size_t expect = *std::min_element(L.maxima.begin(), L.maxima.end());
+        std::vector<std::int32_t> toks{1}, out(2, -7);
+        std::vector<std::uint32_t> lengths{1};
+        std::vector<std::uint64_t> ids{4}, pos{0};
+        ks::draft_batch db{kestrel::matrix_view<const std::int32_t>(toks.data(), 1, 1), lengths, ids, pos};
+        std::vector<ks::request_stats> stats(1);
+        ks::verify_outputs o{kestrel::matrix_view<std::int32_t>(out.data(), 1, 2), stats};
+        ks::verify_typical(ks::logit_rows(row.data(), 1, 2, V), db, 3, o);
+        INFO("maximum at " << L.maxima.front() << " (" << L.maxima.size() << " ties)");
+        CHECK(stats[0].accepted == 0u);
+        CHECK(out[0] == static_cast<std::int32_t>(expect));
+        // The bonus path reads the same rule: accept everything with epsilon = delta = 0.
+        ks::typical_options keep_all;
+        keep_all.epsilon = 0.0;
+        keep_all.delta = 0.0;
+        std::copy(row.begin(), row.begin() + V, row.begin() + V);  // bonus row = the same row
+        ks::verify_typical(ks::logit_rows(row.data(), 1, 2, V), db, 3, o, keep_all);
+        CHECK(stats[0].accepted == 1u);
+        CHECK(out[1] == static_cast<std::int32_t>(expect));
+    }
+}
