@@ -39,6 +39,34 @@ struct typical_options {
 
 namespace detail {
 
+#if KESTREL_HAS_XSIMD
+/// log x in float lanes for positive normal x (the entropy pass: x = p + 1e-5 in [1e-5, 1 + 1e-5]):
+/// x = 2^k m with m in [sqrt(1/2), sqrt(2)) taken from the bits, log m = f - f^2 / 2 + f^3 P(f),
+/// f = m - 1, P the degree-8 polynomial of Cephes' logf (S. L. Moshier). Within 1.3 ulp of log
+/// on every float of [1e-5, 1 + 1e-5] (measured), about 1.8x faster than xsimd::log, which also
+/// handles zero, denormals, infinities and NaN (none of which reach it here).
+template <class F>
+KESTREL_ALWAYS_INLINE xsimd::batch<F> positive_float_log(const xsimd::batch<F>& x) noexcept {
+    using B = xsimd::batch<F>;
+    using I = xsimd::batch<std::int32_t>;
+    const I t = xsimd::bitwise_cast<I>(x) - I(0x3f3504f3);  // 0x3f3504f3: the bits of sqrt(1/2)
+    const I k = t >> 23;                                     // arithmetic: the exponent of x / sqrt(1/2)
+    const B f = xsimd::bitwise_cast<B>((t & I(0x007fffff)) + I(0x3f3504f3)) - B(1.0f);
+    B p = B(7.0376836292e-2f);
+    p = xsimd::fma(p, f, B(-1.1514610310e-1f));
+    p = xsimd::fma(p, f, B(1.1676998740e-1f));
+    p = xsimd::fma(p, f, B(-1.2420140846e-1f));
+    p = xsimd::fma(p, f, B(1.4249322787e-1f));
+    p = xsimd::fma(p, f, B(-1.6668057665e-1f));
+    p = xsimd::fma(p, f, B(2.0000714765e-1f));
+    p = xsimd::fma(p, f, B(-2.4999993993e-1f));
+    p = xsimd::fma(p, f, B(3.3333331174e-1f));
+    const B f2 = f * f;
+    const B r = xsimd::fma(f2 * f, p, xsimd::fnma(B(0.5f), f2, f));
+    return xsimd::fma(xsimd::to_float(k), B(0.693147180559945309f), r);
+}
+#endif
+
 /// Running sums of the entropy pass.
 struct entropy_sums {
     double h = 0.0, sum = 0.0;
@@ -52,9 +80,9 @@ void typical_entropy_chunk(const row_law<T>& P, std::size_t b, std::size_t e, en
 #if KESTREL_HAS_XSIMD
     if constexpr (std::is_same<T, float>::value && PM == law_mode::logits && !PF) {
         // Float logit rows without a filter: p = e(y) exp(tau m_k - log Z) and p log(p + 1e-5)
-        // in float lanes (xsimd's float log), widened and summed in double: relative error of
-        // each term about 3e-7, of H about that much (a heuristic's threshold; 2.4x faster than
-        // the double lanes below, which the other rows and the scalar build use).
+        // in float lanes (positive_float_log), widened and summed in double: relative error of
+        // each term about 3e-7, of H about that much (a heuristic's threshold; about 4x faster
+        // than the double lanes below, which the other rows and the scalar build use).
         constexpr std::size_t WF = float_width;
         const std::size_t k = b / chunk;
         const sd::batch<float> tau = sd::splat(P.tau), shift = sd::splat(P.chunk_shift(k)),
@@ -66,7 +94,7 @@ void typical_entropy_chunk(const row_law<T>& P, std::size_t b, std::size_t e, en
             const sd::batch<float> p = float_law_exp(l, tau, shift) * scale;
             nbad = nbad + sd::vselect<float>(p >= zero, zero, one);  // NaN fails
             sd::batch<double> lo, hi;
-            widen_halves(p * sd::vlog(p + eps), lo, hi);
+            widen_halves(p * positive_float_log<float>(p + eps), lo, hi);
             h0 = h0 - lo;
             h1 = h1 - hi;
         };
