@@ -88,7 +88,7 @@ double fast_gradient_step(const csr_view<T, I>& A, const symmetric_polynomial_pr
         return relaxation_detail::blocked_row_reduce(A.rows, partial, policy, [&](std::size_t b, std::size_t e) {
             double acc = 0.0;
             for (std::size_t row = b; row < e; ++row) {
-                const T xn = y[row] + c0 * (r[row] + g0 * row_product(A, row, w));
+                const T xn = y[row] + horner_last_row(A, row, r, w, g0, c0);
                 x_new[row] = xn;
                 acc += static_cast<double>(r[row]) * (static_cast<double>(xn) - static_cast<double>(x[row]));
             }
@@ -97,7 +97,7 @@ double fast_gradient_step(const csr_view<T, I>& A, const symmetric_polynomial_pr
     } else {
         (void)x, (void)partial;
         parallel_chunks(A.rows, 64, policy, [&](std::size_t b, std::size_t e) {
-            for (std::size_t row = b; row < e; ++row) x_new[row] = y[row] + c0 * (r[row] + g0 * row_product(A, row, w));
+            for (std::size_t row = b; row < e; ++row) x_new[row] = y[row] + horner_last_row(A, row, r, w, g0, c0);
         });
         return 0.0;
     }

@@ -469,6 +469,14 @@ const T* horner_until_last(const csr_view<T, I>& A, const symmetric_polynomial_p
     return w;
 }
 
+/// Row `row` of q(A) r from the last Horner intermediate w: c0 (r + g0 A w) (the i = 0 step,
+/// fused by every caller with its use of the row).
+template <class T, class I>
+KESTREL_ALWAYS_INLINE T horner_last_row(const csr_view<T, I>& A, std::size_t row, const T* r, const T* w, T g0,
+                                        T c0) noexcept {
+    return c0 * (r[row] + g0 * row_product(A, row, w));
+}
+
 /// z = q(A) r. When x is given, instead x += q(A) r (z unused). Buffers b0, b1 hold the Horner
 /// intermediates (n each); none may alias r, z or x.
 template <class T, class I>
@@ -481,13 +489,13 @@ void apply_unchecked(const csr_view<T, I>& A, const symmetric_polynomial_precond
     if (x != nullptr) {
         parallel_chunks(n, 64, policy, [&](std::size_t b, std::size_t e) {
             for (std::size_t row = b; row < e; ++row) {
-                x[row] += c0 * (r[row] + g0 * row_product(A, row, w));
+                x[row] += horner_last_row(A, row, r, w, g0, c0);
             }
         });
     } else {
         parallel_chunks(n, 64, policy, [&](std::size_t b, std::size_t e) {
             for (std::size_t row = b; row < e; ++row) {
-                z[row] = c0 * (r[row] + g0 * row_product(A, row, w));
+                z[row] = horner_last_row(A, row, r, w, g0, c0);
             }
         });
     }
