@@ -215,10 +215,11 @@ struct outcome {
 // wall: the solve_wall rows (Poisson only): the passes on `threads` threads, wall clock; else
 // one thread, CPU clock.
 // fused: Anderson with the block form of the Poisson map (G inside the residual pass).
+// period: Anderson's extrapolation_period (alternating Anderson for period > 1).
 outcome solve(const std::string& problem, std::size_t N, int m, int impl, int threads = 1, bool wall = false,
-              bool fused = false) {
-    static std::map<std::tuple<std::string, std::size_t, int, int, int, bool, bool>, outcome> cache;
-    const auto key = std::make_tuple(problem, N, m, impl, threads, wall, fused);
+              bool fused = false, std::size_t period = 1) {
+    static std::map<std::tuple<std::string, std::size_t, int, int, int, bool, bool, std::size_t>, outcome> cache;
+    const auto key = std::make_tuple(problem, N, m, impl, threads, wall, fused, period);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
     outcome o;
     const bool poisson = problem == "poisson";
@@ -250,6 +251,7 @@ outcome solve(const std::string& problem, std::size_t N, int m, int impl, int th
             a.rtol = rtol;
             a.max_iterations = limit;
             a.policy = policy;
+            a.extrapolation_period = period;
             o.r = kf::anderson(G, kestrel::vector_view<double>(x), a);
         }
         o.wall = now(wall) - t0;
@@ -425,6 +427,54 @@ void register_wall(std::size_t N, const std::vector<std::pair<int, std::vector<i
     }
 }
 
+// Alternating Anderson (extrapolation every period-th step, AAJ) on the Poisson problem against
+// plain iteration, wall clock, both forms of the map; after register_wall (its plain rows are
+// reused from the cache: same solves, not run again).
+void register_alternating(std::size_t N, const std::vector<std::pair<int, std::size_t>>& configs,
+                          const std::vector<int>& threads) {
+    const std::size_t n = N * N;
+    const std::string nn = "/n:" + std::to_string(n);
+    for (bool fused : {true, false}) {
+        for (const auto& config : configs) {
+            const int m = config.first;
+            const std::size_t p = config.second;
+            for (int t : threads) {
+                const std::string name = std::string("fixed_point/solve_wall_alternating") + (fused ? "_fused" : "") +
+                                         "/kestrel/problem:poisson" + nn + "/m:" + std::to_string(m) +
+                                         "/period:" + std::to_string(p) + "/threads:" + std::to_string(t);
+                benchmark::RegisterBenchmark(
+                    name.c_str(),
+                    [=](benchmark::State& state) {
+                        outcome o;
+                        for (auto _ : state) {
+                            o = solve("poisson", N, m, 0, t, true, fused, p);
+                            state.SetIterationTime(o.wall);
+                        }
+                        // Plain iteration: the same form of the map at the same thread count, and
+                        // the fastest plain solve of all (either form, 1 or all threads).
+                        const outcome same = solve("poisson", N, -1, 0, t, true, fused);
+                        double best = same.wall;
+                        for (int tt : threads)
+                            for (bool ff : {true, false}) best = std::min(best, solve("poisson", N, -1, 0, tt, true, ff).wall);
+                        const outcome every = solve("poisson", N, m, 0, t, true, fused);
+                        state.counters["iterations"] = double(o.r.iterations);
+                        state.counters["evaluations"] = double(o.r.evaluations);
+                        state.counters["converged"] = o.r.converged ? 1.0 : 0.0;
+                        state.counters["solve_s"] = o.wall;
+                        state.counters["plain_same_over_this"] = same.wall / o.wall;
+                        state.counters["best_plain_over_this"] = best / o.wall;
+                        state.counters["every_step_over_this"] = every.wall / o.wall;
+                        state.counters["plain_evaluations"] = double(same.r.evaluations);
+                        state.SetItemsProcessed(static_cast<std::int64_t>(o.r.iterations));
+                    })
+                    ->Iterations(1)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
+            }
+        }
+    }
+}
+
 const bool registered = [] {
     const int all = kestrel::effective_threads();
     const std::vector<int> both = all > 1 ? std::vector<int>{1, all} : std::vector<int>{1};
@@ -432,10 +482,12 @@ const bool registered = [] {
     if (kestrel_bench::quick_mode()) {
         register_problem("poisson", 64, {-1, 0, 5, 10}, true);
         register_wall(64, {{-1, both}, {5, both}});
+        register_alternating(64, {{5, 3}}, both);
     } else {
         register_problem("poisson", 1000, {-1, 0, 5, 10, 20}, true);
         register_problem("bratu", 128, {-1, 5, 10}, true);
         register_wall(1000, {{-1, both}, {5, both}, {10, both}, {20, most}});
+        register_alternating(1000, {{5, 3}, {10, 4}}, both);
     }
     return true;
 }();

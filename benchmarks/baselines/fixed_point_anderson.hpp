@@ -5,7 +5,7 @@
 // n x m_k matrices whose columns are shifted when the oldest is dropped, and the least-squares
 // problem min ||f_k - Delta F gamma||^2 + mu ||gamma||^2 is solved FROM SCRATCH each iterate by a
 // Householder QR of the stacked matrix [Delta F; sqrt(mu) I] (mu = tikhonov * ||Delta F||_F^2).
-// Same options and the same delay / periodic-restart / safeguard rules as
+// Same options and the same delay / periodic-restart / safeguard / extrapolation-period rules as
 // kestrel::fixed_point::anderson, except the conditioning restart (the reference has none).
 //
 // plain_iteration: x <- (1 - a) x + a G(x) with whole-array operations and a separate norm.
@@ -63,12 +63,15 @@ kestrel::fixed_point::fixed_point_result anderson_from_scratch(Map&& G, std::vec
                 xn -= ((dX + T(beta) * dF) * gamma.template cast<T>());
             }
         };
-        step(used > 0);
+        // Alternating Anderson: extrapolate only at (k + 1) % period == 0.
+        const std::size_t period = o.extrapolation_period;
+        const bool accelerated = used > 0 && (period <= 1 || (k + 1) % period == 0);
+        step(accelerated);
         eval(xn, gn);
         ++r.evaluations;
         Vec fn = gn - xn;
         double fnew = static_cast<double>(fn.template cast<double>().norm());
-        if (used > 0 && o.safeguard_factor > 0 && fnew > o.safeguard_factor * fk) {
+        if (accelerated && o.safeguard_factor > 0 && fnew > o.safeguard_factor * fk) {
             ++r.safeguard_events;
             dF.resize(n, 0);
             dX.resize(n, 0);

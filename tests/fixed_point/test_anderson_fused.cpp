@@ -86,14 +86,18 @@ TEST_CASE("anderson with a block map gives the bits of the vector map at 1, 2 an
     struct config {
         int memory;
         double damping, tikhonov, safeguard;
+        std::size_t period;
     };
-    for (const config c : {config{5, 1.0, 0.0, 0.0}, config{5, 0.8, 1e-10, 0.0}, config{0, 1.0, 0.0, 0.0},
-                           config{0, 0.7, 0.0, 0.0}, config{3, 1.0, 0.0, 1.0}}) {
+    // period > 1: plain steps read x_{k+1} in its w slot (m = 1: moved out of the rewritten slot).
+    for (const config c : {config{5, 1.0, 0.0, 0.0, 1}, config{5, 0.8, 1e-10, 0.0, 1}, config{0, 1.0, 0.0, 0.0, 1},
+                           config{0, 0.7, 0.0, 0.0, 1}, config{3, 1.0, 0.0, 1.0, 1}, config{5, 1.0, 0.0, 0.0, 3},
+                           config{1, 0.9, 0.0, 1.0, 2}}) {
         kf::anderson_options o;
         o.memory = c.memory;
         o.damping = c.damping;
         o.tikhonov = c.tikhonov;
         o.safeguard_factor = c.safeguard;
+        o.extrapolation_period = c.period;
         o.rtol = 1e-9;
         o.max_iterations = fused_iterates;
         std::vector<double> ref = fused_start<double>(lin.n);
@@ -103,7 +107,8 @@ TEST_CASE("anderson with a block map gives the bits of the vector map at 1, 2 an
             o.policy = kestrel::exec_policy::with_threads(t);
             std::vector<double> x = fused_start<double>(lin.n);
             const auto r = kf::anderson(B, kestrel::vector_view<double>(x), o);
-            INFO("memory " << c.memory << ", damping " << c.damping << ", safeguard " << c.safeguard << ", threads " << t);
+            INFO("memory " << c.memory << ", damping " << c.damping << ", safeguard " << c.safeguard << ", period "
+                           << c.period << ", threads " << t);
             CHECK(fused_same_result(r, rr));
             CHECK(x == ref);
         }

@@ -74,6 +74,7 @@ TEST_CASE("accelerated fixed-point solvers refuse bad input before writing x", "
         {"anderson", "options.tikhonov", anderson_with([](ao& o) { o.tikhonov = qinf; })},
         {"anderson", "options.safeguard_factor", anderson_with([](ao& o) { o.safeguard_factor = 0.5; })},
         {"anderson", "options.safeguard_factor", anderson_with([](ao& o) { o.safeguard_factor = -2; })},
+        {"anderson", "options.extrapolation_period", anderson_with([](ao& o) { o.extrapolation_period = 0; })},
         {"anderson", "policy.threads", anderson_with([](ao& o) { o.policy.threads = -1; })},
         {"anderson", "ws",
          [=](std::vector<double>& x) {
