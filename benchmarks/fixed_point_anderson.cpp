@@ -294,7 +294,8 @@ void set_pass_counters(benchmark::State& state, const outcome& o, int m, std::si
     if (ns > 0) state.counters["kinsol_o3_over_kestrel"] = (5.0 + 2.7 * m) / ns;
 }
 
-void register_problem(const std::string& problem, std::size_t N, const std::vector<int>& ms, bool baseline) {
+void register_problem(const std::string& problem, std::size_t N, const std::vector<int>& ms, bool baseline,
+                      const std::vector<std::pair<int, std::size_t>>& alternating = {}) {
     const std::size_t n = N * N;
     const std::string nn = "/n:" + std::to_string(n);
     for (int m : ms) {
@@ -307,6 +308,29 @@ void register_problem(const std::string& problem, std::size_t N, const std::vect
                                              state.SetIterationTime(o.wall);
                                          }
                                          set_common_counters(state, o, n);
+                                         state.SetItemsProcessed(static_cast<std::int64_t>(o.r.iterations));
+                                     })
+            ->Iterations(1)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+    }
+    // Alternating Anderson (extrapolation every period-th step), same clock as the rows above.
+    for (const auto& mp : alternating) {
+        const int m = mp.first;
+        const std::size_t p = mp.second;
+        benchmark::RegisterBenchmark(("fixed_point/solve_" + problem + "_alternating/kestrel" + nn + "/m:" +
+                                      std::to_string(m) + "/period:" + std::to_string(p))
+                                         .c_str(),
+                                     [=](benchmark::State& state) {
+                                         outcome o;
+                                         for (auto _ : state) {
+                                             o = solve(problem, N, m, 0, 1, false, false, p);
+                                             state.SetIterationTime(o.wall);
+                                         }
+                                         set_common_counters(state, o, n);
+                                         const outcome plain = solve(problem, N, -1, 0), every = solve(problem, N, m, 0);
+                                         state.counters["plain_over_this"] = plain.wall / o.wall;
+                                         state.counters["every_step_over_this"] = every.wall / o.wall;
                                          state.SetItemsProcessed(static_cast<std::int64_t>(o.r.iterations));
                                      })
             ->Iterations(1)
@@ -485,7 +509,7 @@ const bool registered = [] {
         register_alternating(64, {{5, 3}}, both);
     } else {
         register_problem("poisson", 1000, {-1, 0, 5, 10, 20}, true);
-        register_problem("bratu", 128, {-1, 5, 10}, true);
+        register_problem("bratu", 128, {-1, 5, 10}, true, {{5, 2}, {5, 3}, {10, 3}, {10, 4}});
         register_wall(1000, {{-1, both}, {5, both}, {10, both}, {20, most}});
         register_alternating(1000, {{5, 3}, {10, 4}}, both);
     }
