@@ -136,10 +136,12 @@ TEST_CASE("anderson with QR updates equals a from-scratch least-squares referenc
         std::size_t delay, restart, period;
     };
     // {2, 0.5, ...}: the ring of m + 1 = 3 raw slots wraps around three times in 12 iterates.
-    // period > 1: alternating Anderson (plain steps in between still record columns).
+    // period > 1: alternating Anderson (plain steps in between still record columns), with the
+    // products deferred to the step before each extrapolation; m = 1000 with period 4 takes them
+    // at every step (the deferred Gram block would exceed its size limit).
     const setup cases[] = {{3, 1.0, 0.0, 0, 0, 1}, {5, 0.7, 0.0, 2, 0, 1}, {4, 1.0, 1e-6, 0, 0, 1}, {3, 0.9, 0.0, 1, 4, 1},
                            {1, 1.0, 0.0, 0, 0, 1}, {2, 0.5, 0.0, 0, 0, 1}, {4, 1.0, 0.0, 0, 0, 3}, {3, 0.8, 1e-6, 1, 0, 2},
-                           {1, 1.0, 0.0, 0, 0, 2}, {3, 1.0, 0.0, 0, 5, 4}};
+                           {1, 1.0, 0.0, 0, 0, 2}, {3, 1.0, 0.0, 0, 5, 4}, {1000, 1.0, 0.0, 0, 0, 4}};
     shifted_laplacian_jacobi lin(200, 0.1);
     componentwise_cos cosm{50};
     for (const auto& c : cases) {

@@ -38,7 +38,14 @@
 // method of higher degree per least-squares solve: on the shifted Poisson problem
 // (rho = 0.99, n = 10^6) m = 5 needs 258 evaluations of G at p = 1 and 115-123 at p = 2-3,
 // m = 10 199 and 96-98 at p = 3-8. A plain step makes no update pass: x_{k+1} is w_k's slot
-// itself, read in place by the next residual pass (no copy).
+// itself, read in place by the next residual pass (no copy). The products the R update needs
+// are deferred: a step whose successor does not extrapolate only writes f and w (its column
+// waits), and the step before an extrapolation reads the raw f of the whole window once,
+// forming the Gram block of the new columns (at most min(p, m)) against all columns
+// (detail::residual_gram_pass), then appends the new columns to R one by one (deletions of the
+// oldest columns happen at their steps). Per p steps that is one pass over the m raw f instead
+// of p. Iterates equal the every-step order's up to rounding (the same columns, R updated in
+// another order); periodic restarts are counted per column at its step, as with p = 1.
 //
 // Delayed start: the first `delay` steps are plain and record no history. Restart: with
 // restart_period = p > 0 the history is cleared after every p recorded columns. Safeguard: with
@@ -163,6 +170,7 @@ public:
         neg_gamma_.assign(mm, T(0));
         ptrs_.assign(slots, nullptr);
         raw_.assign(slots, 0);
+        pend_.reserve(slots);
         in_use_.assign(slots, 0);
     }
     std::size_t size() const noexcept { return n_; }
@@ -182,12 +190,32 @@ private:
     T* Wv(std::size_t slot) noexcept { return W_.data() + slot * n_; }
 
     // The history: raw_[0..mk_] are the slots of x_{k-mk_}, ..., x_k (oldest first); column j
-    // is slot raw_[j + 1] minus slot raw_[j].
+    // is slot raw_[j + 1] minus slot raw_[j]. Alternating Anderson with deferred products:
+    // pend_ holds the slots of the iterates after raw_[mk_] whose columns are not yet in R (the
+    // chain raw_[0..mk_], pend_[0..] continues with them); empty otherwise.
     void start(std::size_t slot) noexcept {
         std::fill(in_use_.begin(), in_use_.end(), 0);
         raw_[0] = slot;
         in_use_[slot] = 1;
+        for (std::size_t p : pend_) in_use_[p] = 1;
         mk_ = 0;
+    }
+    std::size_t newest_slot() const noexcept { return pend_.empty() ? raw_[mk_] : pend_.back(); }
+    // Drops the chain's oldest column (deferred mode): from R, or the first pending one.
+    void drop_oldest_column() noexcept {
+        if (mk_ > 0) {
+            delete_oldest();
+            return;
+        }
+        in_use_[raw_[0]] = 0;
+        raw_[0] = pend_.front();
+        pend_.erase(pend_.begin());
+    }
+    // The chain's raw f slots, oldest first (mk_ + 1 + pend_.size() pointers).
+    const T* const* chain_f_ptrs() noexcept {
+        for (std::size_t p = 0; p <= mk_; ++p) ptrs_[p] = F(raw_[p]);
+        for (std::size_t q = 0; q < pend_.size(); ++q) ptrs_[mk_ + 1 + q] = F(pend_[q]);
+        return ptrs_.data();
     }
     // Drops every column; the newest iterate stays as the start of the next history.
     void clear() noexcept { start(raw_[mk_]); }
@@ -346,7 +374,7 @@ private:
     std::vector<double> partials_, R_, gram_, chol_, d_, s_, t_, gamma_, w1_, w2_;
     std::vector<T> neg_gamma_;
     std::vector<const T*> ptrs_;
-    std::vector<std::size_t> raw_;
+    std::vector<std::size_t> raw_, pend_;
     std::vector<unsigned char> in_use_;
 };
 
@@ -393,6 +421,22 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
     T* XN = ws.xa_.data();
     auto spare = [&]() { return X == xbuf[0] ? xbuf[1] : xbuf[0]; };
     const std::size_t period = options.extrapolation_period;
+    // Alternating Anderson with deferred products (period > 1): a step whose successor does not
+    // extrapolate writes f and w only (its column waits in ws.pend_); the step before an
+    // extrapolation forms the Gram block of every new column in one pass (residual_gram_pass)
+    // and appends them to R one by one. At most min(period, m) new columns: the block's scratch
+    // is made here, once per call; beyond a few thousand entries per reduction block the
+    // products are taken at every step as with period 1.
+    const std::size_t new_max = std::min(period, m);
+    const bool deferred = period > 1 && m > 0 && new_max * m + m <= 4096;
+    std::vector<double> gram_partials, gram_block;
+    std::vector<T> colbufs;
+    if (deferred) {
+        const kestrel::simd::reduction_blocks rb(n);
+        gram_partials.resize(rb.count * (1 + new_max * m + m));
+        gram_block.resize(new_max * m + m);
+        colbufs.resize(static_cast<std::size_t>(effective_threads(pol)) * (m - 1) * detail::pass_sub_block + 1);
+    }
     // x_k held in the w slot a pass is about to rewrite (the slot left the history: a restart,
     // a safeguard, the delay, or m = 1) is first moved to the x buffer XN is not, so that a
     // throwing G still leaves x_k to the caller.
@@ -414,7 +458,7 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
     // Vector form: G(xn) into gn first (G writes it straight into the new w slot when
     // undamped). Fused form: gn is made inside the pass and stored to the w slot from L1 (when
     // undamped; damped, the pass stores w = (1 - beta) xn + beta gn and gn is not kept).
-    auto eval_pass = [&](const T* xn, std::size_t slot, bool hist) {
+    auto eval_pass = [&](const T* xn, std::size_t slot, bool hist, bool gram = false) {
         T* const gn = undamped ? ws.Wv(slot) : ws.g_.data();
         detail::residual_pass_args<T> a;
         a.gn = gn;
@@ -425,7 +469,10 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
         if (fused && undamped) a.g_out = gn;
         a.beta = static_cast<T>(beta);
         a.one_minus_beta = static_cast<T>(1.0 - beta);
-        if (hist) {
+        if (gram) {
+            a.raw = ws.chain_f_ptrs();
+            a.mk = ws.mk_ + ws.pend_.size();
+        } else if (hist) {
             a.raw = ws.f_ptrs();
             a.mk = ws.mk_;
         }
@@ -434,7 +481,11 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
         try {
 #endif
             if constexpr (fused) {
-                sums = detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol, &G.block);
+                if (gram)
+                    sums.ff = detail::residual_gram_pass(a, ws.mk_, n, gram_partials.data(), colbufs.data(),
+                                                         gram_block.data(), pol, &G.block);
+                else
+                    sums = detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol, &G.block);
             } else {
                 detail::evaluate_map<T>(G, xn, gn, n);
             }
@@ -445,11 +496,17 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
         }
 #endif
         ++r.evaluations;
-        if constexpr (!fused) sums = detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol);
+        if constexpr (!fused) {
+            if (gram)
+                sums.ff = detail::residual_gram_pass(a, ws.mk_, n, gram_partials.data(), colbufs.data(), gram_block.data(), pol);
+            else
+                sums = detail::residual_pass(a, n, ws.partials_.data(), ws.s_.data(), ws.t_.data(), pol);
+        }
         return sums;
     };
 
     // x_0: G(x_0), then f_0 (and w_0) in slot 0.
+    ws.pend_.clear();
     const detail::residual_pass_sums s0 = eval_pass(X, 0, false);
     if (!std::isfinite(s0.ff)) detail::fail_non_finite_map(fn, 0);
     ws.start(0);
@@ -468,7 +525,7 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
         const std::size_t used = extrapolate ? ws.mk_ : 0;
         // A plain step with m > 0 reads x_{k+1} = w_k in its slot (which stays in use: it is the
         // newest raw slot) instead of copying it; m = 0 has one slot, which G rewrites.
-        T* const wk = ws.Wv(ws.raw_[ws.mk_]);
+        T* const wk = ws.Wv(ws.newest_slot());
         const bool in_place = used == 0 && m > 0;
         XN = in_place ? wk : spare();
         if (used > 0) ws.solve_gamma(options.tikhonov);
@@ -476,10 +533,15 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
             detail::history_combine_pass<T>(XN, ws.w_ptrs(), used, ws.gamma_.data(), ws.neg_gamma_.data(), n, pol);
         // The slot of x_{k+1}: with a full history the oldest column is dropped first.
         const bool record = m > 0 && k >= options.delay;
-        if (record && ws.mk_ == m) ws.delete_oldest();
+        if (record) {
+            if (!deferred && ws.mk_ == m) ws.delete_oldest();
+            if (deferred && ws.mk_ + ws.pend_.size() == m) ws.drop_oldest_column();
+        }
+        // Deferred: the Gram block only before an extrapolation (step k + 1 extrapolates).
+        const bool commit = record && deferred && (k + 2) % period == 0;
         std::size_t slot = ws.free_slot();
         keep_xk_out_of(slot);
-        detail::residual_pass_sums sums = eval_pass(XN, slot, record);
+        detail::residual_pass_sums sums = eval_pass(XN, slot, record && !deferred, commit);
         if (!std::isfinite(sums.ff)) fail(k + 1);
         double fnew = std::sqrt(sums.ff);
         bool safeguard = false, restarted = false;
@@ -492,11 +554,51 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
             slot = ws.free_slot();
             keep_xk_out_of(slot);
             detail::history_combine_pass<T>(XN, ws.w_ptrs(), 0, nullptr, nullptr, n, pol);
-            sums = eval_pass(XN, slot, record);
+            sums = eval_pass(XN, slot, record && !deferred, commit);
             if (!std::isfinite(sums.ff)) fail(k + 1);
             fnew = std::sqrt(sums.ff);
         }
-        if (record) {
+        if (record && deferred) {
+            if (!commit) {
+                ws.pend_.push_back(slot);
+                ws.in_use_[slot] = 1;
+            } else {
+                // The chain's columns first_new..last (pending ones, then df) into R in order,
+                // each with its products with the window then in R (chain columns lo..u-1).
+                const std::size_t first_new = ws.mk_, last = ws.mk_ + ws.pend_.size();
+                const std::size_t tt = detail::gram_block_size(last, first_new) - (last + 1);
+                for (std::size_t u = first_new; u <= last; ++u) {
+                    std::size_t su = slot;
+                    if (u < last) {
+                        su = ws.pend_.front();
+                        ws.pend_.erase(ws.pend_.begin());
+                    }
+                    const std::size_t lo = u - ws.mk_;
+                    for (std::size_t i = 0; i < ws.mk_; ++i)
+                        ws.s_[i] = gram_block[detail::gram_pair_index(first_new, u, lo + i)];
+                    const double dd = gram_block[detail::gram_pair_index(first_new, u, u)];
+                    if (!ws.append(su, dd, 0.0)) {
+                        // As at every step: the count restarts at column u (u..last - 1 were
+                        // counted at their steps, last is counted below).
+                        restarted = true;
+                        ++r.restarts;
+                        since_restart = last - u;
+                    }
+                }
+                // Right-hand side Delta F^T f_new of the window (chain columns last + 1 - mk_ ..).
+                const std::size_t lo = last + 1 - ws.mk_;
+                for (std::size_t i = 0; i < ws.mk_; ++i) ws.d_[i] = gram_block[tt + lo + i];
+            }
+            // Periodic restart counted per recorded column at its step, as with period 1 (a
+            // pending column may be dropped before it is appended).
+            if (options.restart_period > 0 && ++since_restart >= options.restart_period) {
+                ws.pend_.clear();
+                ws.start(slot);
+                since_restart = 0;
+                restarted = true;
+                ++r.restarts;
+            }
+        } else if (record) {
             if (!ws.append(slot, sums.dd, sums.dfn)) {
                 restarted = true;
                 ++r.restarts;
@@ -509,6 +611,7 @@ fixed_point_result anderson(Map&& G, vector_view<T> x, const anderson_options& o
                 ++r.restarts;
             }
         } else {
+            ws.pend_.clear();
             ws.replace_newest(slot);
         }
         X = XN;

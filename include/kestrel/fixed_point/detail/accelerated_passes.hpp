@@ -305,6 +305,123 @@ residual_pass_sums residual_pass(const residual_pass_args<T>& a, std::size_t n, 
     return r;
 }
 
+/// Entries of the Gram block of residual_gram_pass for chain columns 0..mk (column mk = df) of
+/// which first_new..mk are new: the products c_u.c_j for u in [first_new, mk], j in [0, u]
+/// (u by u, j ascending), then t_j = c_j.f_new for j in [0, mk].
+inline std::size_t gram_block_size(std::size_t mk, std::size_t first_new) noexcept {
+    std::size_t q = 0;
+    for (std::size_t u = first_new; u <= mk; ++u) q += u + 1;
+    return q + mk + 1;
+}
+inline std::size_t gram_pair_index(std::size_t first_new, std::size_t u, std::size_t j) noexcept {
+    std::size_t q = 0;
+    for (std::size_t v = first_new; v < u; ++v) q += v + 1;
+    return q + j;
+}
+
+// The residual pass of alternating Anderson before an extrapolation (see residual_gram_pass):
+// f_new (and w_new, G's output) as residual_range, and the Gram block of the chain's columns.
+// colbuf: this thread's mk * pass_sub_block elements (the chain's columns 0..mk-1 of a
+// sub-block, formed once and read from L1 by every product).
+template <class T, class BlockG = no_block_map>
+void residual_gram_range(const residual_pass_args<T>& a, std::size_t first_new, T* colbuf, std::size_t begin,
+                         std::size_t end, double* part, BlockG* bg = nullptr) {
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<T>;
+    const std::size_t mk = a.mk;
+    const std::size_t npart = 1 + gram_block_size(mk, first_new);
+    for (std::size_t q = 0; q < npart; ++q) part[q] = 0.0;
+    double* const pairs = part + 1;
+    double* const tt = pairs + gram_block_size(mk, first_new) - (mk + 1);
+    const auto vb = sd::splat<T>(a.beta), vc = sd::splat<T>(a.one_minus_beta);
+    const T* fk = a.raw[mk];
+    for (std::size_t s = begin; s < end; s += pass_sub_block) {
+        const std::size_t e = std::min(end, s + pass_sub_block);
+        const std::size_t len = e - s;
+        const std::size_t ev = s + len / W * W;
+        alignas(64) T fl[pass_sub_block];
+        alignas(64) T dl[pass_sub_block];
+        alignas(64) T gl[pass_sub_block];
+        const T* gp = gl;
+        if (bg)
+            (*bg)(a.xn, s, e, gl);
+        else
+            gp = a.gn + s;
+        auto ff = sd::splat<T>(T(0));
+        for (std::size_t i = s; i < ev; i += W) {
+            const auto g = sd::load(gp + (i - s)), x = sd::load(a.xn + i);
+            const auto f = g - x;
+            sd::store(fl + (i - s), f);
+            if (a.w_out) sd::store(a.w_out + i, sd::fmadd(vb, g, vc * x));
+            ff = sd::fmadd(f, f, ff);
+            sd::store(dl + (i - s), f - sd::load(fk + i));
+        }
+        T sff = sd::hsum<T>(ff);
+        for (std::size_t i = ev; i < e; ++i) {
+            const T g = gp[i - s], x = a.xn[i];
+            const T f = g - x;
+            fl[i - s] = f;
+            if (a.w_out) a.w_out[i] = a.beta * g + a.one_minus_beta * x;
+            sff += f * f;
+            dl[i - s] = f - fk[i];
+        }
+        if (a.f_out) store_block(a.f_out + s, fl, len, a.stream_f);
+        if (a.g_out) store_block(a.g_out + s, gp, len, a.stream_f);
+        part[0] += static_cast<double>(sff);
+        // Columns 0..mk-1 into colbuf (each raw vector read once from memory), column mk = dl.
+        for (std::size_t j = 0; j < mk; ++j) {
+            const T* lo = a.raw[j];
+            const T* hi = a.raw[j + 1];
+            T* c = colbuf + j * pass_sub_block;
+            for (std::size_t i = s; i < ev; i += W) sd::store(c + (i - s), sd::load(hi + i) - sd::load(lo + i));
+            for (std::size_t i = ev; i < e; ++i) c[i - s] = hi[i] - lo[i];
+        }
+        auto col = [&](std::size_t j) -> const T* { return j < mk ? colbuf + j * pass_sub_block : dl; };
+        auto dot = [&](const T* x, const T* y) {
+            auto acc = sd::splat<T>(T(0));
+            const std::size_t nv = len / W * W;
+            for (std::size_t i = 0; i < nv; i += W) acc = sd::fmadd(sd::load(x + i), sd::load(y + i), acc);
+            T r = sd::hsum<T>(acc);
+            for (std::size_t i = nv; i < len; ++i) r += x[i] * y[i];
+            return static_cast<double>(r);
+        };
+        std::size_t q = 0;
+        for (std::size_t u = first_new; u <= mk; ++u)
+            for (std::size_t j = 0; j <= u; ++j) pairs[q++] += dot(col(u), col(j));
+        for (std::size_t j = 0; j <= mk; ++j) tt[j] += dot(col(j), fl);
+    }
+    store_fence((a.f_out != nullptr || a.g_out != nullptr) && a.stream_f);
+}
+
+/// Alternating Anderson's residual pass before an extrapolation: the residual pass (f_new,
+/// w_new, G's output, ||f_new||^2 returned as ff) and, for the chain a.raw[0..mk] (columns
+/// j = raw[j + 1] - raw[j], column mk = df = f_new - raw[mk]) of which columns first_new..mk
+/// are not yet in the least-squares factor, the Gram block of gram_block_size(mk, first_new)
+/// entries into `gram` (layout there). One pass: each raw vector is read once. partials:
+/// reduction_blocks(n).count * (1 + gram_block_size) doubles; colbufs: effective_threads(policy)
+/// * mk * pass_sub_block elements. Blocks summed in block order: the same bits at any thread count.
+template <class T, class BlockG = no_block_map>
+double residual_gram_pass(const residual_pass_args<T>& a, std::size_t first_new, std::size_t n, double* partials,
+                          T* colbufs, double* gram, exec_policy policy, BlockG* bg = nullptr) {
+    const kestrel::simd::reduction_blocks rb(n);
+    const std::size_t gs = gram_block_size(a.mk, first_new);
+    const std::size_t stride = 1 + gs;
+    if (n < kestrel::simd::parallel_threshold) policy = exec_policy::serial();
+    parallel_for(rb.count, policy, [&](std::size_t b) {
+        const std::size_t begin = b * rb.block, end = std::min(n, begin + rb.block);
+        T* const cb = colbufs + static_cast<std::size_t>(current_loop_slot()) * a.mk * pass_sub_block;
+        residual_gram_range(a, first_new, cb, begin, end, partials + b * stride, bg);
+    });
+    double ff = 0.0;
+    for (std::size_t q = 0; q < gs; ++q) gram[q] = 0.0;
+    for (std::size_t b = 0; b < rb.count; ++b) {
+        const double* p = partials + b * stride;
+        ff += p[0];
+        for (std::size_t q = 0; q < gs; ++q) gram[q] += p[1 + q];
+    }
+    return ff;
+}
+
 // out[i] = raw[mk][i] - sum_j gamma_j (raw[j + 1][i] - raw[j][i]), columns oldest first.
 template <class T>
 void history_combine_range(T* out, const T* const* raw, const T* neg_gamma, std::size_t mk, std::size_t begin,
