@@ -54,6 +54,13 @@
 //       m:plain here is plain iteration (krasnoselskii_mann) with the same block map on the same
 //       threads (G inside its norm pass): the fair plain row for the fused Anderson rows, where the
 //       solve_wall plain row keeps the peer's serial G.
+//   fixed_point/solve_wall_alternating{,_fused}/kestrel/problem:poisson/n:/m:/period:/threads:{1,2}
+//       alternating Anderson (extrapolation_period = period, AAJ) by the wall clock, vector form
+//       (serial G) and block form; counters plain_same_over_this (plain iteration with the same
+//       form of the map at the same thread count), best_plain_over_this (the fastest plain solve
+//       of all forms and thread counts), every_step_over_this (Anderson at period 1, same form).
+//   fixed_point/solve_bratu_alternating/kestrel/n:/m:/period:   the same on Bratu, one thread,
+//       CPU clock, against plain and every-step Anderson (plain_over_this, every_step_over_this).
 //   fixed_point/anderson_beyond_g/kestrel/problem:poisson/n:/m:/threads:2
 //       the 2-thread wall solves' time beyond G per iterate (the row per thread count; the
 //       1-thread row is the CPU-clock one above). KINSOL's serial NVector has one core; a
