@@ -163,8 +163,57 @@ struct no_block_map {
     void operator()(const T*, std::size_t, std::size_t, T*) const noexcept {}
 };
 
-// With bg != nullptr, gn is not read: (*bg)(xn, s, e, gl) writes G(xn)_i to gl[i - s] for each
-// sub-block [s, e) (a user callback: may throw; the pass's caller rethrows).
+// One sub-block [s, e) of the residual pass: G(x_new) into gl by (*bg)(xn, s, e, gl) (a user
+// callback: may throw; the pass's caller rethrows) or read from a.gn; f_new = G(x_new) - x_new
+// into fl, w_new and the stored outputs written; with fk, df = f_new - fk into dl. Returns the
+// sub-block's sums ||f||^2, ||df||^2 and df.f_new in T (SIMD lanes, then the scalar tail).
+template <class T, class BlockG>
+KESTREL_ALWAYS_INLINE void residual_sub_block(const residual_pass_args<T>& a, const T* fk, std::size_t s, std::size_t e,
+                                              T* fl, T* dl, T* gl, BlockG* bg, T& sff, T& sdd, T& sdfn) {
+    namespace sd = kestrel::simd::detail;
+    constexpr std::size_t W = sd::width<T>;
+    const auto vb = sd::splat<T>(a.beta), vc = sd::splat<T>(a.one_minus_beta);
+    const std::size_t ev = s + (e - s) / W * W;
+    const T* gp = gl;  // gp[i - s] = G(x_new)_i
+    if (bg)
+        (*bg)(a.xn, s, e, gl);
+    else
+        gp = a.gn + s;
+    auto ff = sd::splat<T>(T(0)), dd = ff, dfn = ff;
+    for (std::size_t i = s; i < ev; i += W) {
+        const auto g = sd::load(gp + (i - s)), x = sd::load(a.xn + i);
+        const auto f = g - x;
+        sd::store(fl + (i - s), f);
+        if (a.w_out) sd::store(a.w_out + i, sd::fmadd(vb, g, vc * x));
+        ff = sd::fmadd(f, f, ff);
+        if (fk) {
+            const auto d = f - sd::load(fk + i);
+            sd::store(dl + (i - s), d);
+            dd = sd::fmadd(d, d, dd);
+            dfn = sd::fmadd(d, f, dfn);
+        }
+    }
+    sff = sd::hsum<T>(ff);
+    sdd = sd::hsum<T>(dd);
+    sdfn = sd::hsum<T>(dfn);
+    for (std::size_t i = ev; i < e; ++i) {  // the vector's last few elements only
+        const T g = gp[i - s], x = a.xn[i];
+        const T f = g - x;
+        fl[i - s] = f;
+        if (a.w_out) a.w_out[i] = a.beta * g + a.one_minus_beta * x;
+        sff += f * f;
+        if (fk) {
+            const T d = f - fk[i];
+            dl[i - s] = d;
+            sdd += d * d;
+            sdfn += d * f;
+        }
+    }
+    if (a.f_out) store_block(a.f_out + s, fl, e - s, a.stream_f);
+    if (a.g_out) store_block(a.g_out + s, gp, e - s, a.stream_f);
+}
+
+// With bg != nullptr, gn is not read (see residual_sub_block).
 template <class T, class BlockG = no_block_map>
 void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size_t end, double* part,
                     BlockG* bg = nullptr) {
@@ -174,7 +223,6 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
     const std::size_t mk = hist ? a.mk : 0;
     // part layout: ff, dd, dfn, s[0..mk), t[0..mk)
     for (std::size_t q = 0; q < 3 + 2 * mk; ++q) part[q] = 0.0;
-    const auto vb = sd::splat<T>(a.beta), vc = sd::splat<T>(a.one_minus_beta);
     const T* fk = hist ? a.raw[mk] : nullptr;
     for (std::size_t s = begin; s < end; s += pass_sub_block) {
         const std::size_t e = std::min(end, s + pass_sub_block);
@@ -182,41 +230,8 @@ void residual_range(const residual_pass_args<T>& a, std::size_t begin, std::size
         alignas(64) T fl[pass_sub_block];
         alignas(64) T dl[pass_sub_block];
         alignas(64) T gl[pass_sub_block];
-        const T* gp = gl;  // gp[i - s] = G(x_new)_i
-        if (bg)
-            (*bg)(a.xn, s, e, gl);
-        else
-            gp = a.gn + s;
-        auto ff = sd::splat<T>(T(0)), dd = ff, dfn = ff;
-        for (std::size_t i = s; i < ev; i += W) {
-            const auto g = sd::load(gp + (i - s)), x = sd::load(a.xn + i);
-            const auto f = g - x;
-            sd::store(fl + (i - s), f);
-            if (a.w_out) sd::store(a.w_out + i, sd::fmadd(vb, g, vc * x));
-            ff = sd::fmadd(f, f, ff);
-            if (hist) {
-                const auto d = f - sd::load(fk + i);
-                sd::store(dl + (i - s), d);
-                dd = sd::fmadd(d, d, dd);
-                dfn = sd::fmadd(d, f, dfn);
-            }
-        }
-        T sff = sd::hsum<T>(ff), sdd = sd::hsum<T>(dd), sdfn = sd::hsum<T>(dfn);
-        for (std::size_t i = ev; i < e; ++i) {  // the vector's last few elements only
-            const T g = gp[i - s], x = a.xn[i];
-            const T f = g - x;
-            fl[i - s] = f;
-            if (a.w_out) a.w_out[i] = a.beta * g + a.one_minus_beta * x;
-            sff += f * f;
-            if (hist) {
-                const T d = f - fk[i];
-                dl[i - s] = d;
-                sdd += d * d;
-                sdfn += d * f;
-            }
-        }
-        if (a.f_out) store_block(a.f_out + s, fl, e - s, a.stream_f);
-        if (a.g_out) store_block(a.g_out + s, gp, e - s, a.stream_f);
+        T sff, sdd, sdfn;
+        residual_sub_block(a, fk, s, e, fl, dl, gl, bg, sff, sdd, sdfn);
         part[0] += static_cast<double>(sff);
         if (!hist) continue;
         part[1] += static_cast<double>(sdd);
@@ -333,7 +348,6 @@ void residual_gram_range(const residual_pass_args<T>& a, std::size_t first_new, 
     for (std::size_t q = 0; q < npart; ++q) part[q] = 0.0;
     double* const pairs = part + 1;
     double* const tt = pairs + gram_block_size(mk, first_new) - (mk + 1);
-    const auto vb = sd::splat<T>(a.beta), vc = sd::splat<T>(a.one_minus_beta);
     const T* fk = a.raw[mk];
     for (std::size_t s = begin; s < end; s += pass_sub_block) {
         const std::size_t e = std::min(end, s + pass_sub_block);
@@ -342,31 +356,8 @@ void residual_gram_range(const residual_pass_args<T>& a, std::size_t first_new, 
         alignas(64) T fl[pass_sub_block];
         alignas(64) T dl[pass_sub_block];
         alignas(64) T gl[pass_sub_block];
-        const T* gp = gl;
-        if (bg)
-            (*bg)(a.xn, s, e, gl);
-        else
-            gp = a.gn + s;
-        auto ff = sd::splat<T>(T(0));
-        for (std::size_t i = s; i < ev; i += W) {
-            const auto g = sd::load(gp + (i - s)), x = sd::load(a.xn + i);
-            const auto f = g - x;
-            sd::store(fl + (i - s), f);
-            if (a.w_out) sd::store(a.w_out + i, sd::fmadd(vb, g, vc * x));
-            ff = sd::fmadd(f, f, ff);
-            sd::store(dl + (i - s), f - sd::load(fk + i));
-        }
-        T sff = sd::hsum<T>(ff);
-        for (std::size_t i = ev; i < e; ++i) {
-            const T g = gp[i - s], x = a.xn[i];
-            const T f = g - x;
-            fl[i - s] = f;
-            if (a.w_out) a.w_out[i] = a.beta * g + a.one_minus_beta * x;
-            sff += f * f;
-            dl[i - s] = f - fk[i];
-        }
-        if (a.f_out) store_block(a.f_out + s, fl, len, a.stream_f);
-        if (a.g_out) store_block(a.g_out + s, gp, len, a.stream_f);
+        T sff, sdd, sdfn;
+        residual_sub_block(a, fk, s, e, fl, dl, gl, bg, sff, sdd, sdfn);
         part[0] += static_cast<double>(sff);
         // Columns 0..mk-1 into colbuf (each raw vector read once from memory), column mk = dl.
         for (std::size_t j = 0; j < mk; ++j) {
