@@ -110,6 +110,49 @@ TEST_CASE("alternating anderson reaches the 2-D shifted Poisson fixed point in f
     }
 }
 
+TEST_CASE("alternating anderson with parallel residuals restarts inside its deferred update and takes the scalar secant step", "[fixed_point][anderson]") {
+    // cos componentwise from a constant start: every f is a multiple of the ones vector, so each
+    // new column is exactly parallel to the one before and the conditioning restart leaves one
+    // column (the newest difference) at every extrapolation; with deferred products these
+    // restarts happen while the pending columns are appended. Oracle, written here: plain steps
+    // x <- cos x, and at each extrapolation Anderson(1) on the last two iterates, which for a
+    // scalar is the secant step x_{k+1} = x_k + f_k - (dx + df) f_k / df.
+    componentwise_cos G{50};
+    for (std::size_t p : {2, 3}) {
+        for (int m : {3, 5}) {
+            kf::anderson_options o;
+            o.memory = m;
+            o.extrapolation_period = p;
+            o.rtol = 0.0;
+            // the oracle's scalar iterates
+            std::vector<double> xs{0.3};
+            double fprev = 0, xprev = 0;
+            for (std::size_t k = 0; k < 9; ++k) {
+                const double x = xs.back(), f = std::cos(x) - x;
+                double next = x + f;
+                if (k > 0 && (k + 1) % p == 0) {
+                    const double dx = x - xprev, df = f - fprev;
+                    next = x + f - (dx + df) * (f / df);
+                }
+                xprev = x;
+                fprev = f;
+                xs.push_back(next);
+            }
+            for (std::size_t k = 1; k <= 9; ++k) {
+                o.max_iterations = k;
+                std::vector<double> x(G.n, 0.3);
+                const auto r = kf::anderson(G, kestrel::vector_view<double>(x), o);
+                INFO("period " << p << ", m = " << m << ", k = " << k);
+                // (the secant steps may reach f = 0 exactly before k)
+                REQUIRE((r.iterations == k || (r.converged && r.residual_norm == 0.0)));
+                // two appends of parallel columns have happened by the second update
+                if (r.iterations >= 2 * p) CHECK(r.restarts >= 1);
+                for (double v : x) CHECK(v == Approx(xs[r.iterations]).epsilon(1e-12).margin(1e-14));
+            }
+        }
+    }
+}
+
 TEST_CASE("anderson solves x = cos(x) componentwise to the Dottie number faster than plain iteration", "[fixed_point][anderson]") {
     componentwise_cos G{64};
     std::vector<double> x0(G.n);

@@ -113,16 +113,21 @@ TEST_CASE("anderson with a block map gives the bits of the vector map at 1, 2 an
             CHECK(x == ref);
         }
     }
-    // float: the block map runs in T as well.
-    kf::anderson_options o;
-    o.memory = 4;
-    o.rtol = 1e-4;
-    std::vector<float> ref = fused_start<float>(lin.n), x = ref;
-    const auto rr = kf::anderson(lin, kestrel::vector_view<float>(ref), o);
-    o.policy = kestrel::exec_policy::with_threads(2);
-    const auto r = kf::anderson(B, kestrel::vector_view<float>(x), o);
-    CHECK(fused_same_result(r, rr));
-    CHECK(x == ref);
+    // float: the block map runs in T as well (every step, and alternating with deferred products).
+    for (std::size_t period : {1, 3}) {
+        kf::anderson_options o;
+        o.memory = 4;
+        o.rtol = 1e-4;
+        o.extrapolation_period = period;
+        std::vector<float> ref = fused_start<float>(lin.n), x = ref;
+        const auto rr = kf::anderson(lin, kestrel::vector_view<float>(ref), o);
+        o.policy = kestrel::exec_policy::with_threads(2);
+        const auto r = kf::anderson(B, kestrel::vector_view<float>(x), o);
+        INFO("float, period " << period);
+        CHECK(rr.converged);
+        CHECK(fused_same_result(r, rr));
+        CHECK(x == ref);
+    }
 }
 
 TEST_CASE("anderson with a block map stores its history by non-temporal stores with the bits of the vector map", "[fixed_point][anderson]") {
