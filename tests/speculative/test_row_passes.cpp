@@ -363,24 +363,25 @@ TEST_CASE("the float exp's lanes are the scalar definition bit for bit, so SIMD 
     auto reference = [](float a) {
         a = a < -104.0f ? -104.0f : a;
         a = a > 89.0f ? 89.0f : a;
-        const float kf = std::nearbyint(a * 1.44269504088896341f);
-        const float c1 = 0.693359375f, c2 = -2.12194440e-4f;
-        const float p[5] = {0.4999999403953552f, 0.1666651964187622f, 0.041668400168418884f, 0.008368851616978645f,
-                            0.0013814318226650357f};
         auto madd = [](float x, float y, float z) {
             if (ks::detail::float_exp_fused) return std::fma(x, y, z);
             volatile float prod = x * y;  // rounded, never fused
             return prod + z;
         };
-        float r = madd(-kf, c1, a);
-        r = madd(-kf, c2, r);
-        float q = madd(p[4], r, p[3]);
-        q = madd(q, r, p[2]);
-        q = madd(q, r, p[1]);
-        q = madd(q, r, p[0]);
-        q = madd(q, r, 1.0f);
-        q = madd(q, r, 1.0f);
-        return float(std::ldexp(double(q), int(kf)));  // q 2^k rounded once (double is exact first)
+        // a log2(e) rounded to a multiple of 1/16 by adding 1.5 2^19; k = 16 j.
+        const float t = madd(a, 1.44269504088896341f, 786432.0f);
+        const float j = t - 786432.0f;
+        const long k = std::lround(double(j) * 16.0);
+        const float c1 = 0.693359375f, c2 = -2.12194440e-4f;
+        float r = madd(-j, c1, a);
+        r = madd(-j, c2, r);
+        float p = madd(1.0f / 6.0f, r, 0.5f);
+        p = madd(p, r, 1.0f);
+        const long m = ((k % 16) + 16) % 16;  // k mod 16 in [0, 16)
+        const float T = float(std::exp2((long double)m / 16.0L));  // correctly rounded here
+        volatile float tr = T * r;
+        const float y = madd(tr, p, T);
+        return float(std::ldexp(double(y), int(std::floor(double(j)))));  // y 2^floor(j) rounded once
     };
     const std::size_t W = ks::detail::float_width;
     const kestrel::counter_rng rng(77, 3);

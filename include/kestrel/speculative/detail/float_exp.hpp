@@ -12,38 +12,48 @@
 // splatted value, lane 0 taken), so the sampler's law is exactly the residual law of that
 // softmax.
 //
-// exp_f (float_exp below) is one definition for every build, SIMD or scalar:
+// exp_f (float_exp below) is one definition for every build, SIMD or scalar (Tang's table
+// method, ACM TOMS 15(2), 1989, with a 16-entry table):
 //   a <- min(max(a, -104), 89)          (NaN stays NaN; -inf becomes -104, whose exp rounds to 0)
-//   k  = nearest integer to fl(a * log2(e)) (ties to even)
-//   r  = (a - k C1) - k C2               (Cody & Waite 1980: C1 = 355/512 holds 9 bits, so
-//                                         k C1 is exact for |k| <= 2^15; C2 = fl(ln 2 - C1))
-//   q  = 1 + r (1 + r (c2 + r (c3 + r (c4 + r (c5 + r c6)))))   (Horner)
-//   e  = q 2^k, rounded once           (AVX-512: vscalefps; elsewhere (q 2^k1) 2^k2 with
-//                                         k1 = floor(k / 2), k2 = k - k1: the first product is
-//                                         exact, the second rounds once, to a denormal or to
-//                                         +inf where the result leaves the normal range)
-// with c2..c6 a minimax fit of (e^r - 1 - r) / r^2 on |r| <= 1.002 ln(2) / 2 for the
-// relative error of e^r (Lawson's iteration, 3.1e-9 before rounding the coefficients to float).
+//   t  = fl(a log2(e) + S), S = 1.5 2^19 (fused where the target fuses: t holds a log2(e)
+//                                         rounded to a multiple of 1/16, and its low mantissa
+//                                         bits hold k = 16 (t - S) as an integer)
+//   j  = t - S = k / 16                  (exact)
+//   r  = (a - j C1) - j C2               (Cody & Waite 1980: C1 = 355/512 holds 9 bits and j at
+//                                         most 12, so j C1 is exact; C2 = fl(ln 2 - C1));
+//                                         |r| <= ln(2) / 32 + a rounding
+//   T  = fl(2^((k mod 16) / 16))         (the table, correctly rounded to float)
+//   y  = T + (T r) (1 + r (1/2 + r c3))  (c3 = fl(1/6): Taylor to r^3, whose remainder r^4 / 24
+//                                         <= 1e-8 relative is a sixth of a float rounding)
+//   e  = y 2^floor(j), rounded once     (AVX-512: vscalefps; elsewhere (y 2^k1) 2^k2 with
+//                                         k1 = floor(floor(j) / 2), k2 = floor(j) - k1: the
+//                                         first product is exact, the second rounds once, to a
+//                                         denormal or to +inf where the result leaves the
+//                                         normal range)
 // Hence e = 0 exactly for a <= -103.98 (below half the smallest denormal), a denormal for
 // -103.98 < a < -87.34, +inf for a >= 88.73; every probability of a float logit row below
 // 2^-149 times its chunk's largest is 0 (and one below 2^-53 cannot be drawn by a 53-bit
-// uniform anyway). Error: <= 2 ulp over the whole float range (tests/speculative/
+// uniform anyway). Error: <= 2 ulp over the whole float range (the table's rounding, at most
+// 0.8 of a half-ulp, plus the final rounding and the small terms; tests/speculative/
 // test_row_passes.cpp measures it against long double on every build).
 //
 // Fused steps: on targets with FMA (__FMA__ or __AVX512F__ defined in the translation unit)
-// the reduction's second step and the Horner steps are fused multiply-adds (std::fma in the
-// scalar build, the FMA instruction in SIMD lanes); without FMA they are a product rounded,
-// then a sum. The first reduction step (k C1 exact) and everything else round identically
-// either way. So lanes, one entry, the SIMD build and the scalar build agree bit for bit
-// within a target (tests check lanes against the scalar definition); the laws of FMA and
-// non-FMA targets differ in the last float bits (each within the 2 ulp bound).
+// the shifted product t, the reduction's second step and the polynomial's steps are fused
+// multiply-adds (std::fma in the scalar build, the FMA instruction in SIMD lanes); without FMA
+// they are a product rounded, then a sum. The first reduction step (j C1 exact) and everything
+// else round identically either way. So lanes, one entry, the SIMD build and the scalar build
+// agree bit for bit within a target (tests check lanes against the scalar definition); the
+// laws of FMA and non-FMA targets differ in the last float bits (each within the 2 ulp bound).
 //
-// Cost (AVX-512, 16 lanes): 13 vector operations (clamp 2, product and round 2, reduction 2,
-// Horner 6, scale 1) against 19 for xsimd's float exp, with no select: the row passes over
-// float logits are bounded by these operations, not by memory (benchmarks/speculative.cpp,
-// exp_rate). Other targets build 2^k from integer lanes (6 more operations). The normalizer
-// pass (row_math.hpp) drops the upper clamp (its arguments are <= 0) and, at T = 1, the
-// product by tau: 11 operations per lane batch, the same bits.
+// Cost (AVX-512, 16 lanes): 8 operations on the multiply-add pipes (t, the reduction 2, the
+// polynomial 4, the scale 1), against 11 for the degree-6 polynomial this replaced (2026-12-03,
+// whose argument rounding and six Horner steps kept those pipes busy): 4.4 instead of 5.5 cycles
+// per 16 lanes in L1, and the float normalizer pass 8.4 instead of 9.2 cycles per 16 entries
+// (measured on Zen 5). The row passes over float logits are bounded by these operations, not by
+// memory (benchmarks/speculative.cpp, exp_rate). The table lookup is one register permute with
+// AVX-512, two and a blend with AVX2, and a lane-by-lane read of the table elsewhere. The
+// normalizer pass (row_math.hpp) drops the upper clamp (its arguments are <= 0) and, at T = 1,
+// the product by tau: the same bits.
 //
 // (A float-to-double batch split has no counterpart in core/simd.hpp; it lives here.)
 #pragma once
@@ -80,13 +90,15 @@ inline constexpr bool float_exp_fused = KESTREL_SPEC_FLOAT_EXP_FMA != 0;
 namespace fexp {
 inline constexpr float lo = -104.0f, hi = 89.0f;   // clamp of the argument
 inline constexpr float log2e = 1.44269504088896341f;
+inline constexpr float shifter = 786432.0f;         // 1.5 2^19: rounds a log2(e) to 1/16
+inline constexpr std::uint32_t shifter_bits = 0x49400000u;
 inline constexpr float c1 = 0.693359375f;           // 355 / 512
 inline constexpr float c2 = -2.12194440e-4f;        // ln 2 - c1, rounded to float
-inline constexpr float p2 = 0.4999999403953552f;    // 0x3efffffe
-inline constexpr float p3 = 0.1666651964187622f;    // 0x3e2aaa48
-inline constexpr float p4 = 0.041668400168418884f;  // 0x3d2aac7c
-inline constexpr float p5 = 0.008368851616978645f;  // 0x3c091d82
-inline constexpr float p6 = 0.0013814318226650357f; // 0x3ab51129
+inline constexpr float c3 = 0.166666672f;           // 1 / 6, rounded to float (0x3e2aaaab)
+/// 2^(i / 16) correctly rounded to float (bit patterns 0x3f800000, 0x3f85aac3, ... 0x3ff5257d).
+alignas(64) inline constexpr float table[16] = {
+    1.0f,         1.04427373f, 1.09050775f, 1.13878858f, 1.18920708f, 1.24185777f, 1.29683959f, 1.35425556f,
+    1.41421354f, 1.47682619f, 1.54221082f, 1.61049032f, 1.68179286f, 1.75625217f, 1.8340081f,  1.91520655f};
 }  // namespace fexp
 
 /// 2^j as a float for an integer j in [-126, 127] (exponent field).
@@ -103,33 +115,59 @@ inline float float_exp_scalar(float a) noexcept {
     using namespace fexp;
     a = a < lo ? lo : a;  // NaN compares false: it stays NaN
     a = a > hi ? hi : a;
-    const float x = a * log2e;
-    const float kf = std::nearbyint(x);
-    const std::int32_t k = static_cast<std::int32_t>(a == a ? kf : 0.0f);
 #if KESTREL_SPEC_FLOAT_EXP_FMA
-    float r = std::fma(-kf, c1, a);
-    r = std::fma(-kf, c2, r);
-    float q = std::fma(p6, r, p5);
-    q = std::fma(q, r, p4);
-    q = std::fma(q, r, p3);
-    q = std::fma(q, r, p2);
-    q = std::fma(q, r, 1.0f);
-    q = std::fma(q, r, 1.0f);
+    const float t = std::fma(a, log2e, shifter);
 #else
-    float r = a - kf * c1;
-    r = r - kf * c2;
-    float q = p6 * r + p5;
-    q = q * r + p4;
-    q = q * r + p3;
-    q = q * r + p2;
-    q = q * r + 1.0f;
-    q = q * r + 1.0f;
+    const float t = a * log2e + shifter;
 #endif
-    const std::int32_t k1 = k >= 0 ? k / 2 : -((1 - k) / 2);  // floor(k / 2)
-    return (q * float_pow2(k1)) * float_pow2(k - k1);
+    const float j = t - shifter;
+    std::uint32_t tb;
+    std::memcpy(&tb, &t, sizeof tb);
+    // k = 16 j from t's bits (t stays in [2^19, 2^20)); a NaN argument takes k = 0 (y is NaN).
+    const std::int32_t k = a == a ? static_cast<std::int32_t>(tb - shifter_bits) : 0;
+#if KESTREL_SPEC_FLOAT_EXP_FMA
+    float r = std::fma(-j, c1, a);
+    r = std::fma(-j, c2, r);
+    float p = std::fma(c3, r, 0.5f);
+    p = std::fma(p, r, 1.0f);
+    const float T = table[k & 15];
+    const float y = std::fma(T * r, p, T);
+#else
+    float r = a - j * c1;
+    r = r - j * c2;
+    float p = c3 * r + 0.5f;
+    p = p * r + 1.0f;
+    const float T = table[k & 15];
+    const float y = (T * r) * p + T;
+#endif
+    const std::int32_t kk = k >= 0 ? k / 16 : -((15 - k) / 16);  // floor(j)
+    const std::int32_t k1 = kk >= 0 ? kk / 2 : -((1 - kk) / 2);  // floor(kk / 2)
+    return (y * float_pow2(k1)) * float_pow2(kk - k1);
 }
 
 #if KESTREL_HAS_XSIMD
+/// fexp::table[k mod 16] lane by lane (SIMD builds other than AVX-512's 16 float lanes, which
+/// permute in float_exp_lanes): two register permutes and a blend with AVX2, else lane by lane.
+template <class F>
+KESTREL_ALWAYS_INLINE sdf::batch<F> float_exp_table_lookup(const xsimd::batch<std::int32_t>& k) noexcept {
+    using B [[maybe_unused]] = sdf::batch<F>;
+    using freg [[maybe_unused]] = typename xsimd::batch<F>::register_type;
+    constexpr std::size_t lanes = sdf::width<F>;
+#if defined(__AVX2__)
+    if constexpr (sizeof(freg) == 32 && lanes == 8) {
+        const __m256i idx = k;  // permutevar8x32 reads the low 3 bits; bit 3 picks the half
+        const __m256 lo = _mm256_permutevar8x32_ps(_mm256_load_ps(fexp::table), idx);
+        const __m256 hi = _mm256_permutevar8x32_ps(_mm256_load_ps(fexp::table + 8), idx);
+        return B(_mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28))));
+    }
+#endif
+    alignas(64) std::int32_t idx[lanes];
+    alignas(64) F out[lanes];
+    k.store_aligned(idx);
+    for (std::size_t i = 0; i < lanes; ++i) out[i] = fexp::table[idx[i] & 15];
+    return sdf::load(out);
+}
+
 /// exp_f lane by lane (SIMD builds); the same bits as float_exp_scalar on every lane.
 /// NonPositive: every lane is <= 0 or NaN (a normalizer pass's arguments, (l - m_k) tau with
 /// m_k the chunk's maximum), so the upper clamp, min(89, a) = a there, is skipped: the same
@@ -146,49 +184,51 @@ KESTREL_ALWAYS_INLINE sdf::batch<F> float_exp_lanes(const sdf::batch<F>& arg) no
         // max / min return their second operand when one is NaN: a NaN argument stays NaN.
         __m512 a = _mm512_max_ps(_mm512_set1_ps(fexp::lo), arg);
         if constexpr (!NonPositive) a = _mm512_min_ps(_mm512_set1_ps(fexp::hi), a);
-        const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(fexp::log2e)),
-                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(fexp::c1), a);
-        r = _mm512_fnmadd_ps(k, _mm512_set1_ps(fexp::c2), r);
-        __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(fexp::p6), r, _mm512_set1_ps(fexp::p5));
-        q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(fexp::p4));
-        q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(fexp::p3));
-        q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(fexp::p2));
-        q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f));
-        q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f));
-        return B(_mm512_scalef_ps(q, k));
+        const __m512 s = _mm512_set1_ps(fexp::shifter);
+        const __m512 t = _mm512_fmadd_ps(a, _mm512_set1_ps(fexp::log2e), s);
+        const __m512 j = _mm512_sub_ps(t, s);
+        __m512 r = _mm512_fnmadd_ps(j, _mm512_set1_ps(fexp::c1), a);
+        r = _mm512_fnmadd_ps(j, _mm512_set1_ps(fexp::c2), r);
+        // The permute reads the index's low 4 bits: k mod 16 (t's bits minus S's end in 4 zeros).
+        const __m512 T = _mm512_permutexvar_ps(_mm512_castps_si512(t), _mm512_load_ps(fexp::table));
+        __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(fexp::c3), r, _mm512_set1_ps(0.5f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+        const __m512 y = _mm512_fmadd_ps(_mm512_mul_ps(T, r), p, T);
+        return B(_mm512_scalef_ps(y, j));  // y 2^floor(j)
     }
 #endif
     using I = xsimd::batch<std::int32_t>;
     B a = xsimd::max(B(fexp::lo), arg);  // x86: the second operand on NaN (stays NaN)
     if constexpr (!NonPositive) a = xsimd::min(B(fexp::hi), a);
-    const I k = xsimd::nearbyint_as_int(a * B(fexp::log2e));  // ties to even (current mode)
-    const B kf = xsimd::to_float(k);
 #if KESTREL_SPEC_FLOAT_EXP_FMA
-    B r = xsimd::fnma(kf, B(fexp::c1), a);
-    r = xsimd::fnma(kf, B(fexp::c2), r);
-    B q = xsimd::fma(B(fexp::p6), r, B(fexp::p5));
-    q = xsimd::fma(q, r, B(fexp::p4));
-    q = xsimd::fma(q, r, B(fexp::p3));
-    q = xsimd::fma(q, r, B(fexp::p2));
-    q = xsimd::fma(q, r, B(1.0f));
-    q = xsimd::fma(q, r, B(1.0f));
+    const B t = xsimd::fma(a, B(fexp::log2e), B(fexp::shifter));
 #else
-    B r = a - kf * B(fexp::c1);
-    r = r - kf * B(fexp::c2);
-    B q = B(fexp::p6) * r + B(fexp::p5);
-    q = q * r + B(fexp::p4);
-    q = q * r + B(fexp::p3);
-    q = q * r + B(fexp::p2);
-    q = q * r + B(1.0f);
-    q = q * r + B(1.0f);
+    const B t = a * B(fexp::log2e) + B(fexp::shifter);
 #endif
-    // A NaN lane's k is the integer indefinite; q is NaN there, so the product stays NaN.
-    const I k1 = k >> 1;  // arithmetic shift: floor(k / 2)
-    const I k2 = k - k1;
+    const B j = t - B(fexp::shifter);
+    // k = 16 j as an integer (a NaN lane's is garbage; its y is NaN, so the result stays NaN).
+    const I k = xsimd::bitwise_cast<I>(t) - I(static_cast<std::int32_t>(fexp::shifter_bits));
+#if KESTREL_SPEC_FLOAT_EXP_FMA
+    B r = xsimd::fnma(j, B(fexp::c1), a);
+    r = xsimd::fnma(j, B(fexp::c2), r);
+    B p = xsimd::fma(B(fexp::c3), r, B(0.5f));
+    p = xsimd::fma(p, r, B(1.0f));
+    const B T = float_exp_table_lookup<F>(k);
+    const B y = xsimd::fma(T * r, p, T);
+#else
+    B r = a - j * B(fexp::c1);
+    r = r - j * B(fexp::c2);
+    B p = B(fexp::c3) * r + B(0.5f);
+    p = p * r + B(1.0f);
+    const B T = float_exp_table_lookup<F>(k);
+    const B y = (T * r) * p + T;
+#endif
+    const I kk = k >> 4;  // arithmetic shift: floor(j)
+    const I k1 = kk >> 1;  // floor(kk / 2)
+    const I k2 = kk - k1;
     const B s1 = xsimd::bitwise_cast<B>((k1 + I(127)) << 23);
     const B s2 = xsimd::bitwise_cast<B>((k2 + I(127)) << 23);
-    return (q * s1) * s2;
+    return (y * s1) * s2;
 }
 #endif
 
