@@ -4,14 +4,22 @@
 //                           cache, with 1 thread and all threads;
 //   machine/read/...        a pure read stream (sum of one array, 8 bytes per element),
 //                           the limit of read-only kernels such as a k-medoids SWAP pass;
-//   machine/peak_flops/...  independent chains of SIMD fused multiply-adds.
+//   machine/peak_flops/...  independent chains of SIMD fused multiply-adds;
+//   machine/random_lines/...  2^20 reads of one word from random 64-byte lines of a table of
+//                           16 MiB and 256 MiB (the alias tables' sizes at n = 2^20 and 2^24),
+//                           in the alias draws' pipeline (128 lines prefetched ahead): the floor of any kernel
+//                           that needs a random line per item (alias draws). Not a bound the
+//                           report divides by; it shows how far a random line is from the
+//                           read stream on this machine.
 // benchmarks/report.py divides every kernel's rate by these.
 #include <benchmark/benchmark.h>
 
 #include <kestrel/core/parallel.hpp>
 #include <kestrel/core/simd.hpp>
 
+#include <cstdint>
 #include <cstdlib>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -91,6 +99,52 @@ void read_stream(benchmark::State& state, std::size_t n, int threads) {
     kestrel_bench::report_limits(state, 8.0 * double(n), double(n));
 }
 
+// m reads of random lines (a multiplicative hash of the read's index picks the line), each
+// thread its own share; the sum of the words read keeps every load.
+void random_lines(benchmark::State& state, std::size_t table_bytes, int threads) {
+    const std::size_t lines = table_bytes / 64, m = std::size_t(1) << 20;
+    static std::vector<std::pair<std::size_t, std::unique_ptr<std::uint64_t[]>>> tables;
+    std::uint64_t* table = nullptr;
+    for (auto& t : tables)
+        if (t.first == table_bytes) table = t.second.get();
+    if (!table) {
+        tables.emplace_back(table_bytes, std::unique_ptr<std::uint64_t[]>(new std::uint64_t[table_bytes / 8]));
+        table = tables.back().second.get();
+        for (std::size_t i = 0; i < table_bytes / 8; ++i) table[i] = i * 0x9E3779B97F4A7C15ull;
+    }
+    // lines is a power of 2: the hash's top bits pick the line (no division in the loop).
+    int shift = 64;
+    for (std::size_t l = lines; l > 1; l >>= 1) --shift;
+    auto line_of = [shift](std::size_t i) { return static_cast<std::size_t>((i * 0x9E3779B97F4A7C15ull) >> shift); };
+    const kestrel::exec_policy policy{threads};
+    for (auto _ : state) {
+        std::uint64_t total = 0;
+        kestrel::parallel_chunks(m, 4096, policy, [&](std::size_t lo, std::size_t hi) {
+            // The alias draws' pipeline shape: lines of 32 reads computed and prefetched 4
+            // chunks (128 lines) before they are read.
+            constexpr std::size_t C = 32, ahead = 4, L = ahead + 1;
+            std::size_t ring[L][C];
+            const std::size_t nch = (hi - lo) / C;  // hi - lo is a multiple of 4096
+            auto generate = [&](std::size_t c) {
+                for (std::size_t k = 0; k < C; ++k) {
+                    ring[c % L][k] = line_of(lo + c * C + k);
+                    kestrel::simd::detail::prefetch<3>(table + 8 * ring[c % L][k]);
+                }
+            };
+            std::uint64_t acc = 0;
+            for (std::size_t c = 0; c < ahead && c < nch; ++c) generate(c);
+            for (std::size_t c = 0; c < nch; ++c) {
+                if (c + ahead < nch) generate(c + ahead);
+                for (std::size_t k = 0; k < C; ++k) acc += table[8 * ring[c % L][k]];
+            }
+#pragma omp atomic
+            total += acc;
+        });
+        benchmark::DoNotOptimize(total);
+    }
+    kestrel_bench::report_limits(state, 64.0 * double(m), double(m));
+}
+
 // 12 independent FMA chains per thread hide the FMA latency on current x86 cores.
 void peak_flops(benchmark::State& state, int threads) {
     using batch = kestrel::simd::detail::batch<double>;
@@ -135,6 +189,12 @@ const bool registered = [] {
                                      [rn, t](benchmark::State& s) { read_stream(s, rn, t); })
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
+        for (std::size_t tb : {std::size_t(16) << 20, std::size_t(256) << 20})
+            benchmark::RegisterBenchmark(("machine/random_lines/gather/bytes:" + std::to_string(tb) + "/threads:" +
+                                          std::to_string(t)).c_str(),
+                                         [tb, t](benchmark::State& s) { random_lines(s, tb, t); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
         const std::string name = "machine/peak_flops/fma/threads:" + std::to_string(t);
         benchmark::RegisterBenchmark(name.c_str(), [t](benchmark::State& s) { peak_flops(s, t); })
             ->UseRealTime()
