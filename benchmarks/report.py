@@ -592,6 +592,7 @@ def main():
     triad = defaultdict(list)  # threads -> [(bytes, bytes_per_second)]
     peak = {}
     read_bw = {}  # threads -> bytes per second of a pure read stream
+    random_lines = {}  # (threads, table bytes) -> seconds per random 64-byte line
     entries = []
     for b in runs:
         family, kernel, impl, variant, args = parse_name(b["name"])
@@ -601,6 +602,11 @@ def main():
             triad[threads].append((b.get("bytes", 0.0), b.get("bytes_per_second", 0.0)))
         elif family == "machine" and kernel == "read":
             read_bw[threads] = max(read_bw.get(threads, 0.0), b.get("bytes_per_second", 0.0))
+        elif family == "machine" and kernel == "random_lines":
+            # (threads, table bytes) -> best seconds per line
+            per_line = t / max(b.get("bytes", 0.0) / 64.0, 1.0)  # bytes: 64 per line read
+            key = (threads, int(args.get("bytes", "0")))
+            random_lines[key] = min(random_lines.get(key, float("inf")), per_line)
         elif family == "machine" and kernel == "peak_flops":
             peak[threads] = max(peak.get(threads, 0.0), b.get("flop_rate", 0.0))
         else:
@@ -673,6 +679,13 @@ def main():
                 f"({dram[0] / 2**20:.0f} MiB); in cache up to {max(bw for _, bw in triad[t]) / 1e9:.1f} GB/s")
         for t in sorted(read_bw):
             out(f"- read stream (read-only kernels' bound), {t} thread(s): {read_bw[t] / 1e9:.1f} GB/s out of cache")
+        for t in sorted({t for t, _ in random_lines}):
+            sizes = sorted(sz for tt, sz in random_lines if tt == t)
+            desc = ", ".join(f"{random_lines[(t, sz)] * 1e9:.2f} ns from {sz / 2**20:.0f} MiB" for sz in sizes)
+            rb = read_bw.get(t)
+            vs = f" (the read stream: {64.0 / rb * 1e9:.2f} ns a line)" if rb else ""
+            out(f"- random 64-byte lines (the floor of a line per item, e.g. alias draws), {t} thread(s): "
+                f"a line takes {desc}{vs}")
         for t in sorted(peak):
             out(f"- peak FMA arithmetic, {t} thread(s): {peak[t] / 1e9:.1f} GFLOP/s (double)")
         out()
