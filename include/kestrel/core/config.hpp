@@ -56,6 +56,18 @@
 #  define KESTREL_LAMBDA_INLINE
 #endif
 
+// Before a short loop with a compile-time trip count over arrays of SIMD registers (the Philox
+// lanes of the alias draws): unroll it completely, so that the arrays stay in registers. GCC
+// does that on its own at -O3 but not always at -O2 (CMake's RelWithDebInfo), where the alias
+// draws measured 1.7x slower without it.
+#if defined(__clang__)
+#  define KESTREL_UNROLL_FULLY _Pragma("unroll")
+#elif defined(__GNUC__)
+#  define KESTREL_UNROLL_FULLY _Pragma("GCC unroll 16")
+#else
+#  define KESTREL_UNROLL_FULLY
+#endif
+
 namespace kestrel {
 
 /// Compile-time description of the build, for programs that want to print it.

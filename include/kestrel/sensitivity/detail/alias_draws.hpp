@@ -35,18 +35,6 @@
 #include <immintrin.h>
 #endif
 
-// Full unrolling of the fixed-trip loops over register arrays (so that the arrays stay in
-// registers at -O2, where GCC does not peel them completely on its own).
-#if defined(__GNUC__) && !defined(__clang__)
-#define KESTREL_ALIAS_PRAGMA(x) _Pragma(#x)
-#define KESTREL_ALIAS_UNROLL(n) KESTREL_ALIAS_PRAGMA(GCC unroll n)
-#elif defined(__clang__)
-#define KESTREL_ALIAS_PRAGMA(x) _Pragma(#x)
-#define KESTREL_ALIAS_UNROLL(n) KESTREL_ALIAS_PRAGMA(unroll n)
-#else
-#define KESTREL_ALIAS_UNROLL(n)
-#endif
-
 namespace kestrel::sensitivity::detail {
 
 /// floor(a * b / 2^64): the high word of the 128-bit product.
@@ -108,7 +96,7 @@ KESTREL_ALWAYS_INLINE void philox_avx512(const counter_rng& rng, std::uint64_t f
     const __m512i base = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(first)), lane);
     const __m512i s_lo = _mm512_set1_epi64(static_cast<long long>(stream));
     const __m512i s_hi = _mm512_set1_epi64(static_cast<long long>(stream >> 32));
-    KESTREL_ALIAS_UNROLL(4)
+    KESTREL_UNROLL_FULLY
     for (int v = 0; v < 4; ++v) {
         const __m512i c = _mm512_add_epi64(base, _mm512_set1_epi64(8 * v));  // wraps mod 2^64 as first + k
         x0[v] = c;
@@ -118,14 +106,14 @@ KESTREL_ALWAYS_INLINE void philox_avx512(const counter_rng& rng, std::uint64_t f
     }
     const __m512i m0 = _mm512_set1_epi64(philox4x32_10::multiplier0);
     const __m512i m1 = _mm512_set1_epi64(philox4x32_10::multiplier1);
-    KESTREL_ALIAS_UNROLL(10)
+    KESTREL_UNROLL_FULLY
     for (int r = 0; r < 10; ++r) {
         if (r > 0) {
             k0 += philox4x32_10::weyl0;
             k1 += philox4x32_10::weyl1;
         }
         const __m512i kk0 = _mm512_set1_epi64(k0), kk1 = _mm512_set1_epi64(k1);
-        KESTREL_ALIAS_UNROLL(4)
+        KESTREL_UNROLL_FULLY
         for (int v = 0; v < 4; ++v) {
             const __m512i p0 = _mm512_mul_epu32(x0[v], m0), p1 = _mm512_mul_epu32(x2[v], m1);
             // 0x96: a ^ b ^ c.
@@ -153,7 +141,7 @@ KESTREL_ALWAYS_INLINE void alias_columns_avx512(const counter_rng& rng, std::uin
     const __m512i nn = _mm512_set1_epi64(static_cast<long long>(n));
     const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
     const __m512d scale = _mm512_set1_pd(0x1p-53);
-    KESTREL_ALIAS_UNROLL(4)
+    KESTREL_UNROLL_FULLY
     for (int v = 0; v < 4; ++v) {
         // floor((bh n + (bl n >> 32)) / 2^32), bh = word 1, bl = word 0.
         const __m512i t = _mm512_add_epi64(_mm512_mul_epu32(x1[v], nn), _mm512_srli_epi64(_mm512_mul_epu32(x0[v], nn), 32));
@@ -172,7 +160,7 @@ KESTREL_ALWAYS_INLINE void open_uniforms_avx512(const counter_rng& rng, std::uin
     philox_avx512(rng, first, x0, x1, x2, x3);
     const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
     const __m512d half = _mm512_set1_pd(0.5), scale = _mm512_set1_pd(0x1p-52);
-    KESTREL_ALIAS_UNROLL(4)
+    KESTREL_UNROLL_FULLY
     for (int v = 0; v < 4; ++v) {
         // (word1 << 32 | word0) >> 12; 0xf8: a | (b & c).
         const __m512i b = _mm512_ternarylogic_epi64(_mm512_slli_epi64(x1[v], 32), x0[v], low32, 0xf8);
@@ -193,7 +181,7 @@ KESTREL_ALWAYS_INLINE void philox_avx2(const counter_rng& rng, std::uint64_t fir
     const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(first)), _mm256_set_epi64x(3, 2, 1, 0));
     const __m256i s_lo = _mm256_set1_epi64x(static_cast<long long>(stream));
     const __m256i s_hi = _mm256_set1_epi64x(static_cast<long long>(stream >> 32));
-    KESTREL_ALIAS_UNROLL(4)
+    KESTREL_UNROLL_FULLY
     for (int v = 0; v < 4; ++v) {
         const __m256i c = _mm256_add_epi64(base, _mm256_set1_epi64x(4 * v));
         x0[v] = c;
@@ -203,14 +191,14 @@ KESTREL_ALWAYS_INLINE void philox_avx2(const counter_rng& rng, std::uint64_t fir
     }
     const __m256i m0 = _mm256_set1_epi64x(philox4x32_10::multiplier0);
     const __m256i m1 = _mm256_set1_epi64x(philox4x32_10::multiplier1);
-    KESTREL_ALIAS_UNROLL(10)
+    KESTREL_UNROLL_FULLY
     for (int r = 0; r < 10; ++r) {
         if (r > 0) {
             k0 += philox4x32_10::weyl0;
             k1 += philox4x32_10::weyl1;
         }
         const __m256i kk0 = _mm256_set1_epi64x(k0), kk1 = _mm256_set1_epi64x(k1);
-        KESTREL_ALIAS_UNROLL(4)
+        KESTREL_UNROLL_FULLY
         for (int v = 0; v < 4; ++v) {
             const __m256i p0 = _mm256_mul_epu32(x0[v], m0), p1 = _mm256_mul_epu32(x2[v], m1);
             x0[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), x1[v]), kk0);
@@ -246,7 +234,7 @@ KESTREL_ALWAYS_INLINE void alias_columns_avx2(const counter_rng& rng, std::uint6
     philox_avx2(rng, first, x0, x1, x2, x3);
     const __m256i nn = _mm256_set1_epi64x(static_cast<long long>(n));
     const __m256i low32 = _mm256_set1_epi64x(0xffffffffLL);
-    KESTREL_ALIAS_UNROLL(4)
+    KESTREL_UNROLL_FULLY
     for (int v = 0; v < 4; ++v) {
         const __m256i t = _mm256_add_epi64(_mm256_mul_epu32(x1[v], nn), _mm256_srli_epi64(_mm256_mul_epu32(x0[v], nn), 32));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(col + 4 * v), _mm256_srli_epi64(t, 32));
@@ -265,7 +253,7 @@ KESTREL_ALWAYS_INLINE void open_uniforms_avx2(const counter_rng& rng, std::uint6
     philox_avx2(rng, first, x0, x1, x2, x3);
     const __m256i low32 = _mm256_set1_epi64x(0xffffffffLL);
     const __m256d half = _mm256_set1_pd(0.5), scale = _mm256_set1_pd(0x1p-52);
-    KESTREL_ALIAS_UNROLL(4)
+    KESTREL_UNROLL_FULLY
     for (int v = 0; v < 4; ++v) {
         const __m256i b = _mm256_or_si256(_mm256_slli_epi64(x1[v], 32), _mm256_and_si256(x0[v], low32));
         const __m256d k = small_u64_to_double_avx2(_mm256_srli_epi64(b, 12));
