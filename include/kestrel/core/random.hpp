@@ -181,7 +181,12 @@ void fill_uniform(vector_view<T> out, const counter_rng& rng, std::uint64_t firs
     if (n < 65536) policy = exec_policy::serial();
     parallel_for(nblocks, policy, [&](std::size_t b) {
         const std::size_t j0 = b * block, j1 = std::min(n, j0 + block);
-        for (std::size_t j = j0; j < j1; ++j) out[j] = rng.uniform<std::remove_cv_t<T>>(first_draw + j);
+        // Groups of 16 with a fixed trip count: GCC 12 at -O2 vectorizes only loops whose count
+        // is a multiple of the vector width (see sensitivity::detail::philox_blocks).
+        std::size_t j = j0;
+        for (; j + 16 <= j1; j += 16)
+            for (std::size_t g = 0; g < 16; ++g) out[j + g] = rng.uniform<std::remove_cv_t<T>>(first_draw + j + g);
+        for (; j < j1; ++j) out[j] = rng.uniform<std::remove_cv_t<T>>(first_draw + j);
     });
 }
 
