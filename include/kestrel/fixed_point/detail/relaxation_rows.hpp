@@ -260,6 +260,7 @@ KESTREL_ALWAYS_INLINE bool stencil_group(const std::int32_t* ptr, const std::int
         bad |= _mm512_mask_cmpneq_epi32_mask(m, _mm512_maskz_loadu_epi32(m, c0 + 16 * c), expect);
     }
     if (bad) return false;
+    KESTREL_UNROLL_FULLY
     for (int k = 0; k < L; ++k) off[k] = static_cast<std::ptrdiff_t>(c0[k]) - static_cast<std::ptrdiff_t>(i0);
     return true;
 }
@@ -271,9 +272,12 @@ KESTREL_ALWAYS_INLINE void transpose_group(const T* vals, typename v512<T>::V* o
     constexpr int W = A::W;
     const auto& t = group_tables_v<L, W, typename A::idx_t>;
     typename A::V r[L];
+    KESTREL_UNROLL_FULLY
     for (int q = 0; q < L; ++q) r[q] = A::loadu(vals + q * W);
+    KESTREL_UNROLL_FULLY
     for (int k = 0; k < L; ++k) {
         typename A::V o = A::perm2(r[0], t.idx[k][0], r[L > 1 ? 1 : 0]);
+        KESTREL_UNROLL_FULLY
         for (int p = 1; p < (L + 1) / 2; ++p) {
             if (t.mask[k][p] == 0) continue;
             const int hi = 2 * p + 1 < L ? 2 * p + 1 : 2 * p;
@@ -396,6 +400,7 @@ KESTREL_ALWAYS_INLINE bool stencil_group(const std::int32_t* ptr, const std::int
         if (q == M - 8) break;
     }
     if (_mm256_movemask_epi8(eq) != -1) return false;
+    KESTREL_UNROLL_FULLY
     for (int k = 0; k < L; ++k) off[k] = static_cast<std::ptrdiff_t>(c0[k]) - static_cast<std::ptrdiff_t>(i0);
     return true;
 }
@@ -428,9 +433,11 @@ KESTREL_ALWAYS_INLINE bool periodic_group(const T* vals) noexcept {
 template <int L, class T>
 KESTREL_ALWAYS_INLINE void transpose_group(const T* vals, typename v256<T>::V* out) noexcept {
     if (periodic_group<L>(vals)) {
+        KESTREL_UNROLL_FULLY
         for (int k = 0; k < L; ++k) out[k] = v256<T>::set1(vals[k]);
         return;
     }
+    KESTREL_UNROLL_FULLY
     for (int k = 0; k < L; ++k) out[k] = v256<T>::strided(vals + k, L);
 }
 
@@ -464,6 +471,7 @@ KESTREL_ALWAYS_INLINE bool jacobi_group(const std::int32_t* ptr, const std::int3
     typename A::V e[L];
     transpose_group<L>(val + ptr[i0], e);
     typename A::V s = A::zero(), d = A::zero();
+    KESTREL_UNROLL_FULLY
     for (int k = 0; k < L; ++k) {
         if (off[k] == 0)
             d = e[k];
@@ -492,6 +500,7 @@ KESTREL_ALWAYS_INLINE bool sor_group(const std::int32_t* ptr, const std::int32_t
     std::ptrdiff_t off[L];
     if (!stencil_group<L, W>(ptr, col, i0, off)) return false;
     constexpr std::ptrdiff_t chain = Forward ? -1 : 1;
+    KESTREL_UNROLL_FULLY
     for (int k = 0; k < L; ++k) {
         const std::ptrdiff_t o = off[k];
         if (o == 0 || o == chain) continue;
@@ -502,6 +511,7 @@ KESTREL_ALWAYS_INLINE bool sor_group(const std::int32_t* ptr, const std::int32_t
     transpose_group<L>(val + ptr[i0], e);
     typename A::V s = A::zero(), d = A::zero(), m = A::zero();
     bool linked = false;
+    KESTREL_UNROLL_FULLY
     for (int k = 0; k < L; ++k) {
         if (off[k] == 0) {
             d = e[k];
@@ -555,6 +565,7 @@ KESTREL_ALWAYS_INLINE bool colour_group(const std::int32_t* ptr, const std::int3
     typename A::V e[L];
     transpose_group<L>(val + ptr[p0], e);
     typename A::V s = A::zero();
+    KESTREL_UNROLL_FULLY
     for (int k = 0; k < L; ++k) s = A::fmadd(e[k], A::loadu(x + static_cast<std::ptrdiff_t>(p0) + off[k]), s);
     const typename A::V d = A::loadu(diag + p0), xi = A::loadu(x + p0);
     const typename A::V inv = A::div(A::set1(omega), d);
