@@ -307,12 +307,14 @@ bool lincomb_range(T* y, const std::array<const T*, K>& x, const std::array<T, K
                    std::size_t end) noexcept {
     constexpr std::size_t W = width<T>;
     std::array<batch<T>, K> cb;
+    KESTREL_UNROLL_FULLY
     for (std::size_t k = 0; k < K; ++k) cb[k] = splat<T>(c[k]);
     [[maybe_unused]] batch<T> bad0 = splat<T>(T(0)), bad1 = bad0;
     std::size_t i = begin;
     for (; i + 2 * W <= end; i += 2 * W) {
         batch<T> a0 = load(x[0] + i) * cb[0];
         batch<T> a1 = load(x[0] + i + W) * cb[0];
+        KESTREL_UNROLL_FULLY
         for (std::size_t k = 1; k < K; ++k) {
             a0 = fmadd(cb[k], load(x[k] + i), a0);
             a1 = fmadd(cb[k], load(x[k] + i + W), a1);
@@ -326,6 +328,7 @@ bool lincomb_range(T* y, const std::array<const T*, K>& x, const std::array<T, K
     }
     for (; i + W <= end; i += W) {
         batch<T> a0 = load(x[0] + i) * cb[0];
+        KESTREL_UNROLL_FULLY
         for (std::size_t k = 1; k < K; ++k) a0 = fmadd(cb[k], load(x[k] + i), a0);
         store(y + i, a0);
         if constexpr (Check) bad0 = bad0 + (a0 - a0);
