@@ -149,6 +149,22 @@ private:
     std::uint64_t stream_;
 };
 
+namespace detail {
+/// f(j) for j in [begin, end), in groups of 16 with a fixed trip count, then the tail. For
+/// loops of independent counter-based draws (Philox blocks, uniforms): GCC 12 at -O2 vectorizes
+/// only loops whose trip count is a multiple of the vector width, so a plain loop over
+/// [begin, end) stays scalar there (fill_uniform: 13.8 ns a draw at -O2 in a plain loop, 3.2
+/// in groups, 2.1 at -O3 either way).
+template <class F>
+KESTREL_ALWAYS_INLINE void for_each_in_fixed_groups(std::size_t begin, std::size_t end, F&& f) {
+    constexpr std::size_t group = 16;
+    std::size_t j = begin;
+    for (; j + group <= end; j += group)
+        for (std::size_t g = 0; g < group; ++g) f(j + g);
+    for (; j < end; ++j) f(j);
+}
+}  // namespace detail
+
 /// Fills out[j] with standard normals: out[2m] and out[2m+1] are normal_pair(first_draw + m).
 /// Thread-count invariant. Normals are computed in double and rounded to T.
 template <class T>
@@ -181,12 +197,9 @@ void fill_uniform(vector_view<T> out, const counter_rng& rng, std::uint64_t firs
     if (n < 65536) policy = exec_policy::serial();
     parallel_for(nblocks, policy, [&](std::size_t b) {
         const std::size_t j0 = b * block, j1 = std::min(n, j0 + block);
-        // Groups of 16 with a fixed trip count: GCC 12 at -O2 vectorizes only loops whose count
-        // is a multiple of the vector width (see sensitivity::detail::philox_blocks).
-        std::size_t j = j0;
-        for (; j + 16 <= j1; j += 16)
-            for (std::size_t g = 0; g < 16; ++g) out[j + g] = rng.uniform<std::remove_cv_t<T>>(first_draw + j + g);
-        for (; j < j1; ++j) out[j] = rng.uniform<std::remove_cv_t<T>>(first_draw + j);
+        detail::for_each_in_fixed_groups(j0, j1, [&](std::size_t j) KESTREL_LAMBDA_INLINE {
+            out[j] = rng.uniform<std::remove_cv_t<T>>(first_draw + j);
+        });
     });
 }
 

@@ -145,10 +145,8 @@ public:
         counter_rng::block_type r[batch];
         for (std::size_t kb = 0; kb < weights.size(); kb += batch) {
             const std::size_t cnt = std::min(batch, weights.size() - kb);
-            std::size_t k = 0;
-            for (; k + 16 <= cnt; k += 16)  // fixed-trip groups: vectorized at -O2 too (philox_blocks)
-                for (std::size_t g = 0; g < 16; ++g) r[k + g] = rng_.block(first_id + kb + k + g);
-            for (; k < cnt; ++k) r[k] = rng_.block(first_id + kb + k);
+            ::kestrel::detail::for_each_in_fixed_groups(
+                0, cnt, [&](std::size_t k) KESTREL_LAMBDA_INLINE { r[k] = rng_.block(first_id + kb + k); });
             for (std::size_t k = 0; k < cnt; ++k) offer_block(first_id + kb + k, static_cast<double>(weights[kb + k]), r[k]);
         }
         seen_ += weights.size();
