@@ -312,3 +312,66 @@ TEST_CASE("sensitivity: grouped Poisson samplers refuse bad input before writing
     kestrel_test::check_refusal(s, "weights", [&] { ks::poisson_sample_grouped_with_scale(cv(wf), 0.01, counter_rng(1)); });
     kestrel_test::check_refusal(g, "weights", [&] { ks::poisson_sample_grouped(cv(wf), 1.0, counter_rng(1)); });
 }
+
+TEST_CASE("sensitivity: the grouped scan's small-item threshold is exact", "[sampling]") {
+    // The scan decides "small" (c w <= 1/2 in double) by comparing w with a threshold; it must be
+    // the largest value of the weight type for which the product is <= 1/2.
+    const double cs[] = {1e-300, 1e-30, 0.3, 0.5, 1.0, 1.0 / 3.0, 2.5e-7, 7.0, 1e30, 1e300,
+                         0.5 / double(std::numeric_limits<float>::max())};
+    for (double c : cs) {
+        INFO("c = " << c);
+        const float tf = ks::detail::poisson_small_threshold<float>(c);
+        CHECK(c * double(tf) <= 0.5);
+        if (tf < std::numeric_limits<float>::max())
+            CHECK(c * double(std::nextafter(tf, std::numeric_limits<float>::max())) > 0.5);
+        const double td = ks::detail::poisson_small_threshold<double>(c);
+        CHECK(c * td <= 0.5);
+        if (td < std::numeric_limits<double>::max())
+            CHECK(c * std::nextafter(td, std::numeric_limits<double>::max()) > 0.5);
+    }
+    CHECK(ks::detail::poisson_small_threshold<float>(0.0) == std::numeric_limits<float>::max());
+}
+
+TEST_CASE("sensitivity: grouped Poisson sampling of float weights at the small/large boundary and with -0",
+          "[sampling]") {
+    // c = 1/2: a weight of 1 has pi = 1/2 exactly (the walk's largest small item), its float
+    // neighbour above is a large item (coin per item), below a small one; -0 and +0 weights
+    // (never kept) in every group, some groups whole and the last ragged.
+    const float one = 1.0f, above = std::nextafter(one, 2.0f), below = std::nextafter(one, 0.0f);
+    const float pattern[] = {one, 0.25f, above, -0.0f, below, 0.0f, 0.01f, one, 0.5f};
+    std::vector<float> wf(4100);
+    for (std::size_t i = 0; i < wf.size(); ++i) wf[i] = pattern[(i * 7) % 9];
+    const double c = 0.5;
+    std::vector<double> pi(wf.size());
+    for (std::size_t i = 0; i < wf.size(); ++i) pi[i] = wf[i] > 0.0f ? std::min(1.0, c * double(wf[i])) : 0.0;
+    ks::poisson_sample_result r;
+    ks::poisson_workspace ws;
+    check_independent_law(pi, 1500 * trial_scale, [&](std::uint64_t s) {
+        ks::poisson_sample_grouped_with_scale(cv(wf), c, counter_rng(9000 + s), r, exec_policy::serial(), ws);
+        return r.indices;
+    });
+    // -0 is a valid weight: the same sample and expected size as with +0 in its place.
+    std::vector<float> plus(wf);
+    for (float& v : plus) v = v == 0.0f ? 0.0f : v;
+    const auto a = ks::poisson_sample_grouped_with_scale(cv(wf), c, counter_rng(4));
+    const auto b = ks::poisson_sample_grouped_with_scale(cv(plus), c, counter_rng(4));
+    CHECK(a.indices == b.indices);
+    CHECK(a.expected_size == b.expected_size);
+    CHECK(ks::poisson_sample_grouped(cv(wf), 300.0, counter_rng(4)).indices ==
+          ks::poisson_sample_grouped(cv(plus), 300.0, counter_rng(4)).indices);
+    // Refusals of float weights found by the scan, in whole groups and in the ragged end.
+    const char* s = "poisson_sample_grouped_with_scale";
+    for (std::size_t at : {std::size_t(5), std::size_t(2500), std::size_t(4099)}) {
+        for (float bad : {-1.0f, -1e-40f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+            INFO("bad weight " << bad << " at " << at);
+            std::vector<float> v(wf);
+            v[at] = bad;
+            kestrel_test::check_refusal(s, "weights", [&] {
+                ks::poisson_sample_grouped_with_scale(cv(v), c, counter_rng(1), r, exec_policy::with_threads(2), ws);
+            });
+        }
+    }
+    const std::vector<float> zeros{0.0f, -0.0f, 0.0f};
+    kestrel_test::check_refusal(s, "weights", [&] { ks::poisson_sample_grouped_with_scale(cv(zeros), c, counter_rng(1)); });
+}

@@ -275,15 +275,16 @@ void poisson_grouped_pass(vector_view<const T> w, double c, const counter_rng& r
         ws.block_max.assign(nb, 0.0);
     }
     const T* data = w.data();
+    const T small_max = poisson_small_threshold<T>(std::isinf(c) ? 0.0 : c);
     parallel_for(nb, small_serial(n, policy), [&](std::size_t b) {
         const std::size_t i0 = b * sampling_block, i1 = std::min(n, i0 + sampling_block);
         std::vector<std::size_t>& kept = ws.kept[b];
         kept.clear();
         double expected = 0.0, wmax = 0.0;
-        double sub[poisson_subs_per_group];
+        alignas(64) double sub[poisson_subs_per_group * poisson_sub_lanes];  // lane sums per sub-block
         for (std::size_t g0 = i0; g0 < i1; g0 += poisson_group) {
             const std::size_t g1 = std::min(i1, g0 + poisson_group);
-            const poisson_group_scan scan = poisson_scan_group<Validate>(data + g0, g1 - g0, c, sub);
+            const poisson_group_scan scan = poisson_scan_group<Validate>(data + g0, g1 - g0, c, small_max, sub);
             if constexpr (Validate) {
                 if (scan.maybe_bad) {  // decided exactly (a double sum may overflow with valid weights)
                     const std::size_t bad = first_bad_weight(data, g0, g1);

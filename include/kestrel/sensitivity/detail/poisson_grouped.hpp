@@ -23,10 +23,10 @@
 //    fresh gap (the exponential is memoryless). So the walk draws about sum_i x_i / (1 - q)
 //    points (q <= 1/2): one Philox block, one log and one comparison per point, plus a log1p for
 //    points that land, instead of a Philox draw per item.
-// The walk skips whole sub-blocks by their SIMD sums and, inside the sub-block a point lands in,
-// finds its item by the running sum from the sub-block's start; the two sums can differ in the
-// last bits, so a point can land past the running sum's end (it then moves to the next
-// sub-block): a law exact up to double rounding, as every conversion here. The sample is a pure function of (seed, stream, weights,
+// The walk skips blocks of 8 sub-blocks, then sub-blocks, by their SIMD sums and, inside the
+// sub-block a point lands in, finds its item by the running sum from the sub-block's start; the
+// sums can differ in the last bits, so a point can land past the running sum's end (it then
+// moves to the next sub-block): a law exact up to double rounding, as every conversion here. The sample is a pure function of (seed, stream, weights,
 // c): the same at any thread count (groups never depend on the thread that runs them).
 #pragma once
 
@@ -34,6 +34,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -66,60 +67,240 @@ KESTREL_ALWAYS_INLINE double poisson_small_x(double c, T w) noexcept {
     return (w > T(0) && x <= 0.5) ? x : 0.0;
 }
 
-/// The SIMD scan of w[0, len), len <= poisson_group: sub[s] receives the sum of the small x of
-/// sub-block s (in SIMD order, fixed for a given build). Per weight: a widening load, a multiply,
-/// a compare and masked add, a max (and with Validate a sum and a min: any NaN or infinity makes
-/// the sum non-finite, a negative weight the min negative; an exact scalar check decides then).
+/// The walk's item search in [i, e): the first item whose interval [cum, cum + x_i) on the
+/// walk's axis holds r, cum the running sum of the small x before it; returns it with cum and x
+/// (its small x) set, or e with cum the running sum's end when that end is <= r (rounding).
+/// Two items a step, the running sum advanced by their sum: one dependent addition per two
+/// items (the search is a chain of additions; the bounds it compares r with are monotone, so
+/// the item found is the first whose upper bound exceeds r).
+template <class T>
+std::size_t poisson_find_item(const T* w, std::size_t i, std::size_t e, double c, double r, double& cum,
+                              double& x) noexcept {
+    double run = cum;
+    for (; i + 2 <= e; i += 2) {
+        const double x0 = poisson_small_x(c, w[i]), x1 = poisson_small_x(c, w[i + 1]);
+        const double c0 = run + x0, c1 = run + (x0 + x1);
+        if (r < c1) {
+            if (r < c0) {
+                cum = run, x = x0;
+                return i;
+            }
+            cum = c0, x = x1;
+            return i + 1;
+        }
+        run = c1;
+    }
+    if (i < e) {
+        const double x0 = poisson_small_x(c, w[i]);
+        if (r < run + x0) {
+            cum = run, x = x0;
+            return i;
+        }
+        run += x0;
+    }
+    cum = run;
+    return e;
+}
+
+/// Doubles per sub-block in the scan's output: the lane sums of its small x (SIMD width).
+inline constexpr std::size_t poisson_sub_lanes = kestrel::simd::detail::width<double>;
+/// Sub-blocks per block of the walk's skip (see poisson_walk_group).
+inline constexpr std::size_t poisson_subs_per_block = 8;
+
+/// The sum of the small x of sub-block s, from its lane sums.
+KESTREL_ALWAYS_INLINE double poisson_sub_sum(const double* sub, std::size_t s) noexcept {
+    namespace sd = kestrel::simd::detail;
+    return sd::hsum<double>(sd::load(sub + s * poisson_sub_lanes));
+}
+
+/// The largest weight t of type T that is "small" at scale cs: fl(cs * double(w)) <= 1/2 holds
+/// exactly for the weights w <= t (the product is monotone in w), so the scan decides it with one
+/// comparison of the weight, without the product. cs = 0 (c = +infinity): every finite weight.
+template <class T>
+T poisson_small_threshold(double cs) noexcept {
+    const T top = std::numeric_limits<T>::max();
+    if (!(cs > 0.0)) return top;
+    auto small = [cs](T v) { return cs * static_cast<double>(v) <= 0.5; };
+    T t = static_cast<T>(std::min(0.5 / cs, static_cast<double>(top)));
+    while (t > T(0) && !small(t)) t = std::nextafter(t, T(0));
+    while (t < top && small(std::nextafter(t, top))) t = std::nextafter(t, top);
+    return t;
+}
+
+/// The SIMD scan of w[0, len), len <= poisson_group: sub[s W .. s W + W) receives lane sums
+/// (W = poisson_sub_lanes) whose total is c times the sum of sub-block s's small weights (w <=
+/// small_max; the order of the additions is fixed for a given build); a sub-block's total is
+/// reduced only where the walk needs it. Each sub-block accumulates on its own: the only
+/// dependences carried from one to the next are folds once per sub-block, so the scan is not
+/// bounded by the latency of a chain of adds.
+/// Float weights: per weight a widening load, a compare and a masked add, and the unsigned
+/// maximum of the weights' bit patterns (one integer operation per float batch). That maximum
+/// is the largest weight when every weight is a finite float >= +0; a pattern at or above
+/// +infinity's (a NaN, an infinity, a negative weight or -0) sends the group to an exact scalar
+/// pass, which decides maybe_bad (a weight < 0 or not finite: -0 is valid) and the largest
+/// weight. Double weights: per weight a load, a compare and masked add, a max (and with
+/// Validate a sum and a min: any NaN or infinity makes the sum non-finite, a negative weight the
+/// min negative; the caller's exact check decides then).
 /// c = +infinity: every sub is 0 and xmax is +infinity if some weight is positive (every
 /// positive weight is capped; the walk's item-by-item path handles them).
 template <bool Validate, class T>
-KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::size_t len, double c, double* sub) noexcept {
+KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::size_t len, double c, T small_max,
+                                                            double* sub) noexcept {
     namespace sd = kestrel::simd::detail;
     using B = sd::batch<double>;
     constexpr std::size_t W = sd::width<double>;
+    static_assert(W == poisson_sub_lanes, "lane sums of one batch per sub-block");
+    static_assert(poisson_sub % sd::width<T> == 0 && poisson_sub % W == 0, "a sub-block is whole batches");
     const double cs = std::isinf(c) ? 0.0 : c;
-    const B zero = sd::splat<double>(0.0), half = sd::splat<double>(0.5), cb = sd::splat<double>(cs);
-    B m_acc = zero, s_acc = zero, n_acc = zero;
-    double tail_m = 0.0, tail_s = 0.0, tail_n = 0.0;
-    for (std::size_t s0 = 0, s = 0; s0 < len; s0 += poisson_sub, ++s) {
-        const std::size_t s1 = std::min(len, s0 + poisson_sub);
-        B sub_acc = zero;
-        std::size_t i = s0;
-        for (; i + W <= s1; i += W) {
-            const B a = kestrel::simd::detail::load_widened(w + i);
-            const B x = a * cb;
-            sub_acc = sub_acc + sd::vselect<double>(x <= half, x, zero);
-            m_acc = sd::vmax<double>(m_acc, a);
-            if constexpr (Validate) {
-                s_acc = s_acc + a;
-                n_acc = sd::vmin<double>(n_acc, a);
-            }
-        }
-        double ss = sd::hsum<double>(sub_acc);
-        for (; i < s1; ++i) {  // the ragged end of the last group of the vector
-            const double a = static_cast<double>(w[i]), x = a * cs;
-            ss += x <= 0.5 ? x : 0.0;
-            tail_m = std::max(tail_m, a);
-            if constexpr (Validate) {
-                tail_s += a;
-                tail_n = std::min(tail_n, a);
-            }
-        }
-        sub[s] = ss;
-    }
-    alignas(64) double lanes[W];
-    sd::store(lanes, m_acc);
+    const B zero = sd::splat<double>(0.0), cb = sd::splat<double>(cs),
+            tb = sd::splat<double>(static_cast<double>(small_max));
     poisson_group_scan r;
-    r.wmax = tail_m;
-    for (std::size_t j = 0; j < W; ++j) r.wmax = std::max(r.wmax, lanes[j]);
-    r.xmax = r.wmax > 0.0 ? c * r.wmax : 0.0;
-    if constexpr (Validate) {
-        sd::store(lanes, n_acc);
-        double mn = tail_n;
-        for (std::size_t j = 0; j < W; ++j) mn = std::min(mn, lanes[j]);
-        const double total = sd::hsum<double>(s_acc) + tail_s;
-        r.maybe_bad = !(std::isfinite(total) && mn >= 0.0);
+    if constexpr (std::is_same<T, float>::value) {
+#if KESTREL_HAS_XSIMD
+        using U = xsimd::batch<std::uint32_t>;
+        constexpr std::size_t WF = sd::width<float>;
+        U bits = U(std::uint32_t(0));
+#endif
+        std::uint32_t tail_bits = 0;
+        for (std::size_t s0 = 0, s = 0; s0 < len; s0 += poisson_sub, ++s) {
+            const std::size_t s1 = std::min(len, s0 + poisson_sub);
+            if (s1 - s0 == poisson_sub) {  // a whole sub-block: fixed trips, unrolled
+                constexpr std::size_t nb = poisson_sub / W;
+                B x[nb];
+#if KESTREL_HAS_XSIMD
+                KESTREL_UNROLL_FULLY
+                for (std::size_t j = 0; j < poisson_sub; j += WF)
+                    bits = xsimd::max(bits, xsimd::bitwise_cast<U>(sd::load(w + s0 + j)));
+#else
+                for (std::size_t j = 0; j < poisson_sub; ++j) {
+                    std::uint32_t u;
+                    std::memcpy(&u, w + s0 + j, sizeof u);
+                    tail_bits = std::max(tail_bits, u);
+                }
+#endif
+                KESTREL_UNROLL_FULLY
+                for (std::size_t j = 0; j < nb; ++j) {
+                    const B a = sd::load_widened(w + s0 + j * W);
+                    x[j] = sd::vselect<double>(a <= tb, a, zero);
+                }
+                KESTREL_UNROLL_FULLY
+                for (std::size_t h = nb / 2; h >= 1; h /= 2) {
+                    KESTREL_UNROLL_FULLY
+                    for (std::size_t j = 0; j < h; ++j) x[j] = x[j] + x[j + h];
+                }
+                sd::store(sub + s * W, x[0] * cb);
+                continue;
+            }
+            B acc = zero;
+            std::size_t i = s0;
+#if KESTREL_HAS_XSIMD
+            for (std::size_t j = s0; j + WF <= s1; j += WF)
+                bits = xsimd::max(bits, xsimd::bitwise_cast<U>(sd::load(w + j)));
+#endif
+            for (; i + W <= s1; i += W) {
+                const B a = sd::load_widened(w + i);
+                acc = acc + sd::vselect<double>(a <= tb, a, zero);
+            }
+            double ss = 0.0;
+            for (std::size_t j = i; j < s1; ++j) ss += w[j] <= small_max ? static_cast<double>(w[j]) : 0.0;
+#if KESTREL_HAS_XSIMD
+            for (std::size_t j = s0 + (s1 - s0) / WF * WF; j < s1; ++j) {
+#else
+            for (std::size_t j = s0; j < s1; ++j) {
+#endif
+                std::uint32_t u;
+                std::memcpy(&u, w + j, sizeof u);
+                tail_bits = std::max(tail_bits, u);
+            }
+            sd::store(sub + s * W, acc * cb);
+            if (i < s1) sub[s * W] += ss * cs;
+        }
+        std::uint32_t top = tail_bits;
+#if KESTREL_HAS_XSIMD
+        alignas(64) std::uint32_t lanes[WF];
+        bits.store_aligned(lanes);
+        for (std::size_t j = 0; j < WF; ++j) top = std::max(top, lanes[j]);
+#endif
+        if (top < 0x7f800000u) {  // every weight finite and >= +0: top is the largest's pattern
+            float f;
+            std::memcpy(&f, &top, sizeof f);
+            r.wmax = static_cast<double>(f);
+        } else {  // exact: the largest valid weight, and whether some weight is invalid
+            for (std::size_t j = 0; j < len; ++j) {
+                if (w[j] >= 0.0f && w[j] <= std::numeric_limits<float>::max())
+                    r.wmax = std::max(r.wmax, static_cast<double>(w[j]));
+                else
+                    r.maybe_bad = true;
+            }
+        }
+    } else {
+        B m_acc = zero, s_acc = zero, n_acc = zero;
+        double tail_m = 0.0, tail_s = 0.0, tail_n = 0.0;
+        for (std::size_t s0 = 0, s = 0; s0 < len; s0 += poisson_sub, ++s) {
+            const std::size_t s1 = std::min(len, s0 + poisson_sub);
+            B acc = zero, sub_m = zero, sub_s = zero, sub_n = zero;
+            std::size_t i = s0;
+            if (s1 - s0 == poisson_sub) {  // a whole sub-block: the float path's order of sums
+                constexpr std::size_t nb = poisson_sub / W;
+                B x[nb];
+                KESTREL_UNROLL_FULLY
+                for (std::size_t j = 0; j < nb; ++j) {
+                    const B a = sd::load(w + s0 + j * W);
+                    x[j] = sd::vselect<double>(a <= tb, a, zero);
+                    sub_m = sd::vmax<double>(sub_m, a);
+                    if constexpr (Validate) {
+                        sub_s = sub_s + a;
+                        sub_n = sd::vmin<double>(sub_n, a);
+                    }
+                }
+                KESTREL_UNROLL_FULLY
+                for (std::size_t h = nb / 2; h >= 1; h /= 2) {
+                    KESTREL_UNROLL_FULLY
+                    for (std::size_t j = 0; j < h; ++j) x[j] = x[j] + x[j + h];
+                }
+                acc = x[0];
+                i = s1;
+            }
+            for (; i + W <= s1; i += W) {
+                const B a = sd::load_widened(w + i);
+                acc = acc + sd::vselect<double>(a <= tb, a, zero);
+                sub_m = sd::vmax<double>(sub_m, a);
+                if constexpr (Validate) {
+                    sub_s = sub_s + a;
+                    sub_n = sd::vmin<double>(sub_n, a);
+                }
+            }
+            m_acc = sd::vmax<double>(m_acc, sub_m);
+            if constexpr (Validate) {
+                s_acc = s_acc + sub_s;
+                n_acc = sd::vmin<double>(n_acc, sub_n);
+            }
+            double ss = 0.0;
+            for (; i < s1; ++i) {  // the ragged end of the last group of the vector
+                const double a = static_cast<double>(w[i]);
+                ss += a <= static_cast<double>(small_max) ? a : 0.0;
+                tail_m = std::max(tail_m, a);
+                if constexpr (Validate) {
+                    tail_s += a;
+                    tail_n = std::min(tail_n, a);
+                }
+            }
+            sd::store(sub + s * W, acc * cb);
+            if (ss != 0.0) sub[s * W] += ss * cs;
+        }
+        alignas(64) double lanes[W];
+        sd::store(lanes, m_acc);
+        r.wmax = tail_m;
+        for (std::size_t j = 0; j < W; ++j) r.wmax = std::max(r.wmax, lanes[j]);
+        if constexpr (Validate) {
+            sd::store(lanes, n_acc);
+            double mn = tail_n;
+            for (std::size_t j = 0; j < W; ++j) mn = std::min(mn, lanes[j]);
+            const double total = sd::hsum<double>(s_acc) + tail_s;
+            r.maybe_bad = !(std::isfinite(total) && mn >= 0.0);
+        }
     }
+    r.xmax = r.wmax > 0.0 ? c * r.wmax : 0.0;
     return r;
 }
 
@@ -148,9 +329,22 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
                 q = std::max(q, x);
             }
         }
-    } else {
-        for (std::size_t s = 0; s < nsub; ++s) expected += sub[s];  // every pi_i is a small x_i
     }
+    // Block sums of the sub-blocks' lane sums (independent of each other and of the walk).
+    constexpr std::size_t SB = poisson_subs_per_block;
+    const std::size_t nblk = (nsub + SB - 1) / SB;
+    double blk[poisson_subs_per_group / SB];
+    {
+        namespace sd = kestrel::simd::detail;
+        for (std::size_t j = 0; j < nblk; ++j) {
+            const std::size_t s0 = j * SB, s1 = std::min(nsub, s0 + SB);
+            sd::batch<double> v = sd::load(sub + s0 * poisson_sub_lanes);
+            for (std::size_t s = s0 + 1; s < s1; ++s) v = v + sd::load(sub + s * poisson_sub_lanes);
+            blk[j] = sd::hsum<double>(v);
+        }
+    }
+    if (!rare)  // every pi_i is a small x_i
+        for (std::size_t j = 0; j < nblk; ++j) expected += blk[j];
     if (q > 0.0) {
         const double gap_scale = 1.0 - q;  // gaps of the dominating process, in x units
         std::uint64_t k = 0;
@@ -158,42 +352,50 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
         auto gap = [&]() {
             return -std::log(random_conversion::u64_to_double_open(counter_rng::join(b[0], b[1]))) * gap_scale;
         };
-        double r = gap();  // the next point's distance past the start of sub-block s
-        for (std::size_t s = 0; s < nsub; ++s) {
-            if (r >= sub[s]) {  // no point in this sub-block
-                r -= sub[s];
+        double r = gap();  // the next point's distance past the start of the current (sub-)block
+        // Blocks of SB sub-blocks are skipped by their sums (one subtraction per block where
+        // no point lands: points are rare when m << n); a block a point lands in is walked
+        // sub-block by sub-block. The block sum and its sub-blocks' sums can differ in the
+        // last bits: a point past the last sub-block's end moves on to the next block.
+        for (std::size_t jb = 0; jb < nblk; ++jb) {
+            if (r >= blk[jb]) {
+                r -= blk[jb];
                 continue;
             }
-            // Points in sub-block s: find each one's item by the running sum from the start.
-            const std::size_t e = std::min(i1, i0 + (s + 1) * poisson_sub);
-            std::size_t i = i0 + s * poisson_sub;
-            double cum = 0.0, x = 0.0;
-            for (;;) {
-                for (; i < e; cum += x, ++i) {
-                    x = poisson_small_x(c, w[i]);
-                    if (r < cum + x) break;
+            for (std::size_t s = jb * SB, s_end = std::min(nsub, jb * SB + SB); s < s_end; ++s) {
+                const double sub_s = poisson_sub_sum(sub, s);
+                if (r >= sub_s) {  // no point in this sub-block
+                    r -= sub_s;
+                    continue;
                 }
-                if (i == e) {  // past the item-by-item end (rounding): on to the next sub-block
-                    r = std::max(0.0, r - sub[s]);
-                    break;
-                }
-                // A point of the dominating process in item i: keep it as a point of the hazard
-                // process with probability -log1p(-x) (1 - q) / x.
-                const double coin = random_conversion::u53_to_double(counter_rng::join(b[2], b[3]));
-                const bool hit = coin * x < -std::log1p(-x) * gap_scale;
-                b = rng.block(base + k++);
-                if (hit) {  // restart at the end of item i
-                    kept.push_back(i);
-                    cum += x;
-                    ++i;
-                    x = 0.0;
-                    r = cum + gap();
-                } else {  // the next point of the dominating process
-                    r += gap();
-                }
-                if (r >= sub[s]) {
-                    r -= sub[s];
-                    break;
+                // Points in sub-block s: find each one's item by the running sum from the start.
+                const std::size_t e = std::min(i1, i0 + (s + 1) * poisson_sub);
+                std::size_t i = i0 + s * poisson_sub;
+                double cum = 0.0, x = 0.0;
+                for (;;) {
+                    i = poisson_find_item(w, i, e, c, r, cum, x);
+                    if (i == e) {  // past the item-by-item end (rounding): on to the next sub-block
+                        r = std::max(0.0, r - sub_s);
+                        break;
+                    }
+                    // A point of the dominating process in item i: keep it as a point of the hazard
+                    // process with probability -log1p(-x) (1 - q) / x.
+                    const double coin = random_conversion::u53_to_double(counter_rng::join(b[2], b[3]));
+                    const bool hit = coin * x < -std::log1p(-x) * gap_scale;
+                    b = rng.block(base + k++);
+                    if (hit) {  // restart at the end of item i
+                        kept.push_back(i);
+                        cum += x;
+                        ++i;
+                        x = 0.0;
+                        r = cum + gap();
+                    } else {  // the next point of the dominating process
+                        r += gap();
+                    }
+                    if (r >= sub_s) {
+                        r -= sub_s;
+                        break;
+                    }
                 }
             }
         }
