@@ -585,6 +585,48 @@ inline void float_exp_pass(const float* v, float* out, const float* pf, std::siz
         for (std::size_t j = 0; y + j < e; ++j) out[y - b + j] = res[j];
     }
 }
+
+
+/// The normalizer's pass over a whole chunk [b, b + chunk) whose next chunk is whole too
+/// (SIMD builds): e(y) into out[y - b] as float_exp_pass writes it; the double sums of e, s0
+/// over the low half of each float batch and s1 over the high half, in the order of the
+/// batches (so the same bits as summing after the pass), each taken `lag` entries behind the
+/// exps, from L1; and the next chunk's maximum into mx, its lines prefetched by the previous
+/// chunk's pass, while this pass prefetches the chunk after (pf2, null: none). One loop for
+/// the exps (multiply-add pipes), the sums and the maximum (add pipes): 7.7 against 8.5 cycles
+/// per 16 entries in L1, and 0.16-0.19 against 0.17-0.25 ns an entry streaming from memory
+/// (Zen 5, 1 thread, interleaved runs), than the exps first and then the sums with the maximum.
+template <bool UnitTau>
+inline void float_exp_sum_pass(const float* v, float* out, const float* pf2, std::size_t b,
+                               const sd::batch<float>& tau, const sd::batch<float>& m, sd::batch<double>& s0,
+                               sd::batch<double>& s1, sd::batch<float>& mx) noexcept {
+    constexpr std::size_t WF = float_width, W = sd::width<double>, lag = 8 * WF;
+    static_assert(chunk % lag == 0 && lag % 16 == 0, "the lag divides the chunk");
+    const std::size_t e = b + chunk;
+    auto one = [&](std::size_t z) KESTREL_LAMBDA_INLINE {
+        const sd::batch<float> a = sd::load(v + z) - m;
+        sd::store(out + (z - b), float_exp_lanes<float, true>(UnitTau ? a : a * tau));
+    };
+    sd::batch<float> mx1 = mx;
+    std::size_t y = b;
+    for (; y < b + lag; y += WF) {
+        if (pf2 && (y & 15) == 0) sd::prefetch(pf2 + (y - b));
+        mx = sd::vmax(mx, sd::load(v + y + chunk));
+        one(y);
+    }
+    for (; y < e; y += WF) {
+        if (pf2 && (y & 15) == 0) sd::prefetch(pf2 + (y - b));
+        mx1 = sd::vmax(mx1, sd::load(v + y + chunk));
+        one(y);
+        s0 = s0 + sd::load_widened(out + (y - b - lag));
+        s1 = s1 + sd::load_widened(out + (y - b - lag) + W);
+    }
+    for (y = e - lag; y < e; y += WF) {
+        s0 = s0 + sd::load_widened(out + (y - b));
+        s1 = s1 + sd::load_widened(out + (y - b) + W);
+    }
+    mx = sd::vmax(mx, mx1);
+}
 #endif
 
 /// Kestrel's float softmax normalizer of a float logit row (softmax.hpp): per chunk of `chunk`
@@ -626,6 +668,18 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
             have_next = false;
         } else {
             sd::batch<float> mx0 = sd::splat(-finf), mx1 = mx0;
+#if KESTREL_HAS_XSIMD
+            // The row's first chunk: the next one's lines are fetched meanwhile (its maximum is
+            // taken in this chunk's pass, float_exp_sum_pass).
+            if (e + chunk <= n) {
+                for (; y + 2 * WF <= e; y += 2 * WF) {
+                    if ((y & 15) == 0) sd::prefetch(v + y + chunk);
+                    if (((y + WF) & 15) == 0) sd::prefetch(v + y + WF + chunk);
+                    mx0 = sd::vmax(mx0, sd::load(v + y));
+                    mx1 = sd::vmax(mx1, sd::load(v + y + WF));
+                }
+            }
+#endif
             for (; y + 2 * WF <= e; y += 2 * WF) {
                 mx0 = sd::vmax(mx0, sd::load(v + y));
                 mx1 = sd::vmax(mx1, sd::load(v + y + WF));
@@ -661,28 +715,29 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
             alignas(64) float scratch[chunk];
             float* const out = exps ? exps + b : scratch;
             const float* const pf = e + chunk <= n ? v + chunk : nullptr;
-            if (unit)
-                float_exp_pass<true>(v, out, pf, b, e, t, mk);
-            else
-                float_exp_pass<false>(v, out, pf, b, e, t, mk);
             sd::batch<double> s0 = sd::splat(0.0), s1 = s0;
             constexpr std::size_t W = sd::width<double>;
             static_assert(doubles_per_float_batch == 2, "a float batch holds 2 W entries");
             if (e + chunk <= n) {
-                // The next chunk is whole (so is this one): its maximum is found here, from
-                // the lines prefetched during the exps, while the sums leave the core idle.
+                // The next chunk is whole (so is this one): the exps, their sums and the next
+                // chunk's maximum in one pass (float_exp_sum_pass).
                 sd::batch<float> mx = sd::splat(-finf);
-                for (y = b; y + WF <= e; y += WF) {
-                    mx = sd::vmax(mx, sd::load(v + y + chunk));
-                    s0 = s0 + sd::load_widened(out + (y - b));
-                    s1 = s1 + sd::load_widened(out + (y - b) + W);
-                }
+                const float* const pf2 = e + 2 * chunk <= n ? v + e + chunk : nullptr;
+                if (unit)
+                    float_exp_sum_pass<true>(v, out, pf2, b, t, mk, s0, s1, mx);
+                else
+                    float_exp_sum_pass<false>(v, out, pf2, b, t, mk, s0, s1, mx);
+                y = e;
                 alignas(64) float lanes[WF];
                 sd::store(lanes, mx);
                 next_max = -finf;
                 for (std::size_t j = 0; j < WF; ++j) next_max = lanes[j] > next_max ? lanes[j] : next_max;
                 have_next = true;
             } else {
+                if (unit)
+                    float_exp_pass<true>(v, out, pf, b, e, t, mk);
+                else
+                    float_exp_pass<false>(v, out, pf, b, e, t, mk);
                 for (y = b; y + WF <= e; y += WF) {
                     s0 = s0 + sd::load_widened(out + (y - b));
                     s1 = s1 + sd::load_widened(out + (y - b) + W);
