@@ -558,9 +558,8 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t, double* chunk_max = 
 /// the upper clamp skipped: v[y] <= m, so the argument is <= 0 or NaN; the same bits as
 /// float_law_exp either way); the ragged end through a batch padded with -inf (e = 0). pf
 /// (null: none): the next chunk's start, prefetched meanwhile one line per 64 bytes, so that
-/// the sum loop after this pass finds it in cache when it takes its maximum (the exp runs from
-/// L1 at about the speed memory delivers rows). (Taking the next chunk's maximum here instead,
-/// with a prefetch two chunks ahead, was measured slower: the exp loop waits on those loads.)
+/// the sum loop after this pass finds it in cache when it takes its maximum. (The row's last
+/// two chunks; the others go through float_exp_sum_pass.)
 template <bool UnitTau>
 inline void float_exp_pass(const float* v, float* out, const float* pf, std::size_t b, std::size_t e,
                            const sd::batch<float>& tau, const sd::batch<float>& m) noexcept {
@@ -706,12 +705,13 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
         double cs;
 #if KESTREL_HAS_XSIMD
         {
-            // Two passes over the chunk: the exps into `out` (the kept buffer, or a chunk of
-            // scratch in L1), then their double sums from there, s0 holding the low half of
-            // each float batch and s1 the high half (the same additions in the same order as
-            // widening each batch of exps in registers, so the same bits). Separate loops run
-            // about 1.3x faster than the exp and the widened sums interleaved in one
-            // (the exp loop alone, measured with rdtsc on an L1-resident chunk).
+            // The exps go into `out` (the kept buffer, or a chunk of scratch in L1) and their
+            // double sums are read back from there, s0 holding the low half of each float
+            // batch and s1 the high half (the same additions in the same order as widening
+            // each batch of exps in registers, so the same bits): for a whole chunk with a
+            // whole next one, in one pass a few batches behind the exps (float_exp_sum_pass;
+            // summing each batch from registers right after its exp was measured slower), for
+            // the last chunks in a second loop.
             alignas(64) float scratch[chunk];
             float* const out = exps ? exps + b : scratch;
             const float* const pf = e + chunk <= n ? v + chunk : nullptr;
