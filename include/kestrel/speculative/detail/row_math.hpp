@@ -558,8 +558,8 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t, double* chunk_max = 
 /// the upper clamp skipped: v[y] <= m, so the argument is <= 0 or NaN; the same bits as
 /// float_law_exp either way); the ragged end through a batch padded with -inf (e = 0). pf
 /// (null: none): the next chunk's start, prefetched meanwhile one line per 64 bytes, so that
-/// the sum loop after this pass finds it in cache when it takes its maximum. (The row's last
-/// two chunks; the others go through float_exp_sum_pass.)
+/// the sum loop after this pass finds it in cache when it takes its maximum. (For a row's last
+/// chunk and a chunk whose next one is ragged; the others go through float_exp_sum_pass.)
 template <bool UnitTau>
 inline void float_exp_pass(const float* v, float* out, const float* pf, std::size_t b, std::size_t e,
                            const sd::batch<float>& tau, const sd::batch<float>& m) noexcept {
