@@ -379,9 +379,11 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
                         break;
                     }
                     // A point of the dominating process in item i: keep it as a point of the hazard
-                    // process with probability -log1p(-x) (1 - q) / x.
+                    // process with probability -log1p(-x) (1 - q) / x, which is >= 1 - q since
+                    // -log1p(-x) >= x: a coin below 1 - q is a hit without the logarithm (all
+                    // but about q of the points).
                     const double coin = random_conversion::u53_to_double(counter_rng::join(b[2], b[3]));
-                    const bool hit = coin * x < -std::log1p(-x) * gap_scale;
+                    const bool hit = coin < gap_scale || coin * x < -std::log1p(-x) * gap_scale;
                     b = rng.block(base + k++);
                     if (hit) {  // restart at the end of item i
                         kept.push_back(i);
