@@ -347,10 +347,25 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
         for (std::size_t j = 0; j < nblk; ++j) expected += blk[j];
     if (q > 0.0) {
         const double gap_scale = 1.0 - q;  // gaps of the dominating process, in x units
-        std::uint64_t k = 0;
-        counter_rng::block_type b = rng.block(base + k++);
-        auto gap = [&]() {
-            return -std::log(random_conversion::u64_to_double_open(counter_rng::join(b[0], b[1]))) * gap_scale;
+        // Draw k of the group's stream gives the k-th gap (its first two words) and the coin of
+        // the point that gap reaches (the last two). The first `ahead` draws and their gaps are
+        // computed before the walk, side by side: their Philox rounds and logarithms overlap
+        // instead of each waiting on the walk's branches (most groups need few draws when
+        // m << n; later draws are made as the walk needs them).
+        constexpr std::uint64_t ahead = 4;
+        auto gap_of = [gap_scale](const counter_rng::block_type& d) {
+            return -std::log(random_conversion::u64_to_double_open(counter_rng::join(d[0], d[1]))) * gap_scale;
+        };
+        counter_rng::block_type pre[ahead];
+        double pre_gap[ahead];
+        for (std::uint64_t j = 0; j < ahead; ++j) pre[j] = rng.block(base + j);
+        for (std::uint64_t j = 0; j < ahead; ++j) pre_gap[j] = gap_of(pre[j]);
+        std::uint64_t k = 0;  // the current draw
+        counter_rng::block_type b = pre[0];
+        auto gap = [&]() { return k < ahead ? pre_gap[k] : gap_of(b); };
+        auto next_draw = [&]() {
+            ++k;
+            b = k < ahead ? pre[k] : rng.block(base + k);
         };
         double r = gap();  // the next point's distance past the start of the current (sub-)block
         // Blocks of SB sub-blocks are skipped by their sums (one subtraction per block where
@@ -362,8 +377,13 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
                 r -= blk[jb];
                 continue;
             }
-            for (std::size_t s = jb * SB, s_end = std::min(nsub, jb * SB + SB); s < s_end; ++s) {
-                const double sub_s = poisson_sub_sum(sub, s);
+            // The block's sub-block sums first (independent of each other and of r: their
+            // horizontal sums overlap instead of each waiting on the walk's last subtraction).
+            const std::size_t s_first = jb * SB, s_end = std::min(nsub, s_first + SB);
+            double sub_sums[SB];
+            for (std::size_t s = s_first; s < s_end; ++s) sub_sums[s - s_first] = poisson_sub_sum(sub, s);
+            for (std::size_t s = s_first; s < s_end; ++s) {
+                const double sub_s = sub_sums[s - s_first];
                 if (r >= sub_s) {  // no point in this sub-block
                     r -= sub_s;
                     continue;
@@ -384,7 +404,7 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
                     // but about q of the points).
                     const double coin = random_conversion::u53_to_double(counter_rng::join(b[2], b[3]));
                     const bool hit = coin < gap_scale || coin * x < -std::log1p(-x) * gap_scale;
-                    b = rng.block(base + k++);
+                    next_draw();
                     if (hit) {  // restart at the end of item i
                         kept.push_back(i);
                         cum += x;
