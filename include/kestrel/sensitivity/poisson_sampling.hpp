@@ -281,7 +281,7 @@ void poisson_grouped_pass(vector_view<const T> w, double c, const counter_rng& r
         std::vector<std::size_t>& kept = ws.kept[b];
         kept.clear();
         double expected = 0.0, wmax = 0.0;
-        alignas(64) double sub[poisson_subs_per_group * poisson_sub_lanes];  // lane sums per sub-block
+        alignas(64) double sub[poisson_scan_doubles];  // lane sums per sub-block and per block
         for (std::size_t g0 = i0; g0 < i1; g0 += poisson_group) {
             const std::size_t g1 = std::min(i1, g0 + poisson_group);
             const poisson_group_scan scan = poisson_scan_group<Validate>(data + g0, g1 - g0, c, small_max, sub);

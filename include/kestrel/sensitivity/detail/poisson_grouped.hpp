@@ -106,6 +106,10 @@ std::size_t poisson_find_item(const T* w, std::size_t i, std::size_t e, double c
 inline constexpr std::size_t poisson_sub_lanes = kestrel::simd::detail::width<double>;
 /// Sub-blocks per block of the walk's skip (see poisson_walk_group).
 inline constexpr std::size_t poisson_subs_per_block = 8;
+inline constexpr std::size_t poisson_blocks_per_group = poisson_subs_per_group / poisson_subs_per_block;
+/// Doubles of the scan's output for one group: the sub-blocks' lane sums, then the blocks'.
+inline constexpr std::size_t poisson_scan_doubles =
+    (poisson_subs_per_group + poisson_blocks_per_group) * poisson_sub_lanes;
 
 /// The sum of the small x of sub-block s, from its lane sums.
 KESTREL_ALWAYS_INLINE double poisson_sub_sum(const double* sub, std::size_t s) noexcept {
@@ -129,7 +133,9 @@ T poisson_small_threshold(double cs) noexcept {
 
 /// The SIMD scan of w[0, len), len <= poisson_group: sub[s W .. s W + W) receives lane sums
 /// (W = poisson_sub_lanes) whose total is c times the sum of sub-block s's small weights (w <=
-/// small_max; the order of the additions is fixed for a given build); a sub-block's total is
+/// small_max; the order of the additions is fixed for a given build), and after the
+/// poisson_subs_per_group sub-blocks' sums come the blocks' (poisson_subs_per_block sub-blocks
+/// each, accumulated in registers as the scan goes; poisson_scan_doubles in all); a total is
 /// reduced only where the walk needs it. Each sub-block accumulates on its own: the only
 /// dependences carried from one to the next are folds once per sub-block, so the scan is not
 /// bounded by the latency of a chain of adds.
@@ -155,6 +161,23 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
     const B zero = sd::splat<double>(0.0), cb = sd::splat<double>(cs),
             tb = sd::splat<double>(static_cast<double>(small_max));
     poisson_group_scan r;
+    // A sub-block's lane sums (and its scalar tail) stored and folded into its block's.
+    double* const blk = sub + poisson_subs_per_group * W;
+    B bacc = zero;
+    double btail = 0.0;
+    auto finish_sub = [&](std::size_t s, std::size_t s1, const B& v, double tail) KESTREL_LAMBDA_INLINE {
+        sd::store(sub + s * W, v * cb);
+        if (tail != 0.0) sub[s * W] += tail * cs;
+        bacc = bacc + v;
+        btail += tail;
+        if (s % poisson_subs_per_block == poisson_subs_per_block - 1 || s1 == len) {
+            double* const out = blk + (s / poisson_subs_per_block) * W;
+            sd::store(out, bacc * cb);
+            if (btail != 0.0) out[0] += btail * cs;
+            bacc = zero;
+            btail = 0.0;
+        }
+    };
     if constexpr (std::is_same<T, float>::value) {
 #if KESTREL_HAS_XSIMD
         using U = xsimd::batch<std::uint32_t>;
@@ -188,7 +211,7 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
                     KESTREL_UNROLL_FULLY
                     for (std::size_t j = 0; j < h; ++j) x[j] = x[j] + x[j + h];
                 }
-                sd::store(sub + s * W, x[0] * cb);
+                finish_sub(s, s1, x[0], 0.0);
                 continue;
             }
             B acc = zero;
@@ -212,8 +235,7 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
                 std::memcpy(&u, w + j, sizeof u);
                 tail_bits = std::max(tail_bits, u);
             }
-            sd::store(sub + s * W, acc * cb);
-            if (i < s1) sub[s * W] += ss * cs;
+            finish_sub(s, s1, acc, i < s1 ? ss : 0.0);
         }
         std::uint32_t top = tail_bits;
 #if KESTREL_HAS_XSIMD
@@ -285,8 +307,7 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
                     tail_n = std::min(tail_n, a);
                 }
             }
-            sd::store(sub + s * W, acc * cb);
-            if (ss != 0.0) sub[s * W] += ss * cs;
+            finish_sub(s, s1, acc, ss);
         }
         alignas(64) double lanes[W];
         sd::store(lanes, m_acc);
@@ -330,19 +351,12 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
             }
         }
     }
-    // Block sums of the sub-blocks' lane sums (independent of each other and of the walk).
+    // Block sums from the scan's block lane sums (independent of each other and of the walk).
     constexpr std::size_t SB = poisson_subs_per_block;
     const std::size_t nblk = (nsub + SB - 1) / SB;
-    double blk[poisson_subs_per_group / SB];
-    {
-        namespace sd = kestrel::simd::detail;
-        for (std::size_t j = 0; j < nblk; ++j) {
-            const std::size_t s0 = j * SB, s1 = std::min(nsub, s0 + SB);
-            sd::batch<double> v = sd::load(sub + s0 * poisson_sub_lanes);
-            for (std::size_t s = s0 + 1; s < s1; ++s) v = v + sd::load(sub + s * poisson_sub_lanes);
-            blk[j] = sd::hsum<double>(v);
-        }
-    }
+    double blk[poisson_blocks_per_group];
+    for (std::size_t j = 0; j < nblk; ++j)
+        blk[j] = poisson_sub_sum(sub + poisson_subs_per_group * poisson_sub_lanes, j);
     if (!rare)  // every pi_i is a small x_i
         for (std::size_t j = 0; j < nblk; ++j) expected += blk[j];
     if (q > 0.0) {
