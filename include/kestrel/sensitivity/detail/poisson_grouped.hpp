@@ -26,8 +26,9 @@
 // The walk skips blocks of 8 sub-blocks, then sub-blocks, by their SIMD sums and, inside the
 // sub-block a point lands in, finds its item by the running sum from the sub-block's start; the
 // sums can differ in the last bits, so a point can land past the running sum's end (it then
-// moves to the next sub-block): a law exact up to double rounding, as every conversion here. The sample is a pure function of (seed, stream, weights,
-// c): the same at any thread count (groups never depend on the thread that runs them).
+// moves to the next sub-block): a law exact up to double rounding, as every conversion here.
+// The sample is a pure function of (seed, stream, weights, c): the same at any thread count
+// (groups never depend on the thread that runs them).
 #pragma once
 
 #include <algorithm>
@@ -117,6 +118,17 @@ KESTREL_ALWAYS_INLINE double poisson_sub_sum(const double* sub, std::size_t s) n
     return sd::hsum<double>(sd::load(sub + s * poisson_sub_lanes));
 }
 
+/// x[0] += x[1] + ... + x[N - 1] by a pairwise tree (fixed trips, unrolled; no chain of adds).
+template <class B, std::size_t N>
+KESTREL_ALWAYS_INLINE void poisson_pairwise_sum(B (&x)[N]) noexcept {
+    static_assert((N & (N - 1)) == 0, "a power of two");
+    KESTREL_UNROLL_FULLY
+    for (std::size_t h = N / 2; h >= 1; h /= 2) {
+        KESTREL_UNROLL_FULLY
+        for (std::size_t j = 0; j < h; ++j) x[j] = x[j] + x[j + h];
+    }
+}
+
 /// The largest weight t of type T that is "small" at scale cs: fl(cs * double(w)) <= 1/2 holds
 /// exactly for the weights w <= t (the product is monotone in w), so the scan decides it with one
 /// comparison of the weight, without the product. cs = 0 (c = +infinity): every finite weight.
@@ -184,7 +196,14 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
         constexpr std::size_t WF = sd::width<float>;
         U bits = U(std::uint32_t(0));
 #endif
-        std::uint32_t tail_bits = 0;
+        std::uint32_t tail_bits = 0;  // the maximum pattern of the weights outside batches
+        auto fold_bits = [&](std::size_t j0, std::size_t j1) KESTREL_LAMBDA_INLINE {
+            for (std::size_t j = j0; j < j1; ++j) {
+                std::uint32_t u;
+                std::memcpy(&u, w + j, sizeof u);
+                tail_bits = std::max(tail_bits, u);
+            }
+        };
         for (std::size_t s0 = 0, s = 0; s0 < len; s0 += poisson_sub, ++s) {
             const std::size_t s1 = std::min(len, s0 + poisson_sub);
             if (s1 - s0 == poisson_sub) {  // a whole sub-block: fixed trips, unrolled
@@ -195,22 +214,14 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
                 for (std::size_t j = 0; j < poisson_sub; j += WF)
                     bits = xsimd::max(bits, xsimd::bitwise_cast<U>(sd::load(w + s0 + j)));
 #else
-                for (std::size_t j = 0; j < poisson_sub; ++j) {
-                    std::uint32_t u;
-                    std::memcpy(&u, w + s0 + j, sizeof u);
-                    tail_bits = std::max(tail_bits, u);
-                }
+                fold_bits(s0, s1);
 #endif
                 KESTREL_UNROLL_FULLY
                 for (std::size_t j = 0; j < nb; ++j) {
                     const B a = sd::load_widened(w + s0 + j * W);
                     x[j] = sd::vselect<double>(a <= tb, a, zero);
                 }
-                KESTREL_UNROLL_FULLY
-                for (std::size_t h = nb / 2; h >= 1; h /= 2) {
-                    KESTREL_UNROLL_FULLY
-                    for (std::size_t j = 0; j < h; ++j) x[j] = x[j] + x[j + h];
-                }
+                poisson_pairwise_sum(x);
                 finish_sub(s, s1, x[0], 0.0);
                 continue;
             }
@@ -227,14 +238,10 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
             double ss = 0.0;
             for (std::size_t j = i; j < s1; ++j) ss += w[j] <= small_max ? static_cast<double>(w[j]) : 0.0;
 #if KESTREL_HAS_XSIMD
-            for (std::size_t j = s0 + (s1 - s0) / WF * WF; j < s1; ++j) {
+            fold_bits(s0 + (s1 - s0) / WF * WF, s1);
 #else
-            for (std::size_t j = s0; j < s1; ++j) {
+            fold_bits(s0, s1);
 #endif
-                std::uint32_t u;
-                std::memcpy(&u, w + j, sizeof u);
-                tail_bits = std::max(tail_bits, u);
-            }
             finish_sub(s, s1, acc, i < s1 ? ss : 0.0);
         }
         std::uint32_t top = tail_bits;
@@ -275,11 +282,7 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
                         sub_n = sd::vmin<double>(sub_n, a);
                     }
                 }
-                KESTREL_UNROLL_FULLY
-                for (std::size_t h = nb / 2; h >= 1; h /= 2) {
-                    KESTREL_UNROLL_FULLY
-                    for (std::size_t j = 0; j < h; ++j) x[j] = x[j] + x[j + h];
-                }
+                poisson_pairwise_sum(x);
                 acc = x[0];
                 i = s1;
             }

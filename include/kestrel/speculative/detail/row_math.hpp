@@ -553,6 +553,15 @@ double log_sum_exp(const T* v, std::size_t n, double inv_t, double* chunk_max = 
 }
 
 #if KESTREL_HAS_XSIMD
+/// exp_f((v - m) * tau) of the float batch at p, as the normalizer's passes take it (the
+/// product skipped when tau = 1, the upper clamp skipped: see float_exp_pass).
+template <bool UnitTau>
+KESTREL_ALWAYS_INLINE sd::batch<float> float_normalizer_exp(const float* p, const sd::batch<float>& tau,
+                                                            const sd::batch<float>& m) noexcept {
+    const sd::batch<float> a = sd::load(p) - m;
+    return float_exp_lanes<float, true>(UnitTau ? a : a * tau);
+}
+
 /// The normalizer's exp pass over [b, e) of a float logit row (SIMD builds): e(y) =
 /// exp_f((v[y] - m) * tau) into out[y - b] (the product skipped when tau = 1: fl(x * 1) = x;
 /// the upper clamp skipped: v[y] <= m, so the argument is <= 0 or NaN; the same bits as
@@ -564,10 +573,7 @@ template <bool UnitTau>
 inline void float_exp_pass(const float* v, float* out, const float* pf, std::size_t b, std::size_t e,
                            const sd::batch<float>& tau, const sd::batch<float>& m) noexcept {
     constexpr std::size_t WF = float_width;
-    auto one = [&](const float* p) {
-        const sd::batch<float> a = sd::load(p) - m;
-        return float_exp_lanes<float, true>(UnitTau ? a : a * tau);
-    };
+    auto one = [&](const float* p) KESTREL_LAMBDA_INLINE { return float_normalizer_exp<UnitTau>(p, tau, m); };
     std::size_t y = b;
     if (pf) {
         for (; y + WF <= e; y += WF) {
@@ -584,7 +590,6 @@ inline void float_exp_pass(const float* v, float* out, const float* pf, std::siz
         for (std::size_t j = 0; y + j < e; ++j) out[y - b + j] = res[j];
     }
 }
-
 
 /// The normalizer's pass over a whole chunk [b, b + chunk) whose next chunk is whole too
 /// (SIMD builds): e(y) into out[y - b] as float_exp_pass writes it; the double sums of e, s0
@@ -603,8 +608,7 @@ inline void float_exp_sum_pass(const float* v, float* out, const float* pf2, std
     static_assert(chunk % lag == 0 && lag % 16 == 0, "the lag divides the chunk");
     const std::size_t e = b + chunk;
     auto one = [&](std::size_t z) KESTREL_LAMBDA_INLINE {
-        const sd::batch<float> a = sd::load(v + z) - m;
-        sd::store(out + (z - b), float_exp_lanes<float, true>(UnitTau ? a : a * tau));
+        sd::store(out + (z - b), float_normalizer_exp<UnitTau>(v + z, tau, m));
     };
     sd::batch<float> mx1 = mx;
     std::size_t y = b;
@@ -667,19 +671,12 @@ inline double float_log_sum_exp(const float* v, std::size_t n, float tau, float*
             have_next = false;
         } else {
             sd::batch<float> mx0 = sd::splat(-finf), mx1 = mx0;
-#if KESTREL_HAS_XSIMD
-            // The row's first chunk: the next one's lines are fetched meanwhile (its maximum is
-            // taken in this chunk's pass, float_exp_sum_pass).
-            if (e + chunk <= n) {
-                for (; y + 2 * WF <= e; y += 2 * WF) {
-                    if ((y & 15) == 0) sd::prefetch(v + y + chunk);
-                    if (((y + WF) & 15) == 0) sd::prefetch(v + y + WF + chunk);
-                    mx0 = sd::vmax(mx0, sd::load(v + y));
-                    mx1 = sd::vmax(mx1, sd::load(v + y + WF));
-                }
-            }
-#endif
+            // The row's first chunk: a whole next one's lines are fetched meanwhile (its maximum
+            // is taken in this chunk's pass, float_exp_sum_pass), one prefetch per 64 bytes.
+            const float* const next = e + chunk <= n ? v + chunk : nullptr;
             for (; y + 2 * WF <= e; y += 2 * WF) {
+                if (next && (y & 15) == 0)
+                    for (std::size_t z = y; z < y + 2 * WF; z += 16) sd::prefetch(next + z);
                 mx0 = sd::vmax(mx0, sd::load(v + y));
                 mx1 = sd::vmax(mx1, sd::load(v + y + WF));
             }
