@@ -282,8 +282,11 @@ void poisson_grouped_pass(vector_view<const T> w, double c, const counter_rng& r
         kept.clear();
         double expected = 0.0, wmax = 0.0;
         alignas(64) double sub[poisson_scan_doubles];  // lane sums per sub-block and per block
+        alignas(64) double neglog[poisson_ahead][poisson_ahead_groups], coin[poisson_ahead][poisson_ahead_groups];
         for (std::size_t g0 = i0; g0 < i1; g0 += poisson_group) {
-            const std::size_t g1 = std::min(i1, g0 + poisson_group);
+            const std::size_t g1 = std::min(i1, g0 + poisson_group), g = g0 / poisson_group;
+            const std::size_t lane = g % poisson_ahead_groups;
+            if (lane == 0) poisson_first_draws(rng, g, neglog, coin);
             const poisson_group_scan scan = poisson_scan_group<Validate>(data + g0, g1 - g0, c, small_max, sub);
             if constexpr (Validate) {
                 if (scan.maybe_bad) {  // decided exactly (a double sum may overflow with valid weights)
@@ -295,7 +298,8 @@ void poisson_grouped_pass(vector_view<const T> w, double c, const counter_rng& r
                 }
                 wmax = std::max(wmax, scan.wmax);
             }
-            expected += poisson_walk_group(data, g0, g1, c, scan, sub, rng, kept);
+            expected += poisson_walk_group(data, g0, g1, c, scan, sub, rng, &neglog[0][lane], &coin[0][lane],
+                                           poisson_ahead_groups, kept);
         }
         ws.partial[b] = expected;
         if constexpr (Validate) ws.block_max[b] = wmax;

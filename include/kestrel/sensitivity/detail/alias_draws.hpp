@@ -86,24 +86,12 @@ inline void philox_words(const counter_rng& rng, std::uint64_t first, std::uint3
 
 #if KESTREL_HAS_XSIMD && defined(__AVX512F__) && defined(__AVX512DQ__)
 #define KESTREL_ALIAS_DRAWS_AVX512 1
-/// Philox4x32-10 on 4 x 8 counters first + k (k < 32), k = 8 v + lane: x0..x3[v] hold the
-/// words in the low halves of their 64-bit lanes (the high halves are garbage).
-KESTREL_ALWAYS_INLINE void philox_avx512(const counter_rng& rng, std::uint64_t first, __m512i (&x0)[4],
-                                         __m512i (&x1)[4], __m512i (&x2)[4], __m512i (&x3)[4]) noexcept {
-    const std::uint64_t seed = rng.seed(), stream = rng.stream();
+/// The ten Philox4x32 rounds of rng's key on 4 x 8 counters already in x0..x3 (each word in the low
+/// half of a 64-bit lane; the high halves may hold garbage).
+KESTREL_ALWAYS_INLINE void philox_avx512_rounds(const counter_rng& rng, __m512i (&x0)[4], __m512i (&x1)[4],
+                                                __m512i (&x2)[4], __m512i (&x3)[4]) noexcept {
+    const std::uint64_t seed = rng.seed();
     std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
-    const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i base = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(first)), lane);
-    const __m512i s_lo = _mm512_set1_epi64(static_cast<long long>(stream));
-    const __m512i s_hi = _mm512_set1_epi64(static_cast<long long>(stream >> 32));
-    KESTREL_UNROLL_FULLY
-    for (int v = 0; v < 4; ++v) {
-        const __m512i c = _mm512_add_epi64(base, _mm512_set1_epi64(8 * v));  // wraps mod 2^64 as first + k
-        x0[v] = c;
-        x1[v] = _mm512_srli_epi64(c, 32);
-        x2[v] = s_lo;
-        x3[v] = s_hi;
-    }
     const __m512i m0 = _mm512_set1_epi64(philox4x32_10::multiplier0);
     const __m512i m1 = _mm512_set1_epi64(philox4x32_10::multiplier1);
     KESTREL_UNROLL_FULLY
@@ -123,6 +111,26 @@ KESTREL_ALWAYS_INLINE void philox_avx512(const counter_rng& rng, std::uint64_t f
             x3[v] = p0;
         }
     }
+}
+
+/// Philox4x32-10 on 4 x 8 counters first + k (k < 32), k = 8 v + lane: x0..x3[v] hold the
+/// words in the low halves of their 64-bit lanes (the high halves are garbage).
+KESTREL_ALWAYS_INLINE void philox_avx512(const counter_rng& rng, std::uint64_t first, __m512i (&x0)[4],
+                                         __m512i (&x1)[4], __m512i (&x2)[4], __m512i (&x3)[4]) noexcept {
+    const std::uint64_t stream = rng.stream();
+    const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i base = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(first)), lane);
+    const __m512i s_lo = _mm512_set1_epi64(static_cast<long long>(stream));
+    const __m512i s_hi = _mm512_set1_epi64(static_cast<long long>(stream >> 32));
+    KESTREL_UNROLL_FULLY
+    for (int v = 0; v < 4; ++v) {
+        const __m512i c = _mm512_add_epi64(base, _mm512_set1_epi64(8 * v));  // wraps mod 2^64 as first + k
+        x0[v] = c;
+        x1[v] = _mm512_srli_epi64(c, 32);
+        x2[v] = s_lo;
+        x3[v] = s_hi;
+    }
+    philox_avx512_rounds(rng, x0, x1, x2, x3);
 }
 
 /// The words of draws first .. first + 31 (tests compare them with counter_rng::block).

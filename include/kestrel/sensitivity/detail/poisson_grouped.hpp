@@ -24,10 +24,14 @@
 //    points (q <= 1/2): one Philox block, one log and one comparison per point, plus a log1p for
 //    points that land, instead of a Philox draw per item.
 // The walk skips blocks of 8 sub-blocks, then sub-blocks, by their SIMD sums and, inside the
-// sub-block a point lands in, finds its item by the running sum from the sub-block's start; the
-// sums can differ in the last bits, so a point can land past the running sum's end (it then
-// moves to the next sub-block): a law exact up to double rounding, as every conversion here.
-// The sample is a pure function of (seed, stream, weights, c): the same at any thread count
+// sub-block a point lands in, finds its item by the sums from the sub-block's start (with
+// AVX-512 all 32 prefix sums at once and one compare, poisson_sub_locator; otherwise a running
+// sum two items a step); the sums can differ in the last bits, so a point can land past the
+// items' end (it then moves to the next sub-block): a law exact up to double rounding, as every
+// conversion here. Each group's first four draws are made before its walk, eight groups at a
+// time (in SIMD lanes with AVX-512).
+// The sample is a pure function of (seed, stream, weights, c) for a given build (SIMD levels
+// differ in the last bits of sums and logarithms): the same at any thread count
 // (groups never depend on the thread that runs them).
 #pragma once
 
@@ -42,6 +46,7 @@
 #include "../../core/random.hpp"
 #include "../../core/simd.hpp"
 #include "../sampling_weights.hpp"
+#include "alias_draws.hpp"
 
 namespace kestrel::sensitivity::detail {
 
@@ -59,6 +64,7 @@ struct poisson_group_scan {
     double xmax = 0.0;  ///< c times the largest weight (0 if no weight is positive)
     double wmax = 0.0;  ///< the largest weight
     bool maybe_bad = false;  ///< with Validate: some weight may be negative, NaN or infinite
+    double small_max = 0.0;  ///< the largest weight that is small at this scale (a T, exactly)
 };
 
 /// x_i used by the walk: x_i for a positive weight with x_i <= 1/2, else 0.
@@ -209,17 +215,37 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
             if (s1 - s0 == poisson_sub) {  // a whole sub-block: fixed trips, unrolled
                 constexpr std::size_t nb = poisson_sub / W;
                 B x[nb];
-#if KESTREL_HAS_XSIMD
-                KESTREL_UNROLL_FULLY
-                for (std::size_t j = 0; j < poisson_sub; j += WF)
-                    bits = xsimd::max(bits, xsimd::bitwise_cast<U>(sd::load(w + s0 + j)));
-#else
-                fold_bits(s0, s1);
+#if KESTREL_HAS_XSIMD && defined(__AVX512F__)
+                if constexpr (sizeof(typename B::register_type) == 64 && WF == 16) {
+                    // AVX-512: the "small" test in float, 16 lanes at once (small_max is a float,
+                    // so w <= small_max decides as the widened compare would), and the widening
+                    // as a zero-masking conversion: the same x without a double compare and a
+                    // blend per 8 weights.
+                    const __m512 tf = _mm512_set1_ps(small_max);
+                    KESTREL_UNROLL_FULLY
+                    for (std::size_t j = 0; j < poisson_sub; j += WF) {
+                        const __m512 v = _mm512_loadu_ps(w + s0 + j);
+                        bits = xsimd::max(bits, U(_mm512_castps_si512(v)));
+                        const __mmask16 k = _mm512_cmp_ps_mask(v, tf, _CMP_LE_OQ);
+                        x[j / W] = B(_mm512_maskz_cvtps_pd(static_cast<__mmask8>(k), _mm256_loadu_ps(w + s0 + j)));
+                        x[j / W + 1] = B(_mm512_maskz_cvtps_pd(static_cast<__mmask8>(k >> 8),
+                                                               _mm256_loadu_ps(w + s0 + j + 8)));
+                    }
+                } else
 #endif
-                KESTREL_UNROLL_FULLY
-                for (std::size_t j = 0; j < nb; ++j) {
-                    const B a = sd::load_widened(w + s0 + j * W);
-                    x[j] = sd::vselect<double>(a <= tb, a, zero);
+                {
+#if KESTREL_HAS_XSIMD
+                    KESTREL_UNROLL_FULLY
+                    for (std::size_t j = 0; j < poisson_sub; j += WF)
+                        bits = xsimd::max(bits, xsimd::bitwise_cast<U>(sd::load(w + s0 + j)));
+#else
+                    fold_bits(s0, s1);
+#endif
+                    KESTREL_UNROLL_FULLY
+                    for (std::size_t j = 0; j < nb; ++j) {
+                        const B a = sd::load_widened(w + s0 + j * W);
+                        x[j] = sd::vselect<double>(a <= tb, a, zero);
+                    }
                 }
                 poisson_pairwise_sum(x);
                 finish_sub(s, s1, x[0], 0.0);
@@ -325,14 +351,128 @@ KESTREL_ALWAYS_INLINE poisson_group_scan poisson_scan_group(const T* w, std::siz
         }
     }
     r.xmax = r.wmax > 0.0 ? c * r.wmax : 0.0;
+    r.small_max = static_cast<double>(small_max);
     return r;
+}
+
+#if KESTREL_HAS_XSIMD && defined(__AVX512F__)
+#define KESTREL_POISSON_SUB_LOCATOR 1
+/// AVX-512: the items of a whole sub-block located in one step instead of a running sum item by
+/// item (a chain of additions and an unpredictable exit). p[j] is the sum of the small x of the
+/// sub-block's items 0..j by a fixed log-step tree (Hillis-Steele in each 8-lane register, then
+/// each register's carry), x[j] item j's own small x. A point at r (from the sub-block's start)
+/// lands in the first item j >= lo with p[j] > r and x[j] > 0: the tree's sums can fall out of
+/// order in the last bits where an x is 0, and the test on x keeps an item that cannot be kept
+/// out however the sums round (so a zero weight is never kept).
+struct poisson_sub_locator {
+    alignas(64) double p[poisson_sub];
+    alignas(64) double x[poisson_sub];
+    std::uint32_t positive = 0;  // bit j: x[j] > 0
+
+    static KESTREL_ALWAYS_INLINE __m512d inclusive_prefix(__m512d a) noexcept {
+        a = _mm512_mask_add_pd(a, 0xFE, a, _mm512_permutexvar_pd(_mm512_set_epi64(6, 5, 4, 3, 2, 1, 0, 0), a));
+        a = _mm512_mask_add_pd(a, 0xFC, a, _mm512_permutexvar_pd(_mm512_set_epi64(5, 4, 3, 2, 1, 0, 0, 0), a));
+        return _mm512_mask_add_pd(a, 0xF0, a, _mm512_permutexvar_pd(_mm512_set_epi64(3, 2, 1, 0, 0, 0, 0, 0), a));
+    }
+    template <class T>
+    KESTREL_ALWAYS_INLINE void build(const T* w, double c, double small_max) noexcept {
+        static_assert(poisson_sub == 32, "four 8-lane registers");
+        const __m512d cb = _mm512_set1_pd(c);
+        __m512d v[4];
+        if constexpr (std::is_same<T, float>::value) {
+            const __m512 zero = _mm512_setzero_ps(), tf = _mm512_set1_ps(static_cast<float>(small_max));
+            for (int h = 0; h < 2; ++h) {
+                const __m512 a = _mm512_loadu_ps(w + 16 * h);
+                const __mmask16 k = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), a, tf, _CMP_LE_OQ);
+                positive |= std::uint32_t(k) << (16 * h);
+                v[2 * h] = _mm512_mul_pd(_mm512_maskz_cvtps_pd(static_cast<__mmask8>(k), _mm256_loadu_ps(w + 16 * h)), cb);
+                v[2 * h + 1] = _mm512_mul_pd(
+                    _mm512_maskz_cvtps_pd(static_cast<__mmask8>(k >> 8), _mm256_loadu_ps(w + 16 * h + 8)), cb);
+            }
+        } else {
+            const __m512d zero = _mm512_setzero_pd(), tb = _mm512_set1_pd(small_max);
+            for (int j = 0; j < 4; ++j) {
+                const __m512d a = _mm512_loadu_pd(w + 8 * j);
+                const __mmask8 k = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(a, zero, _CMP_GT_OQ), a, tb, _CMP_LE_OQ);
+                positive |= std::uint32_t(k) << (8 * j);
+                v[j] = _mm512_mul_pd(_mm512_maskz_mov_pd(k, a), cb);
+            }
+        }
+        for (int j = 0; j < 4; ++j) _mm512_store_pd(x + 8 * j, v[j]);
+        for (int j = 0; j < 4; ++j) v[j] = inclusive_prefix(v[j]);
+        const __m512i last = _mm512_set1_epi64(7);
+        for (int j = 1; j < 4; ++j) v[j] = _mm512_add_pd(v[j], _mm512_permutexvar_pd(last, v[j - 1]));
+        for (int j = 0; j < 4; ++j) _mm512_store_pd(p + 8 * j, v[j]);
+    }
+    /// The first item j >= lo with p[j] > r and x[j] > 0, or poisson_sub if none.
+    KESTREL_ALWAYS_INLINE unsigned find(double r, unsigned lo) const noexcept {
+        const __m512d rb = _mm512_set1_pd(r);
+        std::uint64_t m = 0;
+        for (int j = 0; j < 4; ++j)
+            m |= std::uint64_t(_mm512_cmp_pd_mask(_mm512_load_pd(p + 8 * j), rb, _CMP_GT_OQ)) << (8 * j);
+        m &= positive & (~std::uint64_t(0) << lo);
+        return m ? static_cast<unsigned>(__builtin_ctzll(m)) : unsigned(poisson_sub);
+    }
+};
+#endif
+
+/// Draws of a group's stream made before its walk (most groups need few when m << n).
+inline constexpr std::size_t poisson_ahead = 4;
+/// Groups whose first draws are made together (a parallel block starts at a multiple).
+inline constexpr std::size_t poisson_ahead_groups = 8;
+static_assert(sampling_block % (poisson_group * poisson_ahead_groups) == 0, "blocks of whole 8-group batches");
+
+/// The first poisson_ahead draws of groups g0 .. g0 + 7 (draw j of group g is Philox block
+/// (g << 32) + j): for group g0 + l, neglog[j][l] = -log u with u the open uniform of words 0, 1
+/// (the gap's exponential before its scale) and coin[j][l] the 53-bit uniform of words 2, 3.
+/// With AVX-512 the 32 blocks run in lanes and the logarithms are xsimd's (not std::log's bits:
+/// a sample can differ from a build without AVX-512 at the ulp level of the gaps).
+inline void poisson_first_draws(const counter_rng& rng, std::uint64_t g0,
+                                double (&neglog)[poisson_ahead][poisson_ahead_groups],
+                                double (&coin)[poisson_ahead][poisson_ahead_groups]) noexcept {
+#ifdef KESTREL_ALIAS_DRAWS_AVX512
+    static_assert(poisson_ahead == 4 && poisson_ahead_groups == 8, "4 registers of 8 lanes");
+    namespace sd = kestrel::simd::detail;
+    const std::uint64_t stream = rng.stream();
+    __m512i x0[4], x1[4], x2[4], x3[4];
+    const __m512i groups = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(g0)),
+                                            _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+    for (int j = 0; j < 4; ++j) {  // counter (g << 32) + j: word 0 = j, word 1 = g
+        x0[j] = _mm512_set1_epi64(j);
+        x1[j] = groups;
+        x2[j] = _mm512_set1_epi64(static_cast<long long>(stream));
+        x3[j] = _mm512_set1_epi64(static_cast<long long>(stream >> 32));
+    }
+    philox_avx512_rounds(rng, x0, x1, x2, x3);
+    const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
+    const __m512d half = _mm512_set1_pd(0.5), s52 = _mm512_set1_pd(0x1p-52), s53 = _mm512_set1_pd(0x1p-53);
+    for (int j = 0; j < 4; ++j) {
+        // The conversions of random_conversion, exactly: (join(w0, w1) >> 12 + 1/2) 2^-52 and
+        // (join(w2, w3) >> 11) 2^-53 (0xf8: a | (b & c)).
+        const __m512i b01 = _mm512_ternarylogic_epi64(_mm512_slli_epi64(x1[j], 32), x0[j], low32, 0xf8);
+        const __m512i b23 = _mm512_ternarylogic_epi64(_mm512_slli_epi64(x3[j], 32), x2[j], low32, 0xf8);
+        const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepu64_pd(_mm512_srli_epi64(b01, 12)), half), s52);
+        sd::store(neglog[j], -sd::vlog<double>(sd::batch<double>(u)));
+        _mm512_storeu_pd(coin[j], _mm512_mul_pd(_mm512_cvtepu64_pd(_mm512_srli_epi64(b23, 11)), s53));
+    }
+#else
+    for (std::size_t l = 0; l < poisson_ahead_groups; ++l)
+        for (std::size_t j = 0; j < poisson_ahead; ++j) {
+            const auto d = rng.block(((g0 + l) << 32) + j);
+            neglog[j][l] = -std::log(random_conversion::u64_to_double_open(counter_rng::join(d[0], d[1])));
+            coin[j][l] = random_conversion::u53_to_double(counter_rng::join(d[2], d[3]));
+        }
+#endif
 }
 
 /// Samples one group [i0, i1) (already scanned: `scan`, `sub`), appending kept indices to
 /// `kept` in increasing order; returns the group's sum of pi_i.
+/// `first_neglog[j * stride]` and `first_coin[j * stride]` hold the group's first poisson_ahead
+/// draws (poisson_first_draws).
 template <class T>
 double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, const poisson_group_scan& scan,
-                          const double* sub, const counter_rng& rng, std::vector<std::size_t>& kept) {
+                          const double* sub, const counter_rng& rng, const double* first_neglog,
+                          const double* first_coin, std::size_t stride, std::vector<std::size_t>& kept) {
     if (!(scan.xmax > 0.0)) return 0.0;  // nothing can be kept
     const std::uint64_t base = static_cast<std::uint64_t>(i0 / poisson_group) << 32;
     const std::size_t first_kept = kept.size(), nsub = (i1 - i0 + poisson_sub - 1) / poisson_sub;
@@ -365,24 +505,23 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
     if (q > 0.0) {
         const double gap_scale = 1.0 - q;  // gaps of the dominating process, in x units
         // Draw k of the group's stream gives the k-th gap (its first two words) and the coin of
-        // the point that gap reaches (the last two). The first `ahead` draws and their gaps are
-        // computed before the walk, side by side: their Philox rounds and logarithms overlap
-        // instead of each waiting on the walk's branches (most groups need few draws when
-        // m << n; later draws are made as the walk needs them).
-        constexpr std::uint64_t ahead = 4;
-        auto gap_of = [gap_scale](const counter_rng::block_type& d) {
-            return -std::log(random_conversion::u64_to_double_open(counter_rng::join(d[0], d[1]))) * gap_scale;
-        };
-        counter_rng::block_type pre[ahead];
-        double pre_gap[ahead];
-        for (std::uint64_t j = 0; j < ahead; ++j) pre[j] = rng.block(base + j);
-        for (std::uint64_t j = 0; j < ahead; ++j) pre_gap[j] = gap_of(pre[j]);
+        // the point that gap reaches (the last two). The first poisson_ahead draws were made
+        // before the walk, with other groups' (their Philox rounds and logarithms in lanes
+        // instead of each waiting on the walk's branches); later draws as the walk needs them.
         std::uint64_t k = 0;  // the current draw
-        counter_rng::block_type b = pre[0];
-        auto gap = [&]() { return k < ahead ? pre_gap[k] : gap_of(b); };
+        counter_rng::block_type b{};
+        auto gap = [&]() {
+            return (k < poisson_ahead ? first_neglog[k * stride]
+                                      : -std::log(random_conversion::u64_to_double_open(counter_rng::join(b[0], b[1])))) *
+                   gap_scale;
+        };
+        auto coin_of_draw = [&]() {
+            return k < poisson_ahead ? first_coin[k * stride]
+                                     : random_conversion::u53_to_double(counter_rng::join(b[2], b[3]));
+        };
         auto next_draw = [&]() {
             ++k;
-            b = k < ahead ? pre[k] : rng.block(base + k);
+            if (k >= poisson_ahead) b = rng.block(base + k);
         };
         double r = gap();  // the next point's distance past the start of the current (sub-)block
         // Blocks of SB sub-blocks are skipped by their sums (one subtraction per block where
@@ -408,6 +547,37 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
                 // Points in sub-block s: find each one's item by the running sum from the start.
                 const std::size_t e = std::min(i1, i0 + (s + 1) * poisson_sub);
                 std::size_t i = i0 + s * poisson_sub;
+#ifdef KESTREL_POISSON_SUB_LOCATOR
+                if (e - i == poisson_sub) {
+                    poisson_sub_locator loc;
+                    loc.build(w + i, c, scan.small_max);
+                    unsigned lo = 0;
+                    for (;;) {
+                        const unsigned j = loc.find(r, lo);
+                        if (j == poisson_sub) {  // past the end of the items' sums (rounding)
+                            r = std::max(0.0, r - sub_s);
+                            break;
+                        }
+                        const double x = loc.x[j];
+                        const double coin = coin_of_draw();
+                        const bool hit = coin < gap_scale || coin * x < -std::log1p(-x) * gap_scale;
+                        next_draw();
+                        if (hit) {
+                            kept.push_back(i + j);
+                            lo = j + 1;
+                            r = loc.p[j] + gap();
+                        } else {
+                            lo = j;
+                            r += gap();
+                        }
+                        if (r >= sub_s) {
+                            r -= sub_s;
+                            break;
+                        }
+                    }
+                    continue;
+                }
+#endif
                 double cum = 0.0, x = 0.0;
                 for (;;) {
                     i = poisson_find_item(w, i, e, c, r, cum, x);
@@ -419,7 +589,7 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
                     // process with probability -log1p(-x) (1 - q) / x, which is >= 1 - q since
                     // -log1p(-x) >= x: a coin below 1 - q is a hit without the logarithm (all
                     // but about q of the points).
-                    const double coin = random_conversion::u53_to_double(counter_rng::join(b[2], b[3]));
+                    const double coin = coin_of_draw();
                     const bool hit = coin < gap_scale || coin * x < -std::log1p(-x) * gap_scale;
                     next_draw();
                     if (hit) {  // restart at the end of item i
