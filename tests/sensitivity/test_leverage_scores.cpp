@@ -1,5 +1,5 @@
-// Leverage scores: exact (thin QR) against the SVD formula a_i^T (A^T A)^+ a_i to 1e-10 and
-// sum = rank (full rank, rank-deficient, float input); ridge scores against the SVD formula
+// Leverage scores: exact (thin QR, and the tall-skinny QR of tall matrices) against the SVD
+// formula a_i^T (A^T A)^+ a_i to 1e-10 and sum = rank (full rank, rank-deficient, float input); ridge scores against the SVD formula
 // sum_j sigma_j^2 / (sigma_j^2 + lambda) U_ij^2; approximate scores within a stated (1 +/- eps)
 // factor of the exact ones on random and coherent matrices (fixed seeds); the benchmark
 // baselines (normal equations, full pivoted QR) against the kernel; thread-count invariance;
@@ -81,6 +81,49 @@ TEST_CASE("exact leverage scores of a rank-deficient matrix sum to its rank", "[
     std::vector<double> tw(6);
     CHECK(ks::exact_leverage_scores(W, kestrel::vector_view<double>(tw)).rank == 6);
     for (double v : tw) CHECK(std::abs(v - 1.0) < 1e-12);
+}
+
+TEST_CASE("exact leverage scores of tall matrices (the tall-skinny QR) match the SVD formula", "[sensitivity][leverage]") {
+    // n >= 2 tsqr_block_rows(d) takes the blocked path: blocks QR'd on their own, their R
+    // factors QR'd again. Ragged last blocks, an ill-conditioned scaling, coherent unit rows,
+    // a block count that is not a power of two, d large enough that a block is 8 d rows, and a
+    // row-major float Map; each against the SVD formula and summing to d.
+    const Eigen::VectorXd scale = Eigen::VectorXd::LinSpaced(12, -5.0, 2.0).unaryExpr([](double e) { return std::pow(10.0, e); });
+    const Eigen::MatrixXd G = matrix_test::gaussian(5003, 12, 21) * Eigen::MatrixXd(scale.asDiagonal());
+    const Eigen::MatrixXd C = matrix_test::coherent(3 * 1024 + 77, 10, 5, 22);
+    const Eigen::MatrixXd D = matrix_test::gaussian(2 * 8 * 200 + 333, 200, 23);
+    for (const Eigen::MatrixXd* A : {&G, &C, &D}) {
+        const Eigen::Index n = A->rows(), d = A->cols();
+        REQUIRE(n >= 2 * ks::detail::tsqr_block_rows(d));
+        std::vector<double> tau(static_cast<std::size_t>(n));
+        const auto info = ks::exact_leverage_scores(*A, kestrel::vector_view<double>(tau));
+        CHECK(info.rank == static_cast<std::size_t>(d));
+        CHECK_FALSE(info.pivoted);
+        CHECK(max_abs_diff(tau, matrix_test::svd_leverage(*A)) < 1e-10);
+        CHECK(std::abs(sum(tau) - static_cast<double>(d)) < 1e-9);
+    }
+    std::vector<double> tc(static_cast<std::size_t>(C.rows()));
+    ks::exact_leverage_scores(C, kestrel::vector_view<double>(tc));
+    for (int i = 0; i < 5; ++i) CHECK(std::abs(tc[static_cast<std::size_t>(i)] - 1.0) < 1e-12);
+    const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> Gf = G.cast<float>();
+    std::vector<double> tf(static_cast<std::size_t>(G.rows()));
+    ks::exact_leverage_scores(Gf, kestrel::vector_view<double>(tf));
+    CHECK(max_abs_diff(tf, matrix_test::svd_leverage(Gf.cast<double>())) < 1e-10);
+}
+
+TEST_CASE("exact leverage scores of a tall rank-deficient matrix sum to its rank", "[sensitivity][leverage]") {
+    // The tall-skinny QR's R has a zero pivot: the column-pivoting QR decides the rank.
+    const Eigen::Index n = 4100;
+    const Eigen::MatrixXd B = matrix_test::gaussian(n, 4, 24), Cm = matrix_test::gaussian(4, 7, 25);
+    Eigen::MatrixXd A(n, 8);
+    A.leftCols(7) = B * Cm;
+    A.col(7) = A.col(0) - 2.0 * A.col(3);
+    std::vector<double> tau(static_cast<std::size_t>(n));
+    const auto info = ks::exact_leverage_scores(A, kestrel::vector_view<double>(tau));
+    CHECK(info.rank == 4);
+    CHECK(info.pivoted);
+    CHECK(std::abs(sum(tau) - 4.0) < 1e-9);
+    CHECK(max_abs_diff(tau, matrix_test::svd_leverage(A)) < 1e-10);
 }
 
 TEST_CASE("exact leverage scores of float input equal those of the same values in double", "[sensitivity][leverage]") {
@@ -188,6 +231,11 @@ TEST_CASE("leverage score functions refuse bad input before writing", "[sensitiv
     Eigen::MatrixXd Ainf = A;
     Ainf(3, 0) = std::numeric_limits<double>::infinity();
     const Eigen::MatrixXd empty(0, 4);
+    // Finite entries whose sketch overflows: CountSketch into 5 rows, 10 entries of +-1e308 each.
+    const Eigen::MatrixXd Ahuge = Eigen::MatrixXd::Constant(50, 4, 1e308);
+    ks::approximate_leverage_options one_row;
+    one_row.sketch_rows = 5;
+    one_row.sketch_nonzeros = 1;
     std::vector<double> out(50, -7.0), short_out(49, -7.0);
     auto v = [&] { return kestrel::vector_view<double>(out); };
     ks::approximate_leverage_options bad_eps;
@@ -216,6 +264,8 @@ TEST_CASE("leverage score functions refuse bad input before writing", "[sensitiv
         {"approximate_leverage_scores", "options.sketch_nonzeros", [&] { ks::approximate_leverage_scores(A, v(), bad_s); }},
         {"approximate_leverage_scores", "options.sketch_rows", [&] { ks::approximate_leverage_scores(A, v(), bad_k); }},
         {"approximate_leverage_scores", "A", [&] { ks::approximate_leverage_scores(Anan, v()); }},
+        {"approximate_leverage_scores", "A", [&] { ks::approximate_leverage_scores(Ainf, v()); }},
+        {"approximate_leverage_scores", "A", [&] { ks::approximate_leverage_scores(Ahuge, v(), one_row); }},
         {"approximate_leverage_scores", "scores", [&] { ks::approximate_leverage_scores(A, kestrel::vector_view<double>(short_out)); }},
     };
     for (const auto& r : table) {
@@ -223,10 +273,22 @@ TEST_CASE("leverage score functions refuse bad input before writing", "[sensitiv
         check_refusal(r.fn, r.arg, r.call);
         CHECK(std::all_of(out.begin(), out.end(), [](double x) { return x == -7.0; }));
     }
-    // The message names the first non-finite entry.
-    try {
-        ks::exact_leverage_scores(Anan, v());
-    } catch (const kestrel::invalid_argument& e) {
-        CHECK(std::string(e.what()).find("entry (17, 2)") != std::string::npos);
+    // The message names the first non-finite entry (the approximate scores find it after the
+    // sketch, which is their finiteness check).
+    for (int which = 0; which < 2; ++which) {
+        bool thrown = false;
+        try {
+            if (which == 0) ks::exact_leverage_scores(Anan, v());
+            else ks::approximate_leverage_scores(Anan, v());
+        } catch (const kestrel::invalid_argument& e) {
+            thrown = true;
+            CHECK(std::string(e.what()).find("entry (17, 2)") != std::string::npos);
+        }
+        CHECK(thrown);
     }
+    // Without overflow the same huge entries are accepted (the refusal above is the sketch's).
+    ks::approximate_leverage_options wide = one_row;
+    wide.sketch_rows = 50;
+    const Eigen::MatrixXd Abig = Eigen::MatrixXd::Constant(50, 4, 1e300);
+    CHECK_NOTHROW(ks::approximate_leverage_scores(Abig, v(), wide));
 }

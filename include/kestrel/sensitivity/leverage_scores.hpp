@@ -27,9 +27,11 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/large_buffer.hpp"
 #include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "../core/view.hpp"
+#include "detail/alias_draws.hpp"
 #include "detail/matrix_common.hpp"
 
 namespace kestrel::sensitivity {
@@ -76,12 +78,79 @@ Eigen::MatrixXd orthonormal_basis(const Eigen::MatrixBase<Derived>& A, exec_poli
     return Q;
 }
 
-/// Exact leverage scores into `out` (n doubles): tau_i = ||Q_i||^2. Memory: one n x d and one
-/// n x rank matrix of doubles.
+/// Rows per block of the tall-skinny QR: at least 1024 and 8 d (the stacked R factors are then
+/// at most n / 8 rows; a block of 1024 x 50 doubles, 400 KB, stays in L2).
+inline Eigen::Index tsqr_block_rows(Eigen::Index d) noexcept { return std::max<Eigen::Index>(1024, 8 * d); }
+
+/// Leverage scores by a tall-skinny QR (Demmel, Grigori, Hoemmen and Langou, "Communication-
+/// optimal parallel and sequential QR and LU factorizations", SIAM J. Sci. Comput. 2012): each
+/// block of rows is QR'd on its own in cache (A_i = Q_i R_i, Householder), the stacked R_i are
+/// QR'd again ([R_1; ...; R_B] = Q' R), and Q = diag(Q_i) Q' is a thin Q of A, orthonormal to
+/// the working precision like a Householder QR of the whole of A. Row r of block i has
+/// leverage ||(Q_i Q'_i)_r||^2, Q'_i the d rows of Q' for block i; Q is never stored. Blocks
+/// are fixed by n and d (the last takes the remainder), so the scores are the same at any thread
+/// count. Needs n >= 2 tsqr_block_rows(d). Returns false (out untouched) when R has a pivot
+/// |R_jj| <= 1e-8 max |R_ii| (A may be rank-deficient: the caller pivots). Memory: the blocks'
+/// factors (n x d doubles) and Q' (about n / 8 x d).
+template <class Derived>
+bool tsqr_leverage(const Eigen::MatrixBase<Derived>& A, double* out, exec_policy policy) {
+    using Eigen::Index;
+    const Index n = A.rows(), d = A.cols(), rows = tsqr_block_rows(d), nb = n / rows;
+    auto block_start = [&](Index i) { return i * rows; };
+    auto block_len = [&](Index i) { return i + 1 < nb ? rows : n - i * rows; };
+    // One array for the blocks' factors (block i at rows * d * i, len x d) and one for the
+    // stacked R_i and then Q': fresh arrays this large on 4 KiB pages cost a fault each (about
+    // 12 us on a VM), more than the QR itself; large_buffer takes 2 MiB pages.
+    kestrel::detail::large_buffer<double> factor_buf, stacked_buf, top_buf;
+    double* const factor_mem = factor_buf.get(static_cast<std::size_t>(n) * static_cast<std::size_t>(d));
+    using map_t = Eigen::Map<Eigen::MatrixXd>;
+    auto factor = [&](Index i) { return map_t(factor_mem + i * rows * d, block_len(i), d); };
+    Eigen::MatrixXd hcoeffs(d, nb);
+    map_t stacked(stacked_buf.get(static_cast<std::size_t>(nb * d * d)), nb * d, d);
+    parallel_for(static_cast<std::size_t>(nb), policy, [&](std::size_t b) {
+        eigen_serial_scope serial;
+        const Index i = static_cast<Index>(b);
+        map_t f = factor(i);
+        f = A.middleRows(block_start(i), block_len(i)).template cast<double>();
+        Eigen::HouseholderQR<Eigen::Ref<Eigen::MatrixXd>> qr(f);
+        hcoeffs.col(i) = qr.hCoeffs();
+        stacked.middleRows(i * d, d) = f.topRows(d).template triangularView<Eigen::Upper>();
+    });
+    map_t top(top_buf.get(static_cast<std::size_t>(nb * d * d)), nb * d, d);  // Q'
+    {
+        eigen_serial_scope threads(effective_threads(policy));
+        Eigen::HouseholderQR<Eigen::Ref<Eigen::MatrixXd>> qr(stacked);
+        const Eigen::VectorXd diag = qr.matrixQR().diagonal().cwiseAbs();
+        const double big = diag.maxCoeff();
+        if (!(big > 0.0 && diag.minCoeff() > 1e-8 * big)) return false;
+        top.setIdentity();
+        qr.householderQ().applyThisOnTheLeft(top);
+    }
+    auto scratch = slot_scratch(policy);
+    parallel_for(static_cast<std::size_t>(nb), policy, [&](std::size_t b) {
+        eigen_serial_scope serial;
+        const Index i = static_cast<Index>(b), r0 = block_start(i), len = block_len(i);
+        Eigen::MatrixXd& q = scratch[static_cast<std::size_t>(current_loop_slot())];
+        q.setZero(len, d);
+        q.topRows(d) = top.middleRows(i * d, d);
+        const map_t f = factor(i);
+        Eigen::householderSequence(f, hcoeffs.col(i)).applyThisOnTheLeft(q);  // Q_i [Q'_i; 0]
+        for (Index r = 0; r < len; ++r) out[r0 + r] = q.row(r).squaredNorm();
+    });
+    return true;
+}
+
+/// Exact leverage scores into `out` (n doubles): tau_i = ||Q_i||^2. Tall A (n >= 2
+/// tsqr_block_rows(d)) of full rank: the tall-skinny QR, memory about 1.1 n x d doubles;
+/// otherwise one n x d and one n x rank matrix of doubles.
 template <class Derived>
 leverage_info exact_leverage_unchecked(const Eigen::MatrixBase<Derived>& A, double* out, exec_policy policy) {
     const Eigen::Index n = A.rows();
     leverage_info info;
+    if (n >= 2 * tsqr_block_rows(A.cols()) && tsqr_leverage(A, out, policy)) {
+        info.rank = static_cast<std::size_t>(A.cols());
+        return info;
+    }
     const Eigen::MatrixXd Q = orthonormal_basis(A, policy, &info.pivoted);
     info.rank = static_cast<std::size_t>(Q.cols());
     parallel_for(matrix_block_count(n), policy, [&](std::size_t b) {
@@ -103,9 +172,11 @@ leverage_info exact_leverage_scores(const Eigen::MatrixBase<Derived>& A, vector_
     const char* f = "exact_leverage_scores";
     detail::check_matrix(A, f, "A", false, policy);
     detail::check_scores_out(A, scores, f);
-    std::vector<double> out(static_cast<std::size_t>(A.rows()));
-    const leverage_info info = detail::exact_leverage_unchecked(A, out.data(), policy);
-    std::copy(out.begin(), out.end(), scores.data());
+    // Scores go to scratch first (scores may share memory with A) on 2 MiB pages (a fresh
+    // n-double vector costs a 4 KiB page fault per 512 scores, about 12 us each on a VM).
+    kestrel::detail::large_buffer<double> out;
+    const leverage_info info = detail::exact_leverage_unchecked(A, out.get(scores.size()), policy);
+    std::copy(out.data(), out.data() + scores.size(), scores.data());
     return info;
 }
 
@@ -160,7 +231,7 @@ struct approximate_leverage_info {
     std::size_t rank = 0;          ///< rank of S A (the estimates sum to about rank(A))
     std::size_t sketch_rows = 0;   ///< k
     std::size_t jl_dimension = 0;  ///< r, 0 when no projection was applied
-    std::size_t passes = 0;        ///< passes over A (finiteness check, sketch, scores)
+    std::size_t passes = 0;        ///< passes over A (the sketch, which also checks finiteness, and the scores)
 };
 
 namespace detail {
@@ -178,25 +249,37 @@ Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> sparse_sk
     // Partials per part; the part layout depends on n only (at most 16 parts).
     const std::size_t nblocks = matrix_block_count(n);
     const std::size_t parts = std::min<std::size_t>(16, nblocks);
-    auto scratch = slot_scratch(policy);
+    // Rows of a block are read as rows (a row-major copy of the block, so each row is 50
+    // contiguous doubles rather than 50 loads 8 KB apart), and their hash and sign words come
+    // from the word-sliced Philox of `philox_rows` rows at a time (the bits of counter_rng::block).
+    constexpr std::size_t philox_rows = 64;
+    std::vector<rowmat> scratch(static_cast<std::size_t>(std::max(1, effective_threads(policy))));
     return deterministic_reduce(
         parts, policy, rowmat(rowmat::Zero(static_cast<Eigen::Index>(k), d)),
         [&](std::size_t part) -> rowmat {
             eigen_serial_scope serial;
-            Eigen::MatrixXd& buf = scratch[static_cast<std::size_t>(current_loop_slot())];
+            rowmat& buf = scratch[static_cast<std::size_t>(current_loop_slot())];
             rowmat SA = rowmat::Zero(static_cast<Eigen::Index>(k), d);
             const block_range br = block_bounds(nblocks, parts, part);
+            std::uint32_t hw[4][philox_rows], sw[4][philox_rows];
             for (std::size_t b = br.begin; b < br.end; ++b) {
                 const Eigen::Index r0 = static_cast<Eigen::Index>(b) * matrix_block_rows;
                 const Eigen::Index len = std::min(matrix_block_rows, n - r0);
-                load_rows(A, r0, len, buf);
-                for (Eigen::Index i = 0; i < len; ++i) {
-                    const auto h = hash_rng.block(static_cast<std::uint64_t>(r0 + i));
-                    const std::uint32_t sg = sign_rng.block(static_cast<std::uint64_t>(r0 + i))[0];
-                    for (int g = 0; g < s; ++g) {
-                        const std::size_t row = static_cast<std::size_t>(g) * group + h[static_cast<std::size_t>(g)] % group;
-                        const double v = ((sg >> g) & 1u) ? val : -val;
-                        SA.row(static_cast<Eigen::Index>(row)) += v * buf.row(i);
+                buf.resize(len, d);
+                buf.noalias() = A.middleRows(r0, len).template cast<double>();
+                for (Eigen::Index c0 = 0; c0 < len; c0 += static_cast<Eigen::Index>(philox_rows)) {
+                    const std::uint64_t first = static_cast<std::uint64_t>(r0 + c0);
+                    philox_words(hash_rng, first, hw);
+                    philox_words(sign_rng, first, sw);
+                    const Eigen::Index c1 = std::min(len, c0 + static_cast<Eigen::Index>(philox_rows));
+                    for (Eigen::Index i = c0; i < c1; ++i) {
+                        const std::size_t j = static_cast<std::size_t>(i - c0);
+                        const std::uint32_t sg = sw[0][j];
+                        for (int g = 0; g < s; ++g) {
+                            const std::size_t row = static_cast<std::size_t>(g) * group + hw[g][j] % group;
+                            const double v = ((sg >> g) & 1u) ? val : -val;
+                            SA.row(static_cast<Eigen::Index>(row)) += v * buf.row(i);
+                        }
                     }
                 }
             }
@@ -211,8 +294,8 @@ Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> sparse_sk
 }  // namespace detail
 
 /// Approximate leverage scores (Drineas et al. 2012, Algorithm 1, with a sparse embedding as
-/// the first sketch; see the header comment). Reads A in three passes (finiteness check,
-/// sketch, scores), in parallel over fixed row blocks; no copy of A. The same scores at any
+/// the first sketch; see the header comment). Reads A in two passes (the sketch, which also
+/// decides that A is finite, and the scores), in parallel over fixed row blocks; no copy of A. The same scores at any
 /// thread count for a given seed.
 template <class Derived>
 approximate_leverage_info approximate_leverage_scores(const Eigen::MatrixBase<Derived>& A, vector_view<double> scores,
@@ -223,7 +306,7 @@ approximate_leverage_info approximate_leverage_scores(const Eigen::MatrixBase<De
             "must lie in (0, 1), got ", options.epsilon);
     require(options.sketch_nonzeros >= 1 && options.sketch_nonzeros <= 4, f, "options.sketch_nonzeros",
             "must lie in [1, 4], got ", options.sketch_nonzeros);
-    detail::check_matrix(A, f, "A", false, policy);
+    detail::check_matrix_shape(A, f, "A", false, policy);
     detail::check_scores_out(A, scores, f);
     const Eigen::Index n = A.rows(), d = A.cols();
     const int s = options.sketch_nonzeros;
@@ -241,18 +324,27 @@ approximate_leverage_info approximate_leverage_scores(const Eigen::MatrixBase<De
 
     const counter_rng rng(options.seed);
     auto SA = detail::sparse_sketch(A, k, s, rng.substream(0), rng.substream(1), policy);
+    // The sketch is A's finiteness check: a NaN or infinite entry of A leaves a NaN or infinity
+    // in S A (no sum of it is finite again), so a finite S A means a finite A, and only then
+    // is A scanned, to name the entry (or to refuse entries so large that S A overflowed).
+    if (!SA.allFinite()) {
+        detail::check_matrix_finite(A, f, "A", policy);
+        fail_argument(f, "A", "has entries so large that the sketch S A overflowed (max |entry| ",
+                      A.cwiseAbs().maxCoeff(), ")");
+    }
 
     Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(Eigen::MatrixXd(SA.template cast<double>()));
     const Eigen::Index r = qr.rank();
     approximate_leverage_info info;
     info.rank = static_cast<std::size_t>(r);
     info.sketch_rows = k;
-    info.passes = 3;
-    std::vector<double> out(static_cast<std::size_t>(n), 0.0);
+    info.passes = 2;
     if (r == 0) {  // A == 0
-        std::copy(out.begin(), out.end(), scores.data());
+        std::fill(scores.data(), scores.data() + scores.size(), 0.0);
         return info;
     }
+    kestrel::detail::large_buffer<double> out_buf;  // as in exact_leverage_scores
+    double* const out = out_buf.get(static_cast<std::size_t>(n));
     const Eigen::MatrixXd R11 = qr.matrixR().topLeftCorner(r, r).template triangularView<Eigen::Upper>();
     const auto& perm = qr.colsPermutation().indices();
 
@@ -287,9 +379,10 @@ approximate_leverage_info approximate_leverage_scores(const Eigen::MatrixBase<De
         Eigen::MatrixXd& Y = yp[static_cast<std::size_t>(current_loop_slot())];
         Y.resize(len, Z.cols());
         Y.noalias() = blk * Z;
-        for (Eigen::Index i = 0; i < len; ++i) out[static_cast<std::size_t>(r0 + i)] = Y.row(i).squaredNorm();
+        // Row norms of the column-major Y column by column (no strided row reads).
+        Eigen::Map<Eigen::VectorXd>(out + r0, len) = Y.array().square().rowwise().sum();
     });
-    std::copy(out.begin(), out.end(), scores.data());
+    std::copy(out, out + n, scores.data());
     return info;
 }
 
