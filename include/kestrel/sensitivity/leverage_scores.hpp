@@ -254,19 +254,24 @@ Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> sparse_sk
     // from the word-sliced Philox of `philox_rows` rows at a time (the bits of counter_rng::block).
     constexpr std::size_t philox_rows = 64;
     std::vector<rowmat> scratch(static_cast<std::size_t>(std::max(1, effective_threads(policy))));
+    auto col_scratch = slot_scratch(policy);
     return deterministic_reduce(
         parts, policy, rowmat(rowmat::Zero(static_cast<Eigen::Index>(k), d)),
         [&](std::size_t part) -> rowmat {
             eigen_serial_scope serial;
             rowmat& buf = scratch[static_cast<std::size_t>(current_loop_slot())];
+            Eigen::MatrixXd& cm = col_scratch[static_cast<std::size_t>(current_loop_slot())];
             rowmat SA = rowmat::Zero(static_cast<Eigen::Index>(k), d);
             const block_range br = block_bounds(nblocks, parts, part);
             std::uint32_t hw[4][philox_rows], sw[4][philox_rows];
             for (std::size_t b = br.begin; b < br.end; ++b) {
                 const Eigen::Index r0 = static_cast<Eigen::Index>(b) * matrix_block_rows;
                 const Eigen::Index len = std::min(matrix_block_rows, n - r0);
+                // Columns copied as columns (contiguous reads of a column-major A; a direct
+                // row-major copy read A entry by entry 8 MB apart), then transposed in cache.
+                load_rows(A, r0, len, cm);
                 buf.resize(len, d);
-                buf.noalias() = A.middleRows(r0, len).template cast<double>();
+                buf.noalias() = cm;
                 for (Eigen::Index c0 = 0; c0 < len; c0 += static_cast<Eigen::Index>(philox_rows)) {
                     const std::uint64_t first = static_cast<std::uint64_t>(r0 + c0);
                     philox_words(hash_rng, first, hw);
