@@ -523,6 +523,16 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
             ++k;
             if (k >= poisson_ahead) b = rng.block(base + k);
         };
+        // A point of the dominating process in an item of small x: keep it as a point of the
+        // hazard process with probability -log1p(-x) (1 - q) / x, which is >= 1 - q since
+        // -log1p(-x) >= x: a coin below 1 - q is a hit without the logarithm (all but about q of
+        // the points). Consumes the current draw.
+        auto thinning_hit = [&](double x) {
+            const double coin = coin_of_draw();
+            const bool hit = coin < gap_scale || coin * x < -std::log1p(-x) * gap_scale;
+            next_draw();
+            return hit;
+        };
         double r = gap();  // the next point's distance past the start of the current (sub-)block
         // Blocks of SB sub-blocks are skipped by their sums (one subtraction per block where
         // no point lands: points are rare when m << n); a block a point lands in is walked
@@ -558,11 +568,7 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
                             r = std::max(0.0, r - sub_s);
                             break;
                         }
-                        const double x = loc.x[j];
-                        const double coin = coin_of_draw();
-                        const bool hit = coin < gap_scale || coin * x < -std::log1p(-x) * gap_scale;
-                        next_draw();
-                        if (hit) {
+                        if (thinning_hit(loc.x[j])) {
                             kept.push_back(i + j);
                             lo = j + 1;
                             r = loc.p[j] + gap();
@@ -585,14 +591,7 @@ double poisson_walk_group(const T* w, std::size_t i0, std::size_t i1, double c, 
                         r = std::max(0.0, r - sub_s);
                         break;
                     }
-                    // A point of the dominating process in item i: keep it as a point of the hazard
-                    // process with probability -log1p(-x) (1 - q) / x, which is >= 1 - q since
-                    // -log1p(-x) >= x: a coin below 1 - q is a hit without the logarithm (all
-                    // but about q of the points).
-                    const double coin = coin_of_draw();
-                    const bool hit = coin < gap_scale || coin * x < -std::log1p(-x) * gap_scale;
-                    next_draw();
-                    if (hit) {  // restart at the end of item i
+                    if (thinning_hit(x)) {  // restart at the end of item i
                         kept.push_back(i);
                         cum += x;
                         ++i;
